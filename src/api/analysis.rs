@@ -1,0 +1,336 @@
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, Time};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::chaosmesh::ChaosKind;
+
+/// A request to analyse part of the cluster and propose chaos experiments for it.
+///
+/// The operator builds a service map of the scope, runs the analysis stages with the chosen
+/// provider, writes findings to status and creates one draft `ExperimentProposal` per proposed
+/// experiment. Nothing runs until a person approves a proposal.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "chaos.smartchaos.io",
+    version = "v1alpha1",
+    kind = "ChaosAnalysis",
+    plural = "chaosanalyses",
+    namespaced,
+    status = "ChaosAnalysisStatus",
+    shortname = "ca",
+    category = "smartchaos",
+    printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+    printcolumn = r#"{"name":"Services","type":"integer","jsonPath":".status.summary.services"}"#,
+    printcolumn = r#"{"name":"Hypotheses","type":"integer","jsonPath":".status.summary.hypotheses","priority":1}"#,
+    printcolumn = r#"{"name":"Proposals","type":"integer","jsonPath":".status.summary.proposals"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ChaosAnalysisSpec {
+    /// Which part of the cluster to analyse.
+    pub scope: Scope,
+    /// Optional free-text description of the architecture (what the services do, what matters to
+    /// the business). It is given to the model as data, never as instructions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 20000))]
+    pub architecture: Option<String>,
+    /// Which engine runs the analysis stages, and with what limits.
+    #[serde(default)]
+    pub provider: ProviderSpec,
+    /// Limits every proposed experiment must respect, whatever the provider proposes.
+    #[serde(default)]
+    pub guardrails: Guardrails,
+    /// When the analysis runs again.
+    #[serde(default)]
+    pub refresh: RefreshPolicy,
+}
+
+/// The namespaces and objects an analysis looks at.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("(has(self.namespaces) && size(self.namespaces) > 0) || has(self.labelSelector)").message("scope must name at least one namespace or set a labelSelector"))]
+pub struct Scope {
+    /// Namespaces to analyse.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64), inner(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")))]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    pub namespaces: Vec<String>,
+    /// Only objects with these labels (workloads, Services, ConfigMaps...) are analysed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_selector: Option<LabelSelector>,
+}
+
+/// The engine that runs the analysis stages.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum ProviderName {
+    /// Deterministic rules over the service map; needs no model and no network.
+    #[default]
+    Builtin,
+    /// AWS Bedrock through the Converse API.
+    Bedrock,
+    /// Any OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, Ollama, LM Studio).
+    Openai,
+}
+
+/// A reference to one key of a Secret in the analysis' namespace.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeyRef {
+    /// Name of the Secret.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Key in the Secret.
+    #[schemars(length(min = 1, max = 253))]
+    pub key: String,
+}
+
+/// Provider, models and budgets.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.name == 'builtin' || has(self.model)").message("a model is required when the provider is bedrock or openai"))]
+pub struct ProviderSpec {
+    /// The engine: builtin (default), bedrock or openai. Where a model fails, the built-in result
+    /// stands and the Degraded condition says so.
+    #[serde(default)]
+    pub name: ProviderName,
+    /// The model used by every stage unless stageModels says otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256))]
+    pub model: Option<String>,
+    /// A model per stage, e.g. `hypotheses: anthropic.claude-sonnet-4`. Keys are stage names:
+    /// discovery, dependencies, steadyState, hypotheses, experiments, blastRadius, rumsfeld, chat.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[x_kube(validation = Rule::new("self.all(k, k in ['discovery', 'dependencies', 'steadyState', 'hypotheses', 'experiments', 'blastRadius', 'rumsfeld', 'chat'])").message("stageModels keys must be stage names: discovery, dependencies, steadyState, hypotheses, experiments, blastRadius, rumsfeld, chat"))]
+    pub stage_models: BTreeMap<String, String>,
+    /// AWS region for bedrock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub region: Option<String>,
+    /// Endpoint URL: the OpenAI-compatible base URL, or a Bedrock endpoint override.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
+    #[x_kube(validation = Rule::new("self.startsWith('https://') || self.startsWith('http://')").message("endpoint must be an http:// or https:// URL"))]
+    pub endpoint: Option<String>,
+    /// Secret holding the API key (openai) or AWS credentials. The operator reads this one Secret
+    /// and nothing else; without it the standard credential chain is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_secret_ref: Option<SecretKeyRef>,
+    /// Spending limits; a run stops before it would exceed them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budgets: Option<Budgets>,
+}
+
+/// Token and cost budgets for one analysis run.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Budgets {
+    /// Most input plus output tokens one run may use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_tokens: Option<i64>,
+    /// Most estimated cost of one run, in US dollars, as a decimal string (e.g. `0.50`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]{1,6})?$"))]
+    pub max_cost_usd: Option<String>,
+}
+
+/// Limits on every experiment an analysis proposes. They apply after every provider.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Guardrails {
+    /// Chaos Mesh kinds that may be proposed.
+    #[serde(default = "Guardrails::default_kinds")]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    pub allowed_kinds: Vec<ChaosKind>,
+    /// Namespaces experiments may target. Empty means the scope's namespaces. System namespaces
+    /// (kube-system, kube-public, kube-node-lease) and the operator's own are refused unless
+    /// allowSystemNamespaces is true.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    #[schemars(inner(length(min = 1, max = 63)))]
+    pub allowed_namespaces: Vec<String>,
+    /// Longest duration of one experiment, as a Go duration (e.g. `5m`).
+    #[serde(default = "Guardrails::default_max_duration")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    pub max_duration: String,
+    /// Largest share of one workload's pods an experiment may touch, in percent (0-100).
+    #[serde(default = "Guardrails::default_max_pod_share")]
+    #[schemars(range(min = 0, max = 100))]
+    pub max_pod_share_percent: i32,
+    /// Allow targets in system namespaces and the operator's own. Off by default.
+    #[serde(default)]
+    pub allow_system_namespaces: bool,
+}
+
+impl Guardrails {
+    fn default_kinds() -> Vec<ChaosKind> {
+        ChaosKind::ALL.to_vec()
+    }
+    fn default_max_duration() -> String {
+        "5m".into()
+    }
+    fn default_max_pod_share() -> i32 {
+        50
+    }
+}
+
+impl Default for Guardrails {
+    fn default() -> Self {
+        Guardrails {
+            allowed_kinds: Self::default_kinds(),
+            allowed_namespaces: Vec::new(),
+            max_duration: Self::default_max_duration(),
+            max_pod_share_percent: Self::default_max_pod_share(),
+            allow_system_namespaces: false,
+        }
+    }
+}
+
+/// When an analysis runs again after its first run.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshPolicy {
+    /// Re-analyse when the service map of the scope changes.
+    #[serde(default = "default_true")]
+    pub on_map_change: bool,
+    /// Re-analyse at least this often (Go duration, e.g. `24h`); never when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    pub interval: Option<String>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl Default for RefreshPolicy {
+    fn default() -> Self {
+        RefreshPolicy {
+            on_map_change: true,
+            interval: None,
+        }
+    }
+}
+
+/// Where an analysis is in its life.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnalysisPhase {
+    Pending,
+    Analyzing,
+    Ready,
+    Failed,
+}
+
+/// What an analysis found, in numbers.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalysisSummary {
+    /// Services in the map.
+    pub services: i64,
+    /// Workloads in the map.
+    pub workloads: i64,
+    /// Dependencies (edges) in the map.
+    pub edges: i64,
+    /// References to Services that do not exist.
+    pub unresolved: i64,
+    /// Findings (single points of failure, missing probes...).
+    pub findings: i64,
+    /// Hypotheses generated.
+    pub hypotheses: i64,
+    /// Experiment proposals created.
+    pub proposals: i64,
+    /// Items the guardrails or grounding dropped.
+    pub dropped: i64,
+}
+
+/// A finding, as short as status allows.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct FindingStatus {
+    /// Stable id of the finding.
+    pub id: String,
+    /// info, low, medium, high or critical.
+    pub severity: String,
+    /// Map node the finding is about (`namespace/Kind/name`).
+    pub subject: String,
+    /// One line a person can act on.
+    pub message: String,
+}
+
+/// A hypothesis, as short as status allows.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct HypothesisStatus {
+    /// Stable id of the hypothesis.
+    pub id: String,
+    /// "If X fails, then Y keeps steady state Z."
+    pub statement: String,
+}
+
+/// Counts of the Rumsfeld matrix.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RumsfeldCounts {
+    pub known_knowns: i64,
+    pub known_unknowns: i64,
+    pub unknown_knowns: i64,
+    pub unknown_unknowns: i64,
+}
+
+/// Model usage of the last run.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageStatus {
+    /// Input tokens sent to models.
+    pub input_tokens: i64,
+    /// Output tokens received.
+    pub output_tokens: i64,
+    /// Estimated cost in US dollars, as a decimal string.
+    pub estimated_cost_usd: String,
+    /// Stage results served from the cache.
+    pub cached_stages: i64,
+}
+
+/// What the operator last saw and did.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChaosAnalysisStatus {
+    /// Pending, Analyzing, Ready or Failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<AnalysisPhase>,
+    /// The generation of the spec this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Ready, ServiceMapBuilt, Analyzed and Degraded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
+    pub conditions: Vec<Condition>,
+    /// Content hash of the service map the results were computed from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub map_hash: Option<String>,
+    /// When the last analysis finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_analyzed: Option<Time>,
+    /// Counts of what was found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<AnalysisSummary>,
+    /// The most important findings (at most 20; the full report is in reportConfigMap).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<FindingStatus>,
+    /// The hypotheses (at most 20).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hypotheses: Vec<HypothesisStatus>,
+    /// Counts of the Rumsfeld matrix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rumsfeld: Option<RumsfeldCounts>,
+    /// Model usage of the last run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<UsageStatus>,
+    /// ConfigMap (owned by this analysis) holding the full report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_config_map: Option<String>,
+}

@@ -1,0 +1,28 @@
+//! The `smart-chaos` command line: one file per subcommand.
+
+mod crds;
+
+use clap::{Parser, Subcommand};
+
+/// smart-chaos: turn a Kubernetes application into a reviewed chaos-engineering plan.
+#[derive(Debug, Parser)]
+#[command(name = "smart-chaos", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the CustomResourceDefinitions as YAML.
+    Crds(crds::CrdsArgs),
+}
+
+impl Cli {
+    /// Run the chosen subcommand.
+    pub async fn run(self) -> anyhow::Result<()> {
+        match self.command {
+            Command::Crds(args) => crds::run(args),
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! smart-chaos: from a cluster's objects to a reviewed chaos-engineering plan.
+//!
+//! The core is pure: [`snapshot`] → [`servicemap`] → [`analysis`] → proposals. The controller, the
+//! CLI and the LLM providers are thin shells around it.
+
+pub mod api;
+pub mod chaosmesh;
+pub mod cli;

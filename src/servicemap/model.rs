@@ -1,0 +1,256 @@
+//! The service map's data model. Its JSON form (`smart-chaos map -o json`) is a stable contract:
+//! `{"nodes":[{"id","kind","namespace","name",...}],"edges":[{"from","to","evidence":[...],"confidence"}]}`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A node id: `<namespace>/<Kind>/<name>`.
+#[derive(
+    Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default,
+)]
+#[serde(transparent)]
+pub struct NodeId(pub String);
+
+impl NodeId {
+    /// The id of `kind` `name` in `namespace`.
+    pub fn new(namespace: &str, kind: NodeKind, name: &str) -> Self {
+        NodeId(format!("{namespace}/{}/{name}", kind.as_str()))
+    }
+
+    /// The id as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a node is.
+#[derive(
+    Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash,
+)]
+pub enum NodeKind {
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+    Job,
+    CronJob,
+    /// A Pod no controller in the input explains.
+    Pod,
+    Service,
+    /// An Ingress: an entry point.
+    Ingress,
+    /// A Gateway API HTTPRoute: an entry point.
+    HTTPRoute,
+    /// A host outside the cluster (a URL or ExternalName target).
+    External,
+    /// A reference to a Service that does not exist in the input.
+    Unresolved,
+}
+
+impl NodeKind {
+    /// The kind as it appears in ids.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeKind::Deployment => "Deployment",
+            NodeKind::StatefulSet => "StatefulSet",
+            NodeKind::DaemonSet => "DaemonSet",
+            NodeKind::Job => "Job",
+            NodeKind::CronJob => "CronJob",
+            NodeKind::Pod => "Pod",
+            NodeKind::Service => "Service",
+            NodeKind::Ingress => "Ingress",
+            NodeKind::HTTPRoute => "HTTPRoute",
+            NodeKind::External => "External",
+            NodeKind::Unresolved => "Unresolved",
+        }
+    }
+
+    /// Whether the node runs pods (a workload chaos can target).
+    pub fn is_workload(self) -> bool {
+        matches!(
+            self,
+            NodeKind::Deployment
+                | NodeKind::StatefulSet
+                | NodeKind::DaemonSet
+                | NodeKind::Job
+                | NodeKind::CronJob
+                | NodeKind::Pod
+        )
+    }
+}
+
+/// Kinds of data store recognised by image name and port.
+#[derive(
+    Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum DataStoreKind {
+    Redis,
+    Postgres,
+    Mysql,
+    Mongodb,
+    Cassandra,
+    Elasticsearch,
+    Memcached,
+    Rabbitmq,
+    Kafka,
+    Nats,
+    Etcd,
+    Zookeeper,
+}
+
+/// One container of a workload, as far as the analysis cares.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerInfo {
+    pub name: String,
+    pub image: String,
+    /// Container ports.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<i32>,
+    /// Has a readiness probe.
+    pub readiness_probe: bool,
+    /// Has a liveness probe.
+    pub liveness_probe: bool,
+    /// Sets CPU or memory limits.
+    pub resource_limits: bool,
+}
+
+/// Facts about a workload node.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadInfo {
+    /// Desired replicas (None for DaemonSets, Jobs and CronJobs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
+    /// Labels of the pod template: what chaos selectors and Services match.
+    pub pod_labels: BTreeMap<String, String>,
+    /// The containers (init containers are not listed).
+    pub containers: Vec<ContainerInfo>,
+    /// Data store recognised by image or port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_store: Option<DataStoreKind>,
+    /// Mount paths of persistent volumes (PVCs and volumeClaimTemplates).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub persistent_mounts: Vec<String>,
+    /// A PodDisruptionBudget selects these pods.
+    pub has_pdb: bool,
+    /// A HorizontalPodAutoscaler targets this workload: its (min, max) replicas.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<(i32, i32)>,
+}
+
+/// Service types.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServiceType {
+    ClusterIP,
+    Headless,
+    NodePort,
+    LoadBalancer,
+    ExternalName,
+}
+
+/// Facts about a Service node.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceInfo {
+    pub service_type: ServiceType,
+    /// Service ports.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<i32>,
+    /// The selector (empty for selector-less Services).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub selector: BTreeMap<String, String>,
+    /// Workloads whose pods the selector matches: the Service's backends.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backends: Vec<NodeId>,
+    /// The ExternalName target, for ExternalName Services.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_name: Option<String>,
+}
+
+/// A node of the map.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Node {
+    pub id: NodeId,
+    pub kind: NodeKind,
+    pub namespace: String,
+    pub name: String,
+    /// Traffic from outside the cluster enters here (Ingress, HTTPRoute, LoadBalancer and NodePort
+    /// Services).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub entry_point: bool,
+    /// For workloads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<WorkloadInfo>,
+    /// For Services.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceInfo>,
+    /// For External nodes, the host name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+}
+
+/// Why we believe an edge exists.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(tag = "source", rename_all = "camelCase")]
+pub enum Evidence {
+    /// An environment variable of a container.
+    #[serde(rename_all = "camelCase")]
+    Env { container: String, name: String, value: String },
+    /// A ConfigMap value a container reads (envFrom, configMapKeyRef, or a mounted ConfigMap).
+    #[serde(rename_all = "camelCase")]
+    ConfigMap { config_map: String, key: String, value: String },
+    /// A container command or argument.
+    #[serde(rename_all = "camelCase")]
+    Args { container: String, value: String },
+    /// An Ingress rule.
+    #[serde(rename_all = "camelCase")]
+    IngressRule { ingress: String, host: String, path: String },
+    /// A Gateway API HTTPRoute rule.
+    #[serde(rename_all = "camelCase")]
+    HttpRoute { route: String, path: String },
+    /// An Istio VirtualService route.
+    #[serde(rename_all = "camelCase")]
+    IstioRoute { virtual_service: String, host: String },
+    /// A NetworkPolicy egress rule that allows the call.
+    #[serde(rename_all = "camelCase")]
+    NetworkPolicy { policy: String },
+    /// An entry-point Service (LoadBalancer, NodePort) exposing its own backends.
+    #[serde(rename_all = "camelCase")]
+    Exposure { service_type: ServiceType },
+}
+
+/// A dependency: `from` calls `to`.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Edge {
+    pub from: NodeId,
+    pub to: NodeId,
+    /// Everything that shows the dependency, sorted.
+    pub evidence: Vec<Evidence>,
+    /// How sure we are, 0.0 to 1.0.
+    pub confidence: f64,
+    /// The port called, when the evidence names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<i32>,
+    /// Protocol inferred from the URL scheme or port (http, grpc, redis, postgres...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
+}
+
+/// The service map: nodes sorted by id, edges sorted by (from, to).
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
+pub struct ServiceMap {
+    pub nodes: Vec<Node>,
+    pub edges: Vec<Edge>,
+}

@@ -1,0 +1,224 @@
+// Command kube-apiserver-harness runs a real kube-apiserver (built from the
+// Kubernetes Go modules) on top of an in-process etcd, for the smart-chaos
+// integration tests. See README.md in this directory for the contract.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// How long we give each component to stop before giving up on a clean
+// shutdown. Tests kill the harness when they finish, so exiting quickly
+// matters more than draining every last request.
+const (
+	apiserverStopTimeout = 10 * time.Second
+	etcdStopTimeout      = 5 * time.Second
+)
+
+type cliOptions struct {
+	stateDir     string
+	port         int
+	readyTimeout time.Duration
+	watchStdin   bool
+}
+
+func main() {
+	opts, err := parseFlags(os.Args[1:])
+	if err != nil {
+		fatalf("%v", err)
+	}
+	os.Exit(run(opts))
+}
+
+func parseFlags(args []string) (cliOptions, error) {
+	var o cliOptions
+	fs := flag.NewFlagSet("kube-apiserver-harness", flag.ContinueOnError)
+	fs.StringVar(&o.stateDir, "state-dir", "", "directory for certificates, kubeconfigs, etcd data and logs (required)")
+	fs.IntVar(&o.port, "port", 0, "secure port on 127.0.0.1 (0 picks a free port)")
+	fs.DurationVar(&o.readyTimeout, "ready-timeout", 120*time.Second, "give up if the API server is not ready within this time")
+	fs.BoolVar(&o.watchStdin, "watch-stdin", true, "exit when stdin reaches EOF (so the server dies with the process that spawned it)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if o.stateDir == "" {
+		return o, errors.New("--state-dir is required")
+	}
+	if o.port < 0 || o.port > 65535 {
+		return o, fmt.Errorf("--port %d is out of range", o.port)
+	}
+	abs, err := filepath.Abs(o.stateDir)
+	if err != nil {
+		return o, fmt.Errorf("resolving --state-dir: %w", err)
+	}
+	o.stateDir = abs
+	return o, nil
+}
+
+// run returns the process exit code. It is separate from main so that the
+// deferred clean-ups run before os.Exit.
+func run(o cliOptions) int {
+	started := time.Now()
+
+	// stop is cancelled by SIGINT/SIGTERM or stdin EOF; everything hangs off it.
+	stop, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	watchSignals(cancel)
+	if o.watchStdin {
+		watchStdin(cancel)
+	}
+
+	state, err := prepareStateDir(o.stateDir)
+	if err != nil {
+		return failf("preparing state dir: %v", err)
+	}
+	logs, err := openLogs(state)
+	if err != nil {
+		return failf("opening logs: %v", err)
+	}
+	defer logs.Close()
+
+	// Bind the secure port ourselves before anything else: the port has to
+	// be known to write the kubeconfigs, and handing the open listener to
+	// the apiserver means no other process can grab it in between.
+	listener, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(o.port)))
+	if err != nil {
+		return failf("listening on 127.0.0.1:%d: %v", o.port, err)
+	}
+	port := listener.Addr().(*net.TCPAddr).Port
+	serverURL := fmt.Sprintf("https://127.0.0.1:%d", port)
+
+	pki, err := generatePKI(state)
+	if err != nil {
+		listener.Close()
+		return failf("generating certificates and keys: %v", err)
+	}
+	users, err := writeUsers(state, serverURL, pki.caPEM)
+	if err != nil {
+		listener.Close()
+		return failf("writing users: %v", err)
+	}
+
+	etcd, err := startEtcd(stop, state, o.readyTimeout)
+	if err != nil {
+		listener.Close()
+		return failf("starting etcd: %v (log: %s)", err, state.etcdLog)
+	}
+	defer stopEtcd(etcd)
+
+	apiCtx, apiCancel := context.WithCancel(context.Background())
+	defer apiCancel()
+	apiDone, err := startAPIServer(apiCtx, apiserverConfig{
+		state:     state,
+		listener:  listener,
+		etcdURL:   etcd.clientURL,
+		pki:       pki,
+		tokenFile: users.tokenFile,
+	})
+	if err != nil {
+		listener.Close()
+		return failf("starting kube-apiserver: %v%s", err, logs.tail())
+	}
+
+	readyCtx, readyCancel := context.WithTimeout(stop, o.readyTimeout)
+	gitVersion, err := waitReady(readyCtx, serverURL, pki.caPEM, users.adminToken, apiDone)
+	readyCancel()
+	if err != nil {
+		if cause := context.Cause(stop); cause != nil {
+			// Asked to stop while starting: not a failure of the server.
+			fmt.Fprintf(os.Stderr, "kube-apiserver-harness: %v before ready, exiting\n", cause)
+			apiCancel()
+			waitAPIServer(apiDone)
+			return 0
+		}
+		apiCancel()
+		waitAPIServer(apiDone)
+		return failf("waiting for kube-apiserver to become ready: %v%s", err, logs.tail())
+	}
+	warnIfVersionUnset(gitVersion)
+
+	// The ready file is written atomically so a watcher never reads half a URL.
+	if err := writeFileAtomic(state.readyFile, []byte(serverURL+"\n"), 0o644); err != nil {
+		apiCancel()
+		waitAPIServer(apiDone)
+		return failf("writing %s: %v", state.readyFile, err)
+	}
+	fmt.Printf("READY %s kubernetes=%s\n", serverURL, gitVersion)
+	logs.printf("ready after %s", time.Since(started).Round(time.Millisecond))
+
+	select {
+	case <-stop.Done():
+		logs.printf("stopping: %v", context.Cause(stop))
+	case err := <-apiDone:
+		// The apiserver never returns on its own unless something broke.
+		os.Remove(state.readyFile)
+		return failf("kube-apiserver exited unexpectedly: %v%s", err, logs.tail())
+	}
+
+	os.Remove(state.readyFile)
+	apiCancel()
+	if !waitAPIServer(apiDone) {
+		fmt.Fprintf(os.Stderr, "kube-apiserver-harness: kube-apiserver did not stop within %s, exiting anyway\n", apiserverStopTimeout)
+	}
+	return 0
+}
+
+// watchSignals cancels on the first SIGINT/SIGTERM and exits hard on the
+// second, so an impatient Ctrl-C never leaves the terminal waiting.
+func watchSignals(cancel context.CancelCauseFunc) {
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		sig := <-ch
+		cancel(fmt.Errorf("received %v", sig))
+		<-ch
+		os.Exit(130)
+	}()
+}
+
+// watchStdin cancels when stdin reaches EOF. The test process holds the
+// write end of our stdin pipe; when it dies, for whatever reason, the kernel
+// closes the pipe and we follow it instead of lingering as an orphan.
+func watchStdin(cancel context.CancelCauseFunc) {
+	go func() {
+		_, err := io.Copy(io.Discard, os.Stdin)
+		if err != nil {
+			cancel(fmt.Errorf("reading stdin: %w", err))
+			return
+		}
+		cancel(errors.New("stdin closed"))
+	}()
+}
+
+// waitAPIServer waits a bounded time for the apiserver goroutine to return
+// and reports whether it did.
+func waitAPIServer(done <-chan error) bool {
+	select {
+	case <-done:
+		return true
+	case <-time.After(apiserverStopTimeout):
+		return false
+	}
+}
+
+func fatalf(format string, args ...any) {
+	os.Exit(failf(format, args...))
+}
+
+func failf(format string, args ...any) int {
+	fmt.Fprintf(os.Stderr, "kube-apiserver-harness: "+format+"\n", args...)
+	return 1
+}
