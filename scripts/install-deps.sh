@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs beyond the machine image (Rust stable and Go are on it).
+# Idempotent: a second run installs nothing.
+set -euo pipefail
+need=()
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v mkfifo >/dev/null 2>&1 || need+=(coreutils)
+if [ ${#need[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+cargo clippy --version >/dev/null 2>&1 && cargo fmt --version >/dev/null 2>&1 || { echo "clippy and rustfmt are required (rustup components)" >&2; exit 1; }
+command -v go >/dev/null 2>&1 || { echo "Go is required (tests/apiserver)" >&2; exit 1; }
+go version
+cargo --version
