@@ -319,28 +319,18 @@ fn map_sdk_error(error: SdkError<ConverseError, HttpResponse>) -> LlmError {
         }
         SdkError::TimeoutError(_) => LlmError::Timeout {
             provider: PROVIDER,
-            after: Duration::ZERO,
+            after: None,
         },
         SdkError::DispatchFailure(failure) if failure.is_timeout() => LlmError::Timeout {
             provider: PROVIDER,
-            after: Duration::ZERO,
+            after: None,
         },
         SdkError::DispatchFailure(failure) if failure.is_user() => LlmError::Config(detail),
         SdkError::DispatchFailure(_) => LlmError::Connection {
             provider: PROVIDER,
             message: detail,
         },
-        SdkError::ResponseError(context) => {
-            let status = context.raw().status().as_u16();
-            if status == 200 {
-                LlmError::BadResponse {
-                    provider: PROVIDER,
-                    message: detail,
-                }
-            } else {
-                by_status(status, detail)
-            }
-        }
+        SdkError::ResponseError(context) => by_status(context.raw().status().as_u16(), detail),
         SdkError::ConstructionFailure(_) => LlmError::Config(detail),
         _ => LlmError::Connection {
             provider: PROVIDER,
@@ -352,6 +342,11 @@ fn map_sdk_error(error: SdkError<ConverseError, HttpResponse>) -> LlmError {
 /// For errors the SDK does not model: the HTTP status decides.
 fn by_status(status: u16, message: String) -> LlmError {
     match status {
+        // A success status whose body the SDK could not read.
+        200..=299 => LlmError::BadResponse {
+            provider: PROVIDER,
+            message,
+        },
         429 => LlmError::Throttled {
             provider: PROVIDER,
             message,

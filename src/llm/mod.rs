@@ -240,10 +240,11 @@ pub enum LlmError {
         status: Option<u16>,
         message: String,
     },
-    #[error("{provider}: no answer within {after:?}")]
+    #[error("{provider}: timed out{}", after.map(|a| format!(" after {a:?}")).unwrap_or_default())]
     Timeout {
         provider: &'static str,
-        after: Duration,
+        /// The limit that ran out, when it is ours.
+        after: Option<Duration>,
     },
     #[error("{provider}: connection failed: {message}")]
     Connection {

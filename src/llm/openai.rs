@@ -452,7 +452,7 @@ fn map_reqwest_error(error: reqwest::Error) -> LlmError {
     if error.is_timeout() {
         LlmError::Timeout {
             provider: PROVIDER,
-            after: Duration::ZERO,
+            after: None,
         }
     } else if error.is_builder() {
         LlmError::Config(message)

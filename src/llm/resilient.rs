@@ -110,7 +110,7 @@ impl<C: LlmClient> Resilient<C> {
             Ok(result) => result,
             Err(_) => Err(LlmError::Timeout {
                 provider: self.inner.provider(),
-                after: limit,
+                after: Some(limit),
             }),
         }
     }
@@ -138,7 +138,7 @@ impl<C: LlmClient> LlmClient for Resilient<C> {
             if remaining.is_zero() {
                 return Err(LlmError::Timeout {
                     provider,
-                    after: self.settings.total_timeout,
+                    after: Some(self.settings.total_timeout),
                 });
             }
             let limit = self.settings.timeout.min(remaining);
