@@ -775,6 +775,7 @@ fn cluster_text_with_canaries() -> (String, Vec<&'static str>) {
         "sk-proj-Canary7f3aCanary7f3aCanary",
         "eyJhbGciOiJIUzI1NiJ9.eyJjYW5hcnkiOiI3ZjNhIn0.Q2FuYXJ5U2lnbmF0dXJlN2YzYQ",
         "MIIEcanaryPEMbody7f3a",
+        "canary-yaml-env-7f3a",
     ];
     let env = [
         ("DB_PASSWORD", canaries[0]),
@@ -794,6 +795,11 @@ fn cluster_text_with_canaries() -> (String, Vec<&'static str>) {
         "deployed by ci with token {} and openai {}; jwt {}\n-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----",
         canaries[3], canaries[5], canaries[6], canaries[7]
     );
+    let manifest_excerpt = format!(
+        "env:\n  - name: REDIS_PASSWORD\n    value: {}\n  - name: REDIS_ADDR\n    value: redis-cart:6379\n",
+        canaries[8]
+    );
+    text.push_str(&redact(&manifest_excerpt));
     text.push_str(&format!(
         "  annotation note: {}\n",
         quote_untrusted(&redact(&annotation))
@@ -836,5 +842,23 @@ async fn canary_secrets_never_reach_either_server() {
                 "{provider:?}"
             );
         }
+    }
+}
+
+#[tokio::test]
+async fn canary_check_would_catch_an_unredacted_secret() {
+    // Control for the test above: the same grep finds a secret that skipped redaction.
+    for provider in PROVIDERS {
+        let (server, client) = setup(provider, vec![Step::answer(ANSWER)], fast_settings())
+            .await
+            .unwrap();
+        let leaked = "DB_PASSWORD=Canary-Passw0rd-7f3a";
+        client
+            .complete(&request(model_of(provider), leaked))
+            .await
+            .unwrap();
+        let requests = server.requests();
+        assert!(requests[0].everything().contains("Canary-Passw0rd-7f3a"));
+        assert!(!redact(leaked).contains("Canary-Passw0rd-7f3a"));
     }
 }

@@ -180,6 +180,18 @@ static PEM_BLOCK: LazyLock<Option<Regex>> =
 
 /// `key: value`, `key=value`, `"key": "value"`, `--key value`-free forms. The separator group keeps
 /// quotes and spacing so the text's shape survives.
+/// Kubernetes' env list form, where the key is a sibling field: `name: DB_PASSWORD` followed by
+/// `value: ...` (YAML), or `"name": "DB_PASSWORD", "value": "..."` (JSON).
+static ENV_NAME_VALUE_YAML: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    compiled(
+        r#"(?m)(?P<head>name:\s*["']?(?P<key>[A-Za-z_][A-Za-z0-9_.\-]*)["']?[ \t]*\r?\n[ \t]*value:[ \t]*)(?P<val>[^\r\n]*)"#,
+    )
+});
+static ENV_NAME_VALUE_JSON: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    compiled(
+        r#"(?P<head>"name"\s*:\s*"(?P<key>[A-Za-z_][A-Za-z0-9_.\-]*)"\s*,\s*"value"\s*:\s*")(?P<val>(?:\\.|[^\\"])*)""#,
+    )
+});
 static KEY_VALUE_QUOTED: LazyLock<Option<Regex>> = LazyLock::new(|| {
     compiled(
         r#"(?P<key>[A-Za-z_][A-Za-z0-9_.\-]*)(?P<sep>["']?\s*[:=]\s*)(?P<q>["'])(?P<val>(?:\\.|[^\\"'])*?)["']"#,
@@ -254,6 +266,25 @@ pub fn redact(text: &str) -> String {
     let text = replace_all(&PEM_BLOCK, text, |caps: &Captures| {
         format!("[REDACTED PEM {}]", &caps[1])
     });
+    let sibling_value = |caps: &Captures, closing: &str| {
+        let val = caps["val"].trim().trim_matches(|c| c == '"' || c == '\'');
+        if is_sensitive_key(&caps["key"])
+            && !is_innocuous_value(val)
+            && !is_match(&URL_USERINFO, val)
+        {
+            format!("{}{REDACTED}{closing}", &caps["head"])
+        } else {
+            caps[0].to_string()
+        }
+    };
+    let text = replace_all(&ENV_NAME_VALUE_YAML, &text, |caps: &Captures| {
+        sibling_value(caps, "")
+    })
+    .into_owned();
+    let text = replace_all(&ENV_NAME_VALUE_JSON, &text, |caps: &Captures| {
+        sibling_value(caps, "\"")
+    })
+    .into_owned();
     let text = replace_all(&KEY_VALUE_QUOTED, &text, |caps: &Captures| {
         let val = &caps["val"];
         if is_sensitive_key(&caps["key"])
@@ -520,6 +551,8 @@ mod tests {
     fn every_pattern_compiles() {
         for pattern in [
             &*PEM_BLOCK,
+            &*ENV_NAME_VALUE_YAML,
+            &*ENV_NAME_VALUE_JSON,
             &*KEY_VALUE_QUOTED,
             &*KEY_VALUE_BARE,
             &*AUTH_SCHEME,
@@ -604,6 +637,23 @@ mod tests {
         let out = redact(r#"{"apiKey": "abc123def", "name": "cart"}"#);
         assert!(out.contains(r#""name": "cart""#), "{out}");
         assert!(out.contains(r#""apiKey": "[REDACTED]""#), "{out}");
+    }
+
+    #[test]
+    fn redacts_kubernetes_env_entries() {
+        let yaml = "env:\n  - name: DB_PASSWORD\n    value: hunter2\n  - name: CART_SERVICE_ADDR\n    value: cartservice:7070\n";
+        let out = redact(yaml);
+        assert!(!out.contains("hunter2"), "{out}");
+        assert!(out.contains("value: [REDACTED]\n"), "{out}");
+        assert!(out.contains("value: cartservice:7070"), "{out}");
+        let json = r#"[{"name":"API_KEY","value":"k-123"},{"name":"PORT","value":"8080"}]"#;
+        let out = redact(json);
+        assert_eq!(
+            out,
+            r#"[{"name":"API_KEY","value":"[REDACTED]"},{"name":"PORT","value":"8080"}]"#
+        );
+        let quoted = "- name: \"REDIS_PASSWORD\"\n  value: \"p w\"";
+        assert!(!redact(quoted).contains("p w"), "{}", redact(quoted));
     }
 
     #[test]
