@@ -108,7 +108,8 @@ impl CompletionRequest {
         hex_sha256(&bytes)
     }
 
-    /// Rough size of the prompt in tokens (see [`estimate_tokens`]).
+    /// Rough size of the prompt in tokens: bytes / 4 over every text and the schema, which
+    /// over-estimates non-ASCII text (fine for a budget's worst case; see [`estimate_tokens`]).
     pub fn estimated_input_tokens(&self) -> u64 {
         let schema_len = serde_json::to_string(&self.output.schema)
             .map(|s| s.len())

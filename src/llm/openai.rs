@@ -767,6 +767,29 @@ mod tests {
     }
 
     #[test]
+    fn strict_schema_keeps_properties_named_like_keywords() {
+        let schema = schemars::json_schema!({
+            "type": "object",
+            "properties": {
+                "format": {"type": "string", "format": "date-time"},
+                "default": {"type": "integer", "default": 3},
+                "properties": {"type": "object", "properties": {"x": {"type": "string"}}}
+            }
+        });
+        let strict = strict_schema(&schema).unwrap();
+        let props = strict.as_value()["properties"].as_object().unwrap();
+        assert_eq!(props.len(), 3);
+        // The keyword goes, the property of that name stays.
+        assert!(props["format"].get("format").is_none());
+        assert!(props["default"].get("default").is_none());
+        assert_eq!(props["properties"]["required"], serde_json::json!(["x"]));
+        assert_eq!(
+            strict.as_value()["required"],
+            serde_json::json!(["default", "format", "properties"])
+        );
+    }
+
+    #[test]
     fn fallback_request_carries_the_schema_in_the_system_prompt() {
         let req = CompletionRequest {
             model: "m".into(),
