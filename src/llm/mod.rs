@@ -15,6 +15,7 @@ pub mod openai;
 pub mod pricing;
 pub mod redact;
 mod resilient;
+mod scripted;
 mod session;
 
 use std::collections::BTreeMap;
@@ -32,6 +33,7 @@ use crate::api::{ProviderName, ProviderSpec};
 pub use cache::{CacheError, CacheKey, CompletionCache, FileCache, MemoryCache};
 pub use pricing::{Budget, BudgetLimits, ModelPrice, PriceTable, estimate_cost, estimate_tokens};
 pub use resilient::{LlmSettings, Resilient};
+pub use scripted::ScriptedClient;
 pub use session::{LlmSession, StageCompletion, StageUsage, UsageLedger};
 
 /// Who said a message in the conversation.
