@@ -1,0 +1,559 @@
+//! Stage 4 rules: "if X fails, then Y keeps steady state Z", from the findings and the map.
+//!
+//! Every workload that serves traffic gets a pod-loss hypothesis; every call to a Service gets a
+//! latency hypothesis (a partition when the callee is a data store); every call to an external
+//! host a DNS failure; persistent StatefulSets a disk-latency one; autoscaled workloads a CPU
+//! one; the front tier an HTTP-latency one. They are ranked by risk with a per-fault quota, so
+//! large maps keep a varied, readable list.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::super::index::MapIndex;
+use super::super::model::{
+    DependenciesOutput, Expectation, Fault, FindingKind, HypothesesOutput, Hypothesis, SteadyState,
+    SteadyStateOutput,
+};
+use super::super::naming::item_id;
+use super::super::stages::StageInput;
+use super::{fan, is_replicated_kind};
+use crate::servicemap::{NodeId, NodeKind};
+
+/// Latency the built-in dependency-latency experiments add.
+pub(crate) const DEPENDENCY_LATENCY: &str = "200ms";
+/// Delay the built-in HTTP experiments add to responses.
+pub(crate) const HTTP_DELAY: &str = "1s";
+/// Delay the built-in IO experiments add to file-system calls.
+pub(crate) const IO_DELAY: &str = "100ms";
+
+/// The id of the hypothesis that `fault` on `target` (and `peer`) breaks nothing.
+pub(crate) fn hypothesis_id(
+    fault: Fault,
+    target: &NodeId,
+    peer: Option<&NodeId>,
+    name: &str,
+) -> String {
+    item_id(
+        &format!("h-{}", fault.slug()),
+        name,
+        &[
+            fault.slug(),
+            target.as_str(),
+            peer.map(NodeId::as_str).unwrap_or(""),
+        ],
+    )
+}
+
+/// The steady states that speak for `target`: about it, its callers, its Services or the entry
+/// point in front of it. Falls back to the most important one, so every hypothesis has a Z.
+fn relevant_steady_states(
+    index: &MapIndex<'_>,
+    steady: &[SteadyState],
+    target: usize,
+) -> Vec<String> {
+    let mut near: BTreeSet<usize> = index.entry_path(target).into_iter().collect();
+    near.insert(target);
+    near.extend(index.callers(target));
+    near.extend(index.predecessors(target).iter().copied());
+    let mut out: Vec<String> = steady
+        .iter()
+        .filter(|s| {
+            index
+                .get(s.subject.as_str())
+                .is_some_and(|i| near.contains(&i))
+        })
+        .map(|s| s.id.clone())
+        .collect();
+    if out.is_empty()
+        && let Some(first) = steady.iter().min_by_key(|s| s.priority)
+    {
+        out.push(first.id.clone());
+    }
+    out
+}
+
+struct Builder<'i, 'a> {
+    index: &'i MapIndex<'a>,
+    steady: &'i [SteadyState],
+    findings_by_subject: BTreeMap<&'i str, Vec<&'i str>>,
+    spof: BTreeSet<&'i str>,
+}
+
+impl Builder<'_, '_> {
+    fn names(&self, nodes: &[usize]) -> String {
+        let names: Vec<&str> = nodes
+            .iter()
+            .map(|&n| self.index.node(n).name.as_str())
+            .collect();
+        match names.len() {
+            0 => "its callers".to_string(),
+            1..=3 => names.join(", "),
+            more => format!("{} and {} more", names[..3].join(", "), more - 3),
+        }
+    }
+
+    fn steady_names(&self, ids: &[String]) -> String {
+        let names: Vec<String> = ids
+            .iter()
+            .filter_map(|id| self.steady.iter().find(|s| &s.id == id))
+            .map(|s| format!("'{}'", s.name))
+            .collect();
+        if names.is_empty() {
+            "its steady state".to_string()
+        } else {
+            names.join(" and ")
+        }
+    }
+
+    /// Y: who keeps steady. The callers of the target, and the entry point in front of it.
+    fn keepers(&self, target: usize, include_target: bool) -> Vec<usize> {
+        let mut out: BTreeSet<usize> = if include_target {
+            BTreeSet::from([target])
+        } else {
+            self.index.callers(target).into_iter().collect()
+        };
+        if let Some(&entry) = self.index.entry_path(target).first()
+            && entry != target
+        {
+            out.insert(entry);
+        }
+        out.into_iter().collect()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn hypothesis(
+        &self,
+        fault: Fault,
+        target: usize,
+        peer: Option<usize>,
+        keepers: Vec<usize>,
+        statement: impl FnOnce(&str, &str) -> String,
+        risk: u32,
+        at_risk: bool,
+    ) -> Hypothesis {
+        let node = self.index.node(target);
+        let peer_node = peer.map(|p| self.index.node(p));
+        let steady_state_ids = relevant_steady_states(self.index, self.steady, target);
+        let mut finding_ids: Vec<String> = self
+            .findings_by_subject
+            .get(node.id.as_str())
+            .into_iter()
+            .chain(peer_node.and_then(|p| self.findings_by_subject.get(p.id.as_str())))
+            .flatten()
+            .map(|id| id.to_string())
+            .collect();
+        if let Some(p) = peer {
+            for backend in self.index.backing_workloads(p) {
+                if let Some(ids) = self
+                    .findings_by_subject
+                    .get(self.index.node(backend).id.as_str())
+                {
+                    finding_ids.extend(ids.iter().map(|id| id.to_string()));
+                }
+            }
+        }
+        finding_ids.sort();
+        finding_ids.dedup();
+        let name = match peer_node {
+            Some(p) => format!("{}-{}", node.name, p.name),
+            None => node.name.clone(),
+        };
+        let statement = statement(&self.names(&keepers), &self.steady_names(&steady_state_ids));
+        Hypothesis {
+            id: hypothesis_id(fault, &node.id, peer_node.map(|p| &p.id), &name),
+            statement,
+            fault,
+            target: node.id.clone(),
+            peer: peer_node.map(|p| p.id.clone()),
+            keeps_steady: keepers
+                .iter()
+                .map(|&k| self.index.node(k).id.clone())
+                .collect(),
+            steady_state_ids,
+            finding_ids,
+            expectation: if at_risk {
+                Expectation::AtRisk
+            } else {
+                Expectation::Holds
+            },
+            risk_score: risk.min(100),
+        }
+    }
+
+    fn is_spof(&self, i: usize) -> bool {
+        self.spof.contains(self.index.node(i).id.as_str())
+    }
+
+    fn for_workload(&self, i: usize, out: &mut Vec<Hypothesis>) {
+        let index = self.index;
+        let node = index.node(i);
+        let Some(info) = &node.workload else { return };
+        if info.pod_labels.is_empty() || info.replicas == Some(0) {
+            return;
+        }
+        let reached = index.entry_depth(i).is_some();
+        let callers = index.callers(i);
+        let (fan_in, fan_out) = fan(index, i);
+        let reach_bonus = if reached { 5 } else { 0 };
+        let unprobed = info.containers.iter().any(|c| !c.readiness_probe);
+
+        if (is_replicated_kind(node.kind) || node.kind == NodeKind::DaemonSet)
+            && (reached || !callers.is_empty())
+        {
+            let replicas = info.replicas.unwrap_or(1);
+            let base = match (replicas <= 1, info.data_store.is_some(), info.has_pdb) {
+                (true, true, _) => 90,
+                (true, false, _) => 80,
+                (false, _, false) => 50,
+                (false, _, true) => 35,
+            };
+            let name = node.name.clone();
+            let single = replicas <= 1 && node.kind != NodeKind::DaemonSet;
+            out.push(self.hypothesis(
+                Fault::PodLoss,
+                i,
+                None,
+                self.keepers(i, false),
+                |y, z| {
+                    if single {
+                        format!(
+                            "If the only pod of {name} fails, then {y} keep {z} (the map suggests not: {name} runs a single replica)"
+                        )
+                    } else {
+                        format!(
+                            "If one of the {replicas} pods of {name} is killed, then {y} keep {z}, because the remaining replicas take the traffic"
+                        )
+                    }
+                },
+                base + (fan_in * 3).min(12) + reach_bonus,
+                single || unprobed,
+            ));
+        }
+
+        if node.kind == NodeKind::StatefulSet
+            && let Some(mount) = info.persistent_mounts.first()
+        {
+            let name = node.name.clone();
+            let store = info.data_store.is_some();
+            out.push(self.hypothesis(
+                Fault::DiskLatency,
+                i,
+                None,
+                self.keepers(i, false),
+                |y, z| {
+                    format!(
+                        "If the volume of {name} at {mount} slows down by {IO_DELAY} per operation, then {y} keep {z}"
+                    )
+                },
+                50 + if store { 10 } else { 0 } + reach_bonus,
+                self.is_spof(i),
+            ));
+        }
+
+        if let Some((min, max)) = info.autoscaling {
+            let name = node.name.clone();
+            out.push(self.hypothesis(
+                Fault::CpuPressure,
+                i,
+                None,
+                self.keepers(i, false),
+                |y, z| {
+                    format!(
+                        "If the CPU of {name} is saturated, then its autoscaler (min {min}, max {max} replicas) scales out and {y} keep {z}"
+                    )
+                },
+                45 + reach_bonus,
+                false,
+            ));
+        }
+
+        let serves_entry = index.predecessors(i).iter().any(|&p| {
+            index.node(p).entry_point
+                || index
+                    .predecessors(p)
+                    .iter()
+                    .any(|&q| index.node(q).entry_point)
+        });
+        let has_port = info.containers.iter().any(|c| !c.ports.is_empty());
+        if serves_entry && has_port {
+            let name = node.name.clone();
+            out.push(self.hypothesis(
+                Fault::HttpLatency,
+                i,
+                None,
+                self.keepers(i, false),
+                |y, z| {
+                    format!(
+                        "If the HTTP responses of {name} are delayed by {HTTP_DELAY}, then {y} keep {z} within their timeouts"
+                    )
+                },
+                50 + reach_bonus,
+                false,
+            ));
+        }
+
+        for &callee in index.successors(i) {
+            let peer = index.node(callee);
+            match peer.kind {
+                NodeKind::Service => {
+                    let backends = index.backing_workloads(callee);
+                    let has_selector = peer
+                        .service
+                        .as_ref()
+                        .is_some_and(|s| !s.selector.is_empty());
+                    if backends.is_empty() || !has_selector || backends.contains(&i) {
+                        continue;
+                    }
+                    let store = backends.iter().any(|&b| index.is_data_store(b));
+                    let fragile = backends.iter().any(|&b| self.is_spof(b));
+                    let caller = node.name.clone();
+                    let callee_name = peer.name.clone();
+                    if store {
+                        out.push(self.hypothesis(
+                            Fault::DependencyPartition,
+                            i,
+                            Some(callee),
+                            self.keepers(i, true),
+                            |y, z| {
+                                format!(
+                                    "If {caller} cannot reach the data store behind {callee_name}, then {y} keep {z} by degrading gracefully"
+                                )
+                            },
+                            60 + if fragile { 15 } else { 0 } + reach_bonus,
+                            fragile,
+                        ));
+                    } else {
+                        out.push(self.hypothesis(
+                            Fault::DependencyLatency,
+                            i,
+                            Some(callee),
+                            self.keepers(i, true),
+                            |y, z| {
+                                format!(
+                                    "If calls from {caller} to {callee_name} are delayed by {DEPENDENCY_LATENCY}, then {y} keep {z} through timeouts and retries"
+                                )
+                            },
+                            40 + if fragile { 10 } else { 0 } + reach_bonus + (fan_out * 2).min(10),
+                            false,
+                        ));
+                    }
+                }
+                NodeKind::External => {
+                    let caller = node.name.clone();
+                    let host = peer.host.clone().unwrap_or_else(|| peer.name.clone());
+                    out.push(self.hypothesis(
+                        Fault::DnsFailure,
+                        i,
+                        Some(callee),
+                        self.keepers(i, true),
+                        |y, z| {
+                            format!(
+                                "If {host} cannot be resolved from {caller}, then {y} keep {z}: the external call fails fast and is handled"
+                            )
+                        },
+                        55 + reach_bonus,
+                        false,
+                    ));
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+pub(crate) fn run(
+    input: &StageInput<'_>,
+    dependencies: &DependenciesOutput,
+    steady: &SteadyStateOutput,
+) -> HypothesesOutput {
+    let index = input.index;
+    let mut findings_by_subject: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for finding in &dependencies.findings {
+        findings_by_subject
+            .entry(finding.subject.as_str())
+            .or_default()
+            .push(finding.id.as_str());
+    }
+    let spof = dependencies
+        .findings
+        .iter()
+        .filter(|f| {
+            matches!(
+                f.kind,
+                FindingKind::SingleReplica | FindingKind::DataStoreWithoutReplicas
+            )
+        })
+        .map(|f| f.subject.as_str())
+        .collect();
+    let builder = Builder {
+        index,
+        steady: &steady.steady_states,
+        findings_by_subject,
+        spof,
+    };
+    let mut all = Vec::new();
+    for i in 0..index.len() {
+        let node = index.node(i);
+        // Only workloads experiments may target: no point hypothesising about the rest.
+        if node.kind.is_workload()
+            && input
+                .config
+                .check_namespace(&node.namespace, input.namespaces)
+                .is_ok()
+        {
+            builder.for_workload(i, &mut all);
+        }
+    }
+    let by_risk =
+        |a: &Hypothesis, b: &Hypothesis| b.risk_score.cmp(&a.risk_score).then(a.id.cmp(&b.id));
+    all.sort_by(by_risk);
+    // A per-fault quota keeps a large map's list varied.
+    let quota = (input.config.max_hypotheses / 3).max(5);
+    let mut per_fault: BTreeMap<Fault, usize> = BTreeMap::new();
+    let mut seen = BTreeSet::new();
+    let mut kept: Vec<Hypothesis> = all
+        .into_iter()
+        .filter(|h| {
+            let count = per_fault.entry(h.fault).or_default();
+            *count += 1;
+            *count <= quota && seen.insert(h.id.clone())
+        })
+        .collect();
+    kept.truncate(input.config.max_hypotheses);
+    HypothesesOutput { hypotheses: kept }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::AnalysisConfig;
+    use crate::analysis::builtin::test_support::run_until;
+    use crate::analysis::fixtures;
+    use crate::analysis::stages::StageId;
+
+    fn boutique() -> (HypothesesOutput, SteadyStateOutput, DependenciesOutput) {
+        let map = fixtures::boutique();
+        let outputs = run_until(&map, &AnalysisConfig::default(), StageId::Hypotheses);
+        (
+            outputs.hypotheses.unwrap(),
+            outputs.steady_state.unwrap(),
+            outputs.dependencies.unwrap(),
+        )
+    }
+
+    fn find<'a>(
+        output: &'a HypothesesOutput,
+        fault: Fault,
+        target: &str,
+    ) -> Option<&'a Hypothesis> {
+        output
+            .hypotheses
+            .iter()
+            .find(|h| h.fault == fault && h.target.as_str() == target)
+    }
+
+    #[test]
+    fn single_replicas_get_at_risk_pod_loss_hypotheses() {
+        let (output, _, dependencies) = boutique();
+        let checkout = find(&output, Fault::PodLoss, "shop/Deployment/checkoutservice").unwrap();
+        assert_eq!(checkout.expectation, Expectation::AtRisk);
+        assert!(
+            checkout
+                .statement
+                .starts_with("If the only pod of checkoutservice fails"),
+            "{}",
+            checkout.statement
+        );
+        assert!(
+            checkout
+                .keeps_steady
+                .contains(&NodeId("shop/Deployment/frontend".into()))
+        );
+        // Linked to the SPOF finding.
+        let spof = dependencies
+            .findings
+            .iter()
+            .find(|f| {
+                f.kind == FindingKind::SingleReplica
+                    && f.subject.as_str() == "shop/Deployment/checkoutservice"
+            })
+            .unwrap();
+        assert!(checkout.finding_ids.contains(&spof.id));
+        let frontend = find(&output, Fault::PodLoss, "shop/Deployment/frontend").unwrap();
+        assert_eq!(frontend.expectation, Expectation::Holds);
+        assert!(frontend.risk_score < checkout.risk_score);
+    }
+
+    #[test]
+    fn dependency_faults_follow_the_edges() {
+        let (output, _, _) = boutique();
+        let latency = find(
+            &output,
+            Fault::DependencyLatency,
+            "shop/Deployment/frontend",
+        )
+        .unwrap();
+        assert!(latency.peer.is_some());
+        let partition = find(
+            &output,
+            Fault::DependencyPartition,
+            "shop/Deployment/cartservice",
+        )
+        .unwrap();
+        assert_eq!(
+            partition.peer.as_ref().unwrap().as_str(),
+            "shop/Service/redis-cart"
+        );
+        assert_eq!(
+            partition.expectation,
+            Expectation::AtRisk,
+            "redis-cart has one replica"
+        );
+        let dns = find(&output, Fault::DnsFailure, "shop/Deployment/paymentservice").unwrap();
+        assert_eq!(
+            dns.peer.as_ref().unwrap().as_str(),
+            "shop/External/api.payments.example.net"
+        );
+        assert!(find(&output, Fault::DiskLatency, "shop/StatefulSet/redis-cart").is_some());
+        assert!(find(&output, Fault::CpuPressure, "shop/Deployment/frontend").is_some());
+        assert!(find(&output, Fault::HttpLatency, "shop/Deployment/frontend").is_some());
+        // No hypotheses about what cannot be targeted or the missing Service.
+        assert!(
+            output
+                .hypotheses
+                .iter()
+                .all(|h| !h.target.as_str().starts_with("kube-system/"))
+        );
+        assert!(output.hypotheses.iter().all(|h| {
+            h.peer
+                .as_ref()
+                .is_none_or(|p| !p.as_str().contains("Unresolved"))
+        }));
+    }
+
+    #[test]
+    fn every_hypothesis_links_real_steady_states_and_is_sorted_by_risk() {
+        let (output, steady, _) = boutique();
+        let ids: BTreeSet<&str> = steady.steady_states.iter().map(|s| s.id.as_str()).collect();
+        for h in &output.hypotheses {
+            assert!(!h.steady_state_ids.is_empty(), "{}", h.id);
+            for id in &h.steady_state_ids {
+                assert!(ids.contains(id.as_str()), "{id}");
+            }
+        }
+        let risks: Vec<u32> = output.hypotheses.iter().map(|h| h.risk_score).collect();
+        let mut sorted = risks.clone();
+        sorted.sort_by(|a, b| b.cmp(a));
+        assert_eq!(risks, sorted);
+    }
+
+    #[test]
+    fn the_cap_and_quota_bound_large_maps() {
+        let map = fixtures::synthetic(600);
+        let config = AnalysisConfig::default();
+        let outputs = run_until(&map, &config, StageId::Hypotheses);
+        let hypotheses = outputs.hypotheses.unwrap().hypotheses;
+        assert_eq!(hypotheses.len(), config.max_hypotheses);
+        let faults: BTreeSet<Fault> = hypotheses.iter().map(|h| h.fault).collect();
+        assert!(faults.len() >= 3, "{faults:?}");
+    }
+}
