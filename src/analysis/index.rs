@@ -2,7 +2,7 @@
 //! directions, workloads by namespace, and distances from the entry points. Every stage reads the
 //! map through this, so no stage needs more than O(n log n).
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use crate::servicemap::{Edge, Node, NodeKind, ServiceMap};
 
@@ -15,6 +15,8 @@ pub struct MapIndex<'a> {
     /// Caller → callee, plus Service → backend workload; sorted, without duplicates.
     successors: Vec<Vec<usize>>,
     predecessors: Vec<Vec<usize>>,
+    /// Distinct callers, looking through plain Services (see [`MapIndex::callers`]).
+    callers: Vec<Vec<usize>>,
     edges_by_pair: HashMap<(usize, usize), usize>,
     entry_points: Vec<usize>,
     entry_depth: Vec<Option<u32>>,
@@ -62,6 +64,22 @@ impl<'a> MapIndex<'a> {
             list.sort_unstable();
             list.dedup();
         }
+        let callers = (0..n)
+            .map(|i| {
+                let mut out = Vec::new();
+                for &p in &predecessors[i] {
+                    let pred = &map.nodes[p];
+                    if pred.kind == NodeKind::Service && !pred.entry_point {
+                        out.extend(predecessors[p].iter().copied().filter(|&q| q != i));
+                    } else {
+                        out.push(p);
+                    }
+                }
+                out.sort_unstable();
+                out.dedup();
+                out
+            })
+            .collect();
         let entry_points: Vec<usize> = (0..n).filter(|&i| map.nodes[i].entry_point).collect();
         let mut workloads_by_namespace: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for (i, node) in map.nodes.iter().enumerate() {
@@ -77,6 +95,7 @@ impl<'a> MapIndex<'a> {
             by_id,
             successors,
             predecessors,
+            callers,
             edges_by_pair,
             entry_points,
             entry_depth: vec![None; n],
@@ -198,20 +217,9 @@ impl<'a> MapIndex<'a> {
     }
 
     /// The distinct callers of `i`, looking through the Services in front of it: workloads, entry
-    /// points and anything else that is not a plain Service hop.
-    pub fn callers(&self, i: usize) -> Vec<usize> {
-        let mut out = Vec::new();
-        for &p in &self.predecessors[i] {
-            let pred = self.node(p);
-            if pred.kind == NodeKind::Service && !pred.entry_point {
-                out.extend(self.predecessors[p].iter().copied().filter(|&q| q != i));
-            } else {
-                out.push(p);
-            }
-        }
-        out.sort_unstable();
-        out.dedup();
-        out
+    /// points and anything else that is not a plain Service hop. Precomputed.
+    pub fn callers(&self, i: usize) -> &[usize] {
+        &self.callers[i]
     }
 
     /// The workloads behind `i`: for a Service its backends, for a workload itself.
@@ -238,13 +246,14 @@ impl<'a> MapIndex<'a> {
     /// Everything upstream of `i` (what depends on it, transitively), `i` excluded, by a BFS over
     /// the reverse edges. O(reached nodes + their edges).
     pub fn upstream(&self, i: usize) -> Vec<usize> {
-        let mut seen = HashSet::new();
-        seen.insert(i);
+        let mut seen = vec![false; self.len()];
+        seen[i] = true;
         let mut queue = VecDeque::from([i]);
         let mut out = Vec::new();
         while let Some(current) = queue.pop_front() {
             for &p in &self.predecessors[current] {
-                if seen.insert(p) {
+                if !seen[p] {
+                    seen[p] = true;
                     out.push(p);
                     queue.push_back(p);
                 }
@@ -298,7 +307,7 @@ mod tests {
         let cart = index.get("shop/Deployment/cartservice").unwrap();
         let frontend = index.get("shop/Deployment/frontend").unwrap();
         let checkout = index.get("shop/Deployment/checkoutservice").unwrap();
-        assert_eq!(index.callers(cart), vec![checkout, frontend]);
+        assert_eq!(index.callers(cart).to_vec(), vec![checkout, frontend]);
         let cart_svc = index.get("shop/Service/cartservice").unwrap();
         assert_eq!(index.backing_workloads(cart_svc), vec![cart]);
         assert!(index.successors(cart_svc).contains(&cart));

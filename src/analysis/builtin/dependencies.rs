@@ -80,7 +80,7 @@ fn workload_findings(index: &MapIndex<'_>, findings: &mut Findings<'_, '_>, i: u
                     "{name} ({store:?}) runs {replicas} replica: losing its pod loses the data store for {} caller(s)",
                     callers.len()
                 ),
-                callers.clone(),
+                callers.to_vec(),
             ),
             (Some(1), None) if serves_traffic => findings.add(
                 FindingKind::SingleReplica,
@@ -90,7 +90,7 @@ fn workload_findings(index: &MapIndex<'_>, findings: &mut Findings<'_, '_>, i: u
                     "{name} runs a single replica: a single point of failure for {} caller(s)",
                     callers.len()
                 ),
-                callers.clone(),
+                callers.to_vec(),
             ),
             _ => {}
         }
@@ -177,7 +177,7 @@ fn workload_findings(index: &MapIndex<'_>, findings: &mut Findings<'_, '_>, i: u
             },
             i,
             format!("{name} has {fan_in} callers: a failure here spreads widely"),
-            callers.clone(),
+            callers.to_vec(),
         );
     }
     if fan_out >= HIGH_FAN_OUT {
@@ -353,7 +353,7 @@ pub(crate) fn run(index: &MapIndex<'_>) -> DependenciesOutput {
                         callers.len(),
                         node.name
                     ),
-                    callers,
+                    callers.to_vec(),
                 );
             }
             NodeKind::External => {
@@ -367,7 +367,7 @@ pub(crate) fn run(index: &MapIndex<'_>) -> DependenciesOutput {
                         callers.len(),
                         node.host.as_deref().unwrap_or(&node.name)
                     ),
-                    callers,
+                    callers.to_vec(),
                 );
             }
             NodeKind::Service => {
@@ -389,7 +389,7 @@ pub(crate) fn run(index: &MapIndex<'_>) -> DependenciesOutput {
                             node.name,
                             callers.len()
                         ),
-                        callers,
+                        callers.to_vec(),
                     );
                 }
             }

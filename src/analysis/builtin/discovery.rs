@@ -67,7 +67,8 @@ fn workload_callers(index: &MapIndex<'_>, i: usize) -> Vec<NodeId> {
         index,
         index
             .callers(i)
-            .into_iter()
+            .iter()
+            .copied()
             .filter(|&c| index.node(c).kind.is_workload()),
     )
 }

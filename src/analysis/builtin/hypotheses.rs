@@ -52,7 +52,7 @@ fn relevant_steady_states(
 ) -> Vec<String> {
     let mut near: BTreeSet<usize> = index.entry_path(target).into_iter().collect();
     near.insert(target);
-    near.extend(index.callers(target));
+    near.extend(index.callers(target).iter().copied());
     near.extend(index.predecessors(target).iter().copied());
     let mut out: Vec<String> = steady
         .iter()
@@ -69,6 +69,16 @@ fn relevant_steady_states(
         out.push(first.id.clone());
     }
     out
+}
+
+/// A hypothesis before it is written out: enough to rank it cheaply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Candidate {
+    fault: Fault,
+    target: usize,
+    peer: Option<usize>,
+    risk: u32,
+    at_risk: bool,
 }
 
 struct Builder<'i, 'a> {
@@ -104,12 +114,14 @@ impl Builder<'_, '_> {
         }
     }
 
-    /// Y: who keeps steady. The callers of the target, and the entry point in front of it.
-    fn keepers(&self, target: usize, include_target: bool) -> Vec<usize> {
-        let mut out: BTreeSet<usize> = if include_target {
+    /// Y: who keeps steady. For faults of the target itself, its callers; for faults of a
+    /// dependency, the target (the caller). Plus the entry point in front of it.
+    fn keepers(&self, candidate: &Candidate) -> Vec<usize> {
+        let target = candidate.target;
+        let mut out: BTreeSet<usize> = if candidate.fault.needs_peer() {
             BTreeSet::from([target])
         } else {
-            self.index.callers(target).into_iter().collect()
+            self.index.callers(target).iter().copied().collect()
         };
         if let Some(&entry) = self.index.entry_path(target).first()
             && entry != target
@@ -119,49 +131,102 @@ impl Builder<'_, '_> {
         out.into_iter().collect()
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn hypothesis(
-        &self,
-        fault: Fault,
-        target: usize,
-        peer: Option<usize>,
-        keepers: Vec<usize>,
-        statement: impl FnOnce(&str, &str) -> String,
-        risk: u32,
-        at_risk: bool,
-    ) -> Hypothesis {
-        let node = self.index.node(target);
-        let peer_node = peer.map(|p| self.index.node(p));
-        let steady_state_ids = relevant_steady_states(self.index, self.steady, target);
-        let mut finding_ids: Vec<String> = self
-            .findings_by_subject
-            .get(node.id.as_str())
-            .into_iter()
-            .chain(peer_node.and_then(|p| self.findings_by_subject.get(p.id.as_str())))
+    /// "If X fails, then Y keeps Z", with Y and Z already named.
+    fn statement(&self, candidate: &Candidate, y: &str, z: &str) -> String {
+        let node = self.index.node(candidate.target);
+        let name = &node.name;
+        let info = node.workload.as_ref();
+        let peer = candidate.peer.map(|p| self.index.node(p));
+        let peer_name = peer
+            .map(|p| p.host.clone().unwrap_or_else(|| p.name.clone()))
+            .unwrap_or_default();
+        match candidate.fault {
+            Fault::PodLoss => {
+                let replicas = info.and_then(|w| w.replicas).unwrap_or(1);
+                if replicas <= 1 && node.kind != NodeKind::DaemonSet {
+                    format!(
+                        "If the only pod of {name} fails, then {y} keep {z} (the map suggests not: {name} runs a single replica)"
+                    )
+                } else {
+                    format!(
+                        "If one of the {replicas} pods of {name} is killed, then {y} keep {z}, because the remaining replicas take the traffic"
+                    )
+                }
+            }
+            Fault::ContainerCrash => {
+                format!("If a container of {name} crashes, then {y} keep {z}")
+            }
+            Fault::DiskLatency => {
+                let mount = info
+                    .and_then(|w| w.persistent_mounts.first())
+                    .map(String::as_str)
+                    .unwrap_or("its volume");
+                format!(
+                    "If the volume of {name} at {mount} slows down by {IO_DELAY} per operation, then {y} keep {z}"
+                )
+            }
+            Fault::CpuPressure => match info.and_then(|w| w.autoscaling) {
+                Some((min, max)) => format!(
+                    "If the CPU of {name} is saturated, then its autoscaler (min {min}, max {max} replicas) scales out and {y} keep {z}"
+                ),
+                None => format!("If the CPU of {name} is saturated, then {y} keep {z}"),
+            },
+            Fault::HttpLatency => format!(
+                "If the HTTP responses of {name} are delayed by {HTTP_DELAY}, then {y} keep {z} within their timeouts"
+            ),
+            Fault::HttpAbort => {
+                format!("If the HTTP responses of {name} are aborted, then {y} keep {z}")
+            }
+            Fault::ClockSkew => format!("If the clock of {name} drifts, then {y} keep {z}"),
+            Fault::DependencyPartition => format!(
+                "If {name} cannot reach the data store behind {peer_name}, then {y} keep {z} by degrading gracefully"
+            ),
+            Fault::DependencyLatency => format!(
+                "If calls from {name} to {peer_name} are delayed by {DEPENDENCY_LATENCY}, then {y} keep {z} through timeouts and retries"
+            ),
+            Fault::DependencyLoss => format!(
+                "If calls from {name} to {peer_name} lose packets, then {y} keep {z} through retries"
+            ),
+            Fault::DnsFailure => format!(
+                "If {peer_name} cannot be resolved from {name}, then {y} keep {z}: the external call fails fast and is handled"
+            ),
+        }
+    }
+
+    /// Writes a ranked candidate out in full.
+    fn build(&self, candidate: &Candidate) -> Hypothesis {
+        let node = self.index.node(candidate.target);
+        let peer_node = candidate.peer.map(|p| self.index.node(p));
+        let keepers = self.keepers(candidate);
+        let steady_state_ids = relevant_steady_states(self.index, self.steady, candidate.target);
+        let mut subjects = vec![node.id.as_str()];
+        if let Some(p) = candidate.peer {
+            subjects.push(self.index.node(p).id.as_str());
+            for backend in self.index.backing_workloads(p) {
+                subjects.push(self.index.node(backend).id.as_str());
+            }
+        }
+        let mut finding_ids: Vec<String> = subjects
+            .iter()
+            .filter_map(|s| self.findings_by_subject.get(s))
             .flatten()
             .map(|id| id.to_string())
             .collect();
-        if let Some(p) = peer {
-            for backend in self.index.backing_workloads(p) {
-                if let Some(ids) = self
-                    .findings_by_subject
-                    .get(self.index.node(backend).id.as_str())
-                {
-                    finding_ids.extend(ids.iter().map(|id| id.to_string()));
-                }
-            }
-        }
         finding_ids.sort();
         finding_ids.dedup();
         let name = match peer_node {
             Some(p) => format!("{}-{}", node.name, p.name),
             None => node.name.clone(),
         };
-        let statement = statement(&self.names(&keepers), &self.steady_names(&steady_state_ids));
+        let statement = self.statement(
+            candidate,
+            &self.names(&keepers),
+            &self.steady_names(&steady_state_ids),
+        );
         Hypothesis {
-            id: hypothesis_id(fault, &node.id, peer_node.map(|p| &p.id), &name),
+            id: hypothesis_id(candidate.fault, &node.id, peer_node.map(|p| &p.id), &name),
             statement,
-            fault,
+            fault: candidate.fault,
             target: node.id.clone(),
             peer: peer_node.map(|p| p.id.clone()),
             keeps_steady: keepers
@@ -170,12 +235,12 @@ impl Builder<'_, '_> {
                 .collect(),
             steady_state_ids,
             finding_ids,
-            expectation: if at_risk {
+            expectation: if candidate.at_risk {
                 Expectation::AtRisk
             } else {
                 Expectation::Holds
             },
-            risk_score: risk.min(100),
+            risk_score: candidate.risk.min(100),
         }
     }
 
@@ -183,7 +248,8 @@ impl Builder<'_, '_> {
         self.spof.contains(self.index.node(i).id.as_str())
     }
 
-    fn for_workload(&self, i: usize, out: &mut Vec<Hypothesis>) {
+    /// The candidates about workload `i`, scored. Cheap: no strings, no allocation per item.
+    fn candidates(&self, i: usize, out: &mut Vec<Candidate>) {
         let index = self.index;
         let node = index.node(i);
         let Some(info) = &node.workload else { return };
@@ -195,6 +261,15 @@ impl Builder<'_, '_> {
         let (fan_in, fan_out) = fan(index, i);
         let reach_bonus = if reached { 5 } else { 0 };
         let unprobed = info.containers.iter().any(|c| !c.readiness_probe);
+        let mut push = |fault, peer, risk: u32, at_risk| {
+            out.push(Candidate {
+                fault,
+                target: i,
+                peer,
+                risk: risk.min(100),
+                at_risk,
+            })
+        };
 
         if (is_replicated_kind(node.kind) || node.kind == NodeKind::DaemonSet)
             && (reached || !callers.is_empty())
@@ -206,66 +281,26 @@ impl Builder<'_, '_> {
                 (false, _, false) => 50,
                 (false, _, true) => 35,
             };
-            let name = node.name.clone();
             let single = replicas <= 1 && node.kind != NodeKind::DaemonSet;
-            out.push(self.hypothesis(
+            push(
                 Fault::PodLoss,
-                i,
                 None,
-                self.keepers(i, false),
-                |y, z| {
-                    if single {
-                        format!(
-                            "If the only pod of {name} fails, then {y} keep {z} (the map suggests not: {name} runs a single replica)"
-                        )
-                    } else {
-                        format!(
-                            "If one of the {replicas} pods of {name} is killed, then {y} keep {z}, because the remaining replicas take the traffic"
-                        )
-                    }
-                },
                 base + (fan_in * 3).min(12) + reach_bonus,
                 single || unprobed,
-            ));
+            );
         }
-
-        if node.kind == NodeKind::StatefulSet
-            && let Some(mount) = info.persistent_mounts.first()
-        {
-            let name = node.name.clone();
-            let store = info.data_store.is_some();
-            out.push(self.hypothesis(
+        if node.kind == NodeKind::StatefulSet && !info.persistent_mounts.is_empty() {
+            let store = if info.data_store.is_some() { 10 } else { 0 };
+            push(
                 Fault::DiskLatency,
-                i,
                 None,
-                self.keepers(i, false),
-                |y, z| {
-                    format!(
-                        "If the volume of {name} at {mount} slows down by {IO_DELAY} per operation, then {y} keep {z}"
-                    )
-                },
-                50 + if store { 10 } else { 0 } + reach_bonus,
+                50 + store + reach_bonus,
                 self.is_spof(i),
-            ));
+            );
         }
-
-        if let Some((min, max)) = info.autoscaling {
-            let name = node.name.clone();
-            out.push(self.hypothesis(
-                Fault::CpuPressure,
-                i,
-                None,
-                self.keepers(i, false),
-                |y, z| {
-                    format!(
-                        "If the CPU of {name} is saturated, then its autoscaler (min {min}, max {max} replicas) scales out and {y} keep {z}"
-                    )
-                },
-                45 + reach_bonus,
-                false,
-            ));
+        if info.autoscaling.is_some() {
+            push(Fault::CpuPressure, None, 45 + reach_bonus, false);
         }
-
         let serves_entry = index.predecessors(i).iter().any(|&p| {
             index.node(p).entry_point
                 || index
@@ -275,84 +310,40 @@ impl Builder<'_, '_> {
         });
         let has_port = info.containers.iter().any(|c| !c.ports.is_empty());
         if serves_entry && has_port {
-            let name = node.name.clone();
-            out.push(self.hypothesis(
-                Fault::HttpLatency,
-                i,
-                None,
-                self.keepers(i, false),
-                |y, z| {
-                    format!(
-                        "If the HTTP responses of {name} are delayed by {HTTP_DELAY}, then {y} keep {z} within their timeouts"
-                    )
-                },
-                50 + reach_bonus,
-                false,
-            ));
+            push(Fault::HttpLatency, None, 50 + reach_bonus, false);
         }
-
         for &callee in index.successors(i) {
             let peer = index.node(callee);
             match peer.kind {
                 NodeKind::Service => {
-                    let backends = index.backing_workloads(callee);
                     let has_selector = peer
                         .service
                         .as_ref()
                         .is_some_and(|s| !s.selector.is_empty());
+                    let backends = index.backing_workloads(callee);
                     if backends.is_empty() || !has_selector || backends.contains(&i) {
                         continue;
                     }
                     let store = backends.iter().any(|&b| index.is_data_store(b));
                     let fragile = backends.iter().any(|&b| self.is_spof(b));
-                    let caller = node.name.clone();
-                    let callee_name = peer.name.clone();
                     if store {
-                        out.push(self.hypothesis(
+                        push(
                             Fault::DependencyPartition,
-                            i,
                             Some(callee),
-                            self.keepers(i, true),
-                            |y, z| {
-                                format!(
-                                    "If {caller} cannot reach the data store behind {callee_name}, then {y} keep {z} by degrading gracefully"
-                                )
-                            },
                             60 + if fragile { 15 } else { 0 } + reach_bonus,
                             fragile,
-                        ));
+                        );
                     } else {
-                        out.push(self.hypothesis(
+                        push(
                             Fault::DependencyLatency,
-                            i,
                             Some(callee),
-                            self.keepers(i, true),
-                            |y, z| {
-                                format!(
-                                    "If calls from {caller} to {callee_name} are delayed by {DEPENDENCY_LATENCY}, then {y} keep {z} through timeouts and retries"
-                                )
-                            },
                             40 + if fragile { 10 } else { 0 } + reach_bonus + (fan_out * 2).min(10),
                             false,
-                        ));
+                        );
                     }
                 }
                 NodeKind::External => {
-                    let caller = node.name.clone();
-                    let host = peer.host.clone().unwrap_or_else(|| peer.name.clone());
-                    out.push(self.hypothesis(
-                        Fault::DnsFailure,
-                        i,
-                        Some(callee),
-                        self.keepers(i, true),
-                        |y, z| {
-                            format!(
-                                "If {host} cannot be resolved from {caller}, then {y} keep {z}: the external call fails fast and is handled"
-                            )
-                        },
-                        55 + reach_bonus,
-                        false,
-                    ));
+                    push(Fault::DnsFailure, Some(callee), 55 + reach_bonus, false);
                 }
                 _ => {}
             }
@@ -390,7 +381,7 @@ pub(crate) fn run(
         findings_by_subject,
         spof,
     };
-    let mut all = Vec::new();
+    let mut candidates = Vec::new();
     for i in 0..index.len() {
         let node = index.node(i);
         // Only workloads experiments may target: no point hypothesising about the rest.
@@ -400,25 +391,33 @@ pub(crate) fn run(
                 .check_namespace(&node.namespace, input.namespaces)
                 .is_ok()
         {
-            builder.for_workload(i, &mut all);
+            builder.candidates(i, &mut candidates);
         }
     }
-    let by_risk =
-        |a: &Hypothesis, b: &Hypothesis| b.risk_score.cmp(&a.risk_score).then(a.id.cmp(&b.id));
-    all.sort_by(by_risk);
+    // Highest risk first; node numbers follow ids, so ties break deterministically.
+    candidates.sort_by(|a, b| {
+        b.risk
+            .cmp(&a.risk)
+            .then(a.target.cmp(&b.target))
+            .then(a.fault.cmp(&b.fault))
+            .then(a.peer.cmp(&b.peer))
+    });
     // A per-fault quota keeps a large map's list varied.
     let quota = (input.config.max_hypotheses / 3).max(5);
     let mut per_fault: BTreeMap<Fault, usize> = BTreeMap::new();
-    let mut seen = BTreeSet::new();
-    let mut kept: Vec<Hypothesis> = all
-        .into_iter()
-        .filter(|h| {
-            let count = per_fault.entry(h.fault).or_default();
+    let mut kept: Vec<Hypothesis> = candidates
+        .iter()
+        .filter(|c| {
+            let count = per_fault.entry(c.fault).or_default();
             *count += 1;
-            *count <= quota && seen.insert(h.id.clone())
+            *count <= quota
         })
+        .take(input.config.max_hypotheses)
+        .map(|c| builder.build(c))
         .collect();
-    kept.truncate(input.config.max_hypotheses);
+    let mut seen = BTreeSet::new();
+    kept.retain(|h| seen.insert(h.id.clone()));
+    kept.sort_by(|a, b| b.risk_score.cmp(&a.risk_score).then(a.id.cmp(&b.id)));
     HypothesesOutput { hypotheses: kept }
 }
 

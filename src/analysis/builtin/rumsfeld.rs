@@ -143,8 +143,8 @@ pub(crate) fn run(
         let node = index.node(i);
         let callers: Vec<NodeId> = index
             .callers(i)
-            .into_iter()
-            .map(|c| index.node(c).id.clone())
+            .iter()
+            .map(|&c| index.node(c).id.clone())
             .collect();
         match node.kind {
             NodeKind::Unresolved => {
