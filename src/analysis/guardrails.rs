@@ -67,6 +67,16 @@ fn glob_matches(pattern: &str, host: &str) -> bool {
     true
 }
 
+/// Whether `pattern` is a host name or a wildcard pattern of one (what DNSChaos and external
+/// targets accept): cluster text that is anything else never reaches a spec.
+fn is_host_pattern(pattern: &str) -> bool {
+    !pattern.is_empty()
+        && pattern.len() <= 253
+        && pattern
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '*'))
+}
+
 /// Changes and warnings gathered while one experiment is checked.
 #[derive(Default)]
 struct Outcome {
@@ -196,8 +206,10 @@ impl Checker<'_, '_, '_> {
             ChaosSpec::NetworkChaos(spec) => {
                 let had_external = !spec.external_targets.is_empty();
                 let before = spec.external_targets.len();
-                spec.external_targets
-                    .retain(|host| self.external_hosts.contains(&host.to_ascii_lowercase()));
+                spec.external_targets.retain(|host| {
+                    is_host_pattern(host)
+                        && self.external_hosts.contains(&host.to_ascii_lowercase())
+                });
                 if spec.external_targets.len() != before {
                     outcome.adjusted.push((
                         "externalTargets",
@@ -260,19 +272,22 @@ impl Checker<'_, '_, '_> {
             ChaosSpec::DNSChaos(spec) => {
                 let before = spec.patterns.len();
                 spec.patterns.retain(|pattern| {
-                    self.external_hosts
-                        .iter()
-                        .any(|host| glob_matches(pattern, host))
+                    is_host_pattern(pattern)
+                        && self
+                            .external_hosts
+                            .iter()
+                            .any(|host| glob_matches(pattern, host))
                 });
                 if spec.patterns.len() != before {
                     outcome.adjusted.push((
                         "patterns",
-                        "removed patterns that match no external host of the map".to_string(),
+                        "removed patterns that are not host names or match no external host of the map"
+                            .to_string(),
                     ));
                 }
                 if spec.patterns.is_empty() {
                     return Err(
-                        "no DNS pattern matches an external host of the map; without patterns every lookup would fail"
+                        "no DNS pattern left that is a host name matching an external host of the map; without patterns every lookup would fail"
                             .to_string(),
                     );
                 }
@@ -661,6 +676,15 @@ pub(crate) fn guard_experiments(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_patterns_are_plain_host_names() {
+        assert!(is_host_pattern("api.example.com"));
+        assert!(is_host_pattern("*.example.com"));
+        assert!(!is_host_pattern("evil\"><script>"));
+        assert!(!is_host_pattern("a b"));
+        assert!(!is_host_pattern(""));
+    }
 
     #[test]
     fn dns_patterns_glob() {

@@ -457,7 +457,7 @@ mod tests {
     use crate::analysis::fixtures;
     use crate::servicemap::Edge;
 
-    fn kinds_of<'a>(output: &'a DependenciesOutput, subject: &str) -> Vec<FindingKind> {
+    fn kinds_of(output: &DependenciesOutput, subject: &str) -> Vec<FindingKind> {
         output
             .findings
             .iter()

@@ -175,7 +175,7 @@ mod tests {
     use super::*;
     use crate::analysis::fixtures;
 
-    fn tier<'a>(output: &'a DiscoveryOutput, name: TierName) -> Vec<&'a str> {
+    fn tier(output: &DiscoveryOutput, name: TierName) -> Vec<&str> {
         output
             .tiers
             .iter()
