@@ -632,6 +632,10 @@ pub(crate) fn guard_experiments(
     for mut case in output.test_cases {
         match renamed.get(&case.experiment_id) {
             Some(name) if kept_names.contains(name.as_str()) => {
+                // Steps written before renaming name the engine's id.
+                for line in case.steps.iter_mut().chain(case.pass_criteria.iter_mut()) {
+                    *line = line.replace(case.experiment_id.as_str(), name);
+                }
                 case.experiment_id = name.clone();
                 case.id = format!("tc-{name}");
                 cases.entry(name.clone()).or_insert(case);
@@ -658,7 +662,6 @@ pub(crate) fn guard_experiments(
                 || default_test_case(design, steady),
                 |mut case| {
                     case.hypothesis_id = design.hypothesis_id.clone();
-                    // Steps written before renaming mention the old id.
                     if case.steps.is_empty() {
                         case.steps = default_test_case(design, steady).steps;
                     }

@@ -43,24 +43,47 @@ pub(crate) fn hypothesis_id(
     )
 }
 
-/// The steady states that speak for `target`: about it, its callers, its Services or the entry
-/// point in front of it. Falls back to the most important one, so every hypothesis has a Z.
+/// Most steady-state checks one hypothesis (and its experiment) watches.
+const MAX_CHECKS: usize = 4;
+
+/// The steady states that speak for `target`, most important first: about its callers, the
+/// entry points and workloads upstream of it, and itself. `exclude_own` leaves out checks of the
+/// target and its Services (they break by design when its only pod fails). Falls back to the most
+/// important steady state, so every hypothesis has a Z.
 fn relevant_steady_states(
     index: &MapIndex<'_>,
     steady: &[SteadyState],
     target: usize,
+    upstream: &[usize],
+    exclude_own: bool,
 ) -> Vec<String> {
-    let mut near: BTreeSet<usize> = index.entry_path(target).into_iter().collect();
-    near.insert(target);
+    let mut near: BTreeSet<usize> = upstream.iter().copied().collect();
     near.extend(index.callers(target).iter().copied());
-    near.extend(index.predecessors(target).iter().copied());
-    let mut out: Vec<String> = steady
+    let own: BTreeSet<usize> =
+        std::iter::once(target)
+            .chain(
+                index.predecessors(target).iter().copied().filter(|&p| {
+                    index.node(p).kind == NodeKind::Service && !index.node(p).entry_point
+                }),
+            )
+            .collect();
+    if exclude_own {
+        near.retain(|n| !own.contains(n));
+    } else {
+        near.extend(own);
+    }
+    let mut relevant: Vec<&SteadyState> = steady
         .iter()
         .filter(|s| {
             index
                 .get(s.subject.as_str())
                 .is_some_and(|i| near.contains(&i))
         })
+        .collect();
+    relevant.sort_by(|a, b| a.priority.cmp(&b.priority).then(a.id.cmp(&b.id)));
+    let mut out: Vec<String> = relevant
+        .into_iter()
+        .take(MAX_CHECKS)
         .map(|s| s.id.clone())
         .collect();
     if out.is_empty()
@@ -89,45 +112,66 @@ struct Builder<'i, 'a> {
 }
 
 impl Builder<'_, '_> {
+    /// Y as a phrase: the workloads, then the entry points.
     fn names(&self, nodes: &[usize]) -> String {
-        let names: Vec<&str> = nodes
-            .iter()
-            .map(|&n| self.index.node(n).name.as_str())
-            .collect();
-        match names.len() {
-            0 => "its callers".to_string(),
-            1..=3 => names.join(", "),
+        let list = |names: Vec<&str>| match names.len() {
+            0..=3 => names.join(", "),
             more => format!("{} and {} more", names[..3].join(", "), more - 3),
+        };
+        let (entries, others): (Vec<usize>, Vec<usize>) =
+            nodes.iter().partition(|&&n| self.index.node(n).entry_point);
+        let name = |n: &usize| self.index.node(*n).name.as_str();
+        let mut parts = Vec::new();
+        if !others.is_empty() {
+            parts.push(list(others.iter().map(name).collect()));
+        }
+        if !entries.is_empty() {
+            let noun = if entries.len() == 1 {
+                "entry point"
+            } else {
+                "entry points"
+            };
+            parts.push(format!(
+                "{noun} {}",
+                list(entries.iter().map(name).collect())
+            ));
+        }
+        if parts.is_empty() {
+            "its callers".to_string()
+        } else {
+            parts.join(" and ")
         }
     }
 
+    /// Z as a phrase: the most important steady state, and how many more are watched.
     fn steady_names(&self, ids: &[String]) -> String {
         let names: Vec<String> = ids
             .iter()
             .filter_map(|id| self.steady.iter().find(|s| &s.id == id))
             .map(|s| format!("'{}'", s.name))
             .collect();
-        if names.is_empty() {
-            "its steady state".to_string()
-        } else {
-            names.join(" and ")
+        match names.split_first() {
+            None => "their steady state".to_string(),
+            Some((first, [])) => first.clone(),
+            Some((first, rest)) => format!("{first} (and {} more steady states)", rest.len()),
         }
     }
 
     /// Y: who keeps steady. For faults of the target itself, its callers; for faults of a
-    /// dependency, the target (the caller). Plus the entry point in front of it.
-    fn keepers(&self, candidate: &Candidate) -> Vec<usize> {
+    /// dependency, the target (the caller). Plus the entry points upstream of it.
+    fn keepers(&self, candidate: &Candidate, upstream: &[usize]) -> Vec<usize> {
         let target = candidate.target;
         let mut out: BTreeSet<usize> = if candidate.fault.needs_peer() {
             BTreeSet::from([target])
         } else {
             self.index.callers(target).iter().copied().collect()
         };
-        if let Some(&entry) = self.index.entry_path(target).first()
-            && entry != target
-        {
-            out.insert(entry);
-        }
+        out.extend(
+            upstream
+                .iter()
+                .copied()
+                .filter(|&u| self.index.node(u).entry_point),
+        );
         out.into_iter().collect()
     }
 
@@ -197,8 +241,18 @@ impl Builder<'_, '_> {
     fn build(&self, candidate: &Candidate) -> Hypothesis {
         let node = self.index.node(candidate.target);
         let peer_node = candidate.peer.map(|p| self.index.node(p));
-        let keepers = self.keepers(candidate);
-        let steady_state_ids = relevant_steady_states(self.index, self.steady, candidate.target);
+        let upstream = self.index.upstream(candidate.target);
+        let keepers = self.keepers(candidate, &upstream);
+        let single_pod_loss = candidate.fault == Fault::PodLoss
+            && node.kind != NodeKind::DaemonSet
+            && node.workload.as_ref().and_then(|w| w.replicas).unwrap_or(1) <= 1;
+        let steady_state_ids = relevant_steady_states(
+            self.index,
+            self.steady,
+            candidate.target,
+            &upstream,
+            single_pod_loss,
+        );
         let mut subjects = vec![node.id.as_str()];
         if let Some(p) = candidate.peer {
             subjects.push(self.index.node(p).id.as_str());
@@ -312,7 +366,10 @@ impl Builder<'_, '_> {
         if serves_entry && has_port {
             push(Fault::HttpLatency, None, 50 + reach_bonus, false);
         }
-        for &callee in index.successors(i) {
+        // A caller nobody calls and no entry point reaches (a load generator, a cron job) has no
+        // steady state of its own to keep while its dependencies fail.
+        let serves_traffic = reached || !callers.is_empty();
+        for &callee in index.successors(i).iter().filter(|_| serves_traffic) {
             let peer = index.node(callee);
             match peer.kind {
                 NodeKind::Service => {

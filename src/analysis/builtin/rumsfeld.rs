@@ -87,11 +87,20 @@ pub(crate) fn run(
                 "kk-calls",
                 &node.name,
                 &[node.id.as_str()],
-                format!(
-                    "{} calls {} (stated in its configuration)",
-                    node.name,
-                    names(&callees)
-                ),
+                if node.entry_point {
+                    format!(
+                        "{} {} routes traffic to {} (stated in its configuration)",
+                        node.kind.as_str(),
+                        node.name,
+                        names(&callees)
+                    )
+                } else {
+                    format!(
+                        "{} calls {} (stated in its configuration)",
+                        node.name,
+                        names(&callees)
+                    )
+                },
                 vec![node.id.clone()],
                 Grounds::Evidence { edges, evidence },
             ));
@@ -108,10 +117,10 @@ pub(crate) fn run(
     }
     for (kind, (finding_ids, subjects)) in by_kind {
         let what = match kind {
-            FindingKind::SingleReplica => "run a single replica",
-            FindingKind::DataStoreWithoutReplicas => "are data stores without replicas",
-            FindingKind::UnresolvedReference => "are referenced but do not exist",
-            _ => "have serious findings",
+            FindingKind::SingleReplica => "workload(s) run a single replica",
+            FindingKind::DataStoreWithoutReplicas => "data store(s) run without replicas",
+            FindingKind::UnresolvedReference => "Service(s) are referenced but do not exist",
+            _ => "node(s) have serious findings",
         };
         out.known_knowns.push(item(
             "kk-findings",
