@@ -110,10 +110,10 @@ fn validate(schema: &Value, value: &Value, path: &str, problems: &mut Vec<String
                 }
             }
         }
-        Some("string") if !value.is_string() && !(int_or_string && value.is_i64()) => {
+        Some("string") if !(value.is_string() || (int_or_string && value.is_i64())) => {
             problems.push(format!("{path}: expected a string, got {value}"));
         }
-        Some("integer") if !value.is_i64() && !(int_or_string && value.is_string()) => {
+        Some("integer") if !(value.is_i64() || (int_or_string && value.is_string())) => {
             problems.push(format!("{path}: expected an integer, got {value}"));
         }
         Some("boolean") if !value.is_boolean() => {
