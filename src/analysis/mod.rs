@@ -35,8 +35,10 @@ pub use index::MapIndex;
 pub use model::*;
 pub use pipeline::{map_hash, steady_state_check};
 pub use proposals::{build_chaos_manifests, build_proposals};
-pub use render::render_map_compact;
-pub use result::{AdjustedItem, AnalysisResult, DroppedItem, PlannedExperiment, StageNote};
+pub use render::{render_map_compact, render_stage_context};
+pub use result::{
+    AdjustedItem, AnalysisResult, DroppedItem, PlannedExperiment, ResultItem, StageNote,
+};
 pub use stages::{
     EngineError, ParseError, StageEngine, StageId, StageInput, StageOutput, StageOutputs,
 };

@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use super::config::AnalysisConfig;
 use super::model::{
-    BlastRadiusOutput, DependenciesOutput, DiscoveryOutput, ExperimentsOutput, HypothesesOutput,
-    RumsfeldOutput, SteadyStateOutput,
+    BlastRadiusOutput, CriticalPath, DependenciesOutput, DependencyCycle, DiscoveryOutput,
+    ExperimentsOutput, Finding, HypothesesOutput, Hypothesis, RumsfeldItem, RumsfeldOutput,
+    SteadyState, SteadyStateOutput, TestCase,
 };
 use super::stages::StageId;
 use crate::api::{
@@ -157,9 +158,124 @@ pub struct AnalysisResult {
     pub notes: Vec<StageNote>,
 }
 
+/// One item of a result that has an id, for lookups and search (the chat assistant's index).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ResultItem<'r> {
+    Finding(&'r Finding),
+    CriticalPath(&'r CriticalPath),
+    Cycle(&'r DependencyCycle),
+    SteadyState(&'r SteadyState),
+    Hypothesis(&'r Hypothesis),
+    Experiment(&'r PlannedExperiment),
+    TestCase(&'r TestCase),
+    Rumsfeld(&'r RumsfeldItem),
+}
+
+impl<'r> ResultItem<'r> {
+    /// The item's id.
+    pub fn id(&self) -> &'r str {
+        match *self {
+            ResultItem::Finding(f) => &f.id,
+            ResultItem::CriticalPath(p) => &p.id,
+            ResultItem::Cycle(c) => &c.id,
+            ResultItem::SteadyState(s) => &s.id,
+            ResultItem::Hypothesis(h) => &h.id,
+            ResultItem::Experiment(e) => &e.name,
+            ResultItem::TestCase(t) => &t.id,
+            ResultItem::Rumsfeld(r) => &r.id,
+        }
+    }
+
+    /// One line describing the item.
+    pub fn text(&self) -> String {
+        let ids = |nodes: &[NodeId]| {
+            nodes
+                .iter()
+                .map(NodeId::as_str)
+                .collect::<Vec<_>>()
+                .join(" → ")
+        };
+        match self {
+            ResultItem::Finding(f) => format!(
+                "{} finding about {}: {}",
+                f.severity.as_str(),
+                f.subject,
+                f.message
+            ),
+            ResultItem::CriticalPath(p) => format!("critical path {}: {}", ids(&p.nodes), p.reason),
+            ResultItem::Cycle(c) => format!("cycle {}", ids(&c.nodes)),
+            ResultItem::SteadyState(s) => format!(
+                "steady state {} of {}: {}",
+                s.name, s.subject, s.description
+            ),
+            ResultItem::Hypothesis(h) => format!("hypothesis about {}: {}", h.target, h.statement),
+            ResultItem::Experiment(e) => {
+                format!("experiment {} on {}: {}", e.kind, e.target, e.title)
+            }
+            ResultItem::TestCase(t) => format!("test case for {}: {}", t.experiment_id, t.title),
+            ResultItem::Rumsfeld(r) => format!("{} ({})", r.statement, ids(&r.subjects)),
+        }
+    }
+}
+
 impl AnalysisResult {
     /// Whether some engine failed (the operator's `Degraded` condition).
     pub fn degraded(&self) -> bool {
         !self.notes.is_empty()
+    }
+
+    /// Every item with an id, stage by stage.
+    pub fn items(&self) -> impl Iterator<Item = ResultItem<'_>> {
+        let dependencies = &self.dependencies;
+        dependencies
+            .findings
+            .iter()
+            .map(ResultItem::Finding)
+            .chain(
+                dependencies
+                    .critical_paths
+                    .iter()
+                    .map(ResultItem::CriticalPath),
+            )
+            .chain(dependencies.cycles.iter().map(ResultItem::Cycle))
+            .chain(
+                self.steady_state
+                    .steady_states
+                    .iter()
+                    .map(ResultItem::SteadyState),
+            )
+            .chain(
+                self.hypotheses
+                    .hypotheses
+                    .iter()
+                    .map(ResultItem::Hypothesis),
+            )
+            .chain(self.planned.iter().map(ResultItem::Experiment))
+            .chain(self.experiments.test_cases.iter().map(ResultItem::TestCase))
+            .chain(
+                self.rumsfeld
+                    .quadrants()
+                    .into_iter()
+                    .flat_map(|(_, items)| items.iter().map(ResultItem::Rumsfeld)),
+            )
+    }
+
+    /// The item with this id.
+    pub fn find(&self, id: &str) -> Option<ResultItem<'_>> {
+        self.items().find(|item| item.id() == id)
+    }
+
+    /// Items whose id or text contains every word of `query` (case-insensitive), in stage order.
+    pub fn search(&self, query: &str) -> Vec<ResultItem<'_>> {
+        let words: Vec<String> = query.split_whitespace().map(str::to_lowercase).collect();
+        if words.is_empty() {
+            return Vec::new();
+        }
+        self.items()
+            .filter(|item| {
+                let haystack = format!("{} {}", item.id(), item.text()).to_lowercase();
+                words.iter().all(|word| haystack.contains(word.as_str()))
+            })
+            .collect()
     }
 }

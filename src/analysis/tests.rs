@@ -594,3 +594,45 @@ fn a_large_cluster_is_analysed_well_under_three_seconds() {
         "the synthetic map has back-edges"
     );
 }
+
+#[test]
+fn results_can_be_looked_up_by_id_and_searched() {
+    let result = boutique_result();
+    let experiment = &result.planned[0];
+    let found = result.find(&experiment.name).unwrap();
+    assert_eq!(found, result::ResultItem::Experiment(experiment));
+    let hypothesis = result.find(&experiment.hypothesis.id).unwrap();
+    assert!(
+        matches!(hypothesis, result::ResultItem::Hypothesis(h) if h.statement == experiment.hypothesis.statement)
+    );
+    assert!(result.find("no-such-id").is_none());
+    let hits = result.search("redis-cart SINGLE");
+    assert!(!hits.is_empty());
+    assert!(hits.iter().all(|h| {
+        let text = format!("{} {}", h.id(), h.text()).to_lowercase();
+        text.contains("redis-cart") && text.contains("single")
+    }));
+    assert!(result.search("   ").is_empty());
+    let ids: BTreeSet<&str> = result.items().map(|i| i.id()).collect();
+    assert_eq!(
+        ids.len(),
+        result.items().count(),
+        "ids are unique across stages"
+    );
+}
+
+#[test]
+fn the_operators_own_namespace_is_never_targeted() {
+    let map = fixtures::boutique();
+    let config = AnalysisConfig {
+        operator_namespace: Some("shop".to_string()),
+        ..AnalysisConfig::default()
+    };
+    let result = analyze_builtin(&map, &config).unwrap();
+    assert!(result.planned.is_empty(), "{:#?}", result.planned);
+    let allowed = AnalysisConfig {
+        allow_system_namespaces: true,
+        ..config
+    };
+    assert!(!analyze_builtin(&map, &allowed).unwrap().planned.is_empty());
+}
