@@ -87,7 +87,8 @@ struct Outcome {
 struct Checker<'g, 'i, 'a> {
     g: &'g Grounding<'i, 'a>,
     hypotheses: BTreeSet<&'g str>,
-    steady: BTreeSet<&'g str>,
+    /// Steady-state ids and their priorities.
+    steady: BTreeMap<&'g str, u32>,
     external_hosts: BTreeSet<String>,
 }
 
@@ -469,8 +470,12 @@ impl Checker<'_, '_, '_> {
         let before = design.steady_state_ids.len();
         design
             .steady_state_ids
-            .retain(|id| self.steady.contains(id.as_str()));
-        design.steady_state_ids.sort();
+            .retain(|id| self.steady.contains_key(id.as_str()));
+        // Most important first, each once.
+        design.steady_state_ids.sort_by(|a, b| {
+            let priority = |id: &String| self.steady.get(id.as_str()).copied().unwrap_or(u32::MAX);
+            priority(a).cmp(&priority(b)).then(a.cmp(b))
+        });
         design.steady_state_ids.dedup();
         if design.steady_state_ids.len() != before {
             outcome.adjusted.push((
@@ -580,7 +585,7 @@ pub(crate) fn guard_experiments(
         steady: earlier
             .steady_state
             .iter()
-            .flat_map(|o| o.steady_states.iter().map(|s| s.id.as_str()))
+            .flat_map(|o| o.steady_states.iter().map(|s| (s.id.as_str(), s.priority)))
             .collect(),
         external_hosts,
     };

@@ -582,8 +582,19 @@ fn a_large_cluster_is_analysed_well_under_three_seconds() {
         map.nodes.len(),
         map.edges.len()
     );
+    let rendering = Instant::now();
+    let proposals = build_proposals(&result, "large");
+    let manifests = build_chaos_manifests(&result, "large");
+    let files = crate::report::render_all(&map, &result, &proposals, &manifests).unwrap();
+    let rendered = rendering.elapsed();
+    eprintln!("reports: {} files rendered in {rendered:?}", files.len());
     assert!(map.nodes.len() > 12_000 && map.edges.len() > 8_000);
     assert!(elapsed < Duration::from_secs(3), "took {elapsed:?}");
+    assert!(
+        elapsed + rendered < Duration::from_secs(3),
+        "with reports: {:?}",
+        elapsed + rendered
+    );
     assert_eq!(
         result.planned.len(),
         AnalysisConfig::default().max_experiments

@@ -288,7 +288,7 @@ pub fn render(map: &ServiceMap, result: &AnalysisResult) -> String {
     out.push_str("</header>\n");
 
     // The map
-    out.push_str("<section id=\"map\">\n<h2>Service map</h2>\n<p class=\"legend\"><span>columns: hops from the entry points</span><span>green: entry point</span><span>red border: single point of failure</span><span>blue border: experiment target</span><span>dashed orange: edge back to an earlier column</span></p>\n<div class=\"map-scroll\">\n");
+    out.push_str("<section id=\"map\">\n<h2>Service map</h2>\n<p class=\"legend\"><span>columns: hops from the entry points</span><span>green: entry point</span><span>red border: single point of failure</span><span>blue border: experiment target</span><span>dashed orange: edge to the same or an earlier column</span></p>\n<div class=\"map-scroll\">\n");
     out.push_str(&render_svg(map, result));
     out.push_str("</div>\n</section>\n");
 
