@@ -208,37 +208,22 @@ pub struct Node {
 pub enum Evidence {
     /// An environment variable of a container.
     #[serde(rename_all = "camelCase")]
-    Env {
-        container: String,
-        name: String,
-        value: String,
-    },
+    Env { container: String, name: String, value: String },
     /// A ConfigMap value a container reads (envFrom, configMapKeyRef, or a mounted ConfigMap).
     #[serde(rename_all = "camelCase")]
-    ConfigMap {
-        config_map: String,
-        key: String,
-        value: String,
-    },
+    ConfigMap { config_map: String, key: String, value: String },
     /// A container command or argument.
     #[serde(rename_all = "camelCase")]
     Args { container: String, value: String },
     /// An Ingress rule.
     #[serde(rename_all = "camelCase")]
-    IngressRule {
-        ingress: String,
-        host: String,
-        path: String,
-    },
+    IngressRule { ingress: String, host: String, path: String },
     /// A Gateway API HTTPRoute rule.
     #[serde(rename_all = "camelCase")]
     HttpRoute { route: String, path: String },
     /// An Istio VirtualService route.
     #[serde(rename_all = "camelCase")]
-    IstioRoute {
-        virtual_service: String,
-        host: String,
-    },
+    IstioRoute { virtual_service: String, host: String },
     /// A NetworkPolicy egress rule that allows the call.
     #[serde(rename_all = "camelCase")]
     NetworkPolicy { policy: String },
