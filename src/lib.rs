@@ -3,7 +3,10 @@
 //! The core is pure: [`snapshot`] → [`servicemap`] → [`analysis`] → proposals. The controller, the
 //! CLI and the LLM providers are thin shells around it.
 
+pub mod analysis;
 pub mod api;
 pub mod chaosmesh;
 pub mod cli;
 pub mod llm;
+pub mod report;
+pub mod servicemap;

@@ -149,7 +149,9 @@ pub struct WorkloadInfo {
 }
 
 /// Service types.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(
+    Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash,
+)]
 pub enum ServiceType {
     ClusterIP,
     Headless,
