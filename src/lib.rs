@@ -6,3 +6,5 @@
 pub mod api;
 pub mod chaosmesh;
 pub mod cli;
+pub mod servicemap;
+pub mod snapshot;

@@ -35,7 +35,8 @@ pub mod conditions {
 }
 
 /// Every CRD smart-chaos defines, in a stable order.
-pub fn crds() -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>
+pub fn crds()
+-> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>
 {
     vec![ChaosAnalysis::crd(), ExperimentProposal::crd()]
 }

@@ -4,8 +4,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::chaosmesh::{
-    ChaosKind, ChaosSpec, DnsChaosSpec, HttpChaosSpec, IoChaosSpec, NetworkChaosSpec,
-    PodChaosSpec, StressChaosSpec, TimeChaosSpec,
+    ChaosKind, ChaosSpec, DnsChaosSpec, HttpChaosSpec, IoChaosSpec, NetworkChaosSpec, PodChaosSpec,
+    StressChaosSpec, TimeChaosSpec,
 };
 
 /// One proposed chaos experiment, waiting for a person's decision.

@@ -85,7 +85,10 @@ impl std::str::FromStr for ChaosKind {
             .find(|k| k.as_str().eq_ignore_ascii_case(s))
             .ok_or_else(|| {
                 let known: Vec<&str> = ChaosKind::ALL.iter().map(|k| k.as_str()).collect();
-                format!("unknown chaos kind {s:?}; known kinds: {}", known.join(", "))
+                format!(
+                    "unknown chaos kind {s:?}; known kinds: {}",
+                    known.join(", ")
+                )
             })
     }
 }
