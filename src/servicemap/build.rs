@@ -461,6 +461,12 @@ impl<'s> Builder<'s> {
         if value.is_empty() || value.len() > 1 << 20 {
             return;
         }
+        // A multi-line value is a file or a script, whatever delivered it.
+        let source = if value.contains('\n') {
+            SourceKind::Text
+        } else {
+            source
+        };
         let name_hint = name.is_some_and(address::name_suggests_address);
         for found in address::find_addresses(value) {
             let hint = name_hint || found.key.is_some_and(address::name_suggests_address);
@@ -1010,17 +1016,10 @@ impl Builder<'_> {
             "http", "http2", "https", "grpc", "grpc-web", "tcp", "tls", "redis", "mongo", "mysql",
             "amqp", "kafka", "postgres",
         ];
-        if let Some(p) = service_port {
-            if let Some(app) = &p.app_protocol {
-                return Some(app.rsplit('/').next().unwrap_or(app).to_ascii_lowercase());
-            }
-            if let Some(name) = &p.name {
-                let prefix = name.split('-').next().unwrap_or(name).to_ascii_lowercase();
-                if PORT_NAME_PROTOCOLS.contains(&prefix.as_str()) {
-                    return Some(prefix);
-                }
-            }
+        if let Some(app) = service_port.and_then(|p| p.app_protocol.as_ref()) {
+            return Some(app.rsplit('/').next().unwrap_or(app).to_ascii_lowercase());
         }
+        // What the backends are says more than a port named `tcp-redis`.
         let backend_store = self.index.backends[service].iter().find_map(|&w| {
             let workload = &self.snapshot().workloads[w];
             workload
@@ -1029,8 +1028,17 @@ impl Builder<'_> {
                 .iter()
                 .find_map(|c| datastore::by_image(&c.image))
         });
-        backend_store
-            .or_else(|| service_port.and_then(|p| datastore::by_port(p.port)))
+        if let Some(kind) = backend_store {
+            return Some(datastore::protocol(kind).to_owned());
+        }
+        if let Some(name) = service_port.and_then(|p| p.name.as_ref()) {
+            let prefix = name.split('-').next().unwrap_or(name).to_ascii_lowercase();
+            if PORT_NAME_PROTOCOLS.contains(&prefix.as_str()) {
+                return Some(prefix);
+            }
+        }
+        service_port
+            .and_then(|p| datastore::by_port(p.port))
             .map(|kind| datastore::protocol(kind).to_owned())
     }
 

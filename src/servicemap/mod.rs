@@ -9,3 +9,6 @@ pub mod render;
 
 pub use build::build;
 pub use model::*;
+
+#[cfg(test)]
+mod tests;
