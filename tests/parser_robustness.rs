@@ -190,7 +190,8 @@ fn a_50_mb_document_is_refused_over_the_limit_and_read_under_it() {
 }
 
 #[test]
-fn deep_nesting_is_refused_without_overflowing_the_stack() {
+fn deep_nesting_is_refused_quickly_without_overflowing_the_stack() {
+    let started = std::time::Instant::now();
     for (name, text) in [
         (
             "deep.yaml",
@@ -201,6 +202,14 @@ fn deep_nesting_is_refused_without_overflowing_the_stack() {
             format!("kind: ConfigMap\nmetadata: {}", "{a: ".repeat(100_000)),
         ),
         ("deep3.yaml", "- ".repeat(50_000)),
+        (
+            "deep4.yaml",
+            format!(
+                "kind: ConfigMap\nx: {}1{}\n",
+                "[".repeat(5_000),
+                "]".repeat(5_000)
+            ),
+        ),
         (
             "deep.json",
             format!(
@@ -214,13 +223,40 @@ fn deep_nesting_is_refused_without_overflowing_the_stack() {
         assert_eq!(outcome.warnings.len(), 1, "{name}: {:?}", outcome.warnings);
         assert!(outcome.snapshot.is_empty());
     }
-    // Balanced but deep: still refused by the recursion limit, not by a crash.
-    let balanced = format!(
-        "kind: ConfigMap\nmetadata: {}x{}\n",
-        "[".repeat(5_000),
-        "]".repeat(5_000)
+    // libyaml is quadratic in flow depth; the pre-scan keeps this linear.
+    assert!(
+        started.elapsed().as_secs() < 20,
+        "took {:?}",
+        started.elapsed()
     );
-    let outcome = read_yaml(&balanced);
+
+    // Deep block nesting (indentation) where a value is built (List items): serde_yaml's
+    // recursion limit refuses it.
+    let mut block = String::from("kind: List\nitems:\n- x:\n");
+    for depth in 1..=2_000 {
+        block.push_str(&" ".repeat(depth + 2));
+        block.push_str("a:\n");
+    }
+    let outcome = read_yaml(&block);
+    assert_eq!(outcome.warnings.len(), 1, "{:?}", outcome.warnings);
+    assert!(
+        outcome.warnings[0].message.contains("recursion limit"),
+        "{}",
+        outcome.warnings[0]
+    );
+    // In a field nobody reads, serde_yaml skips the same nesting without recursing.
+    let ignored = block.replacen("kind: List\nitems:\n- x:", "kind: ConfigMap\nx:\n  x:", 1);
+    let outcome = read_yaml(&ignored);
+    assert!(outcome.warnings.is_empty(), "{:?}", outcome.warnings);
+    assert_eq!(outcome.snapshot.config_maps.len(), 1);
+
+    // Flow nesting within the pre-scan's limit but past serde's: the recursion limit answers.
+    let flow = format!(
+        "kind: List\nitems: [{}1{}]\n",
+        "[".repeat(127),
+        "]".repeat(127)
+    );
+    let outcome = read_yaml(&flow);
     assert_eq!(outcome.warnings.len(), 1, "{:?}", outcome.warnings);
     assert!(
         outcome.warnings[0].message.contains("recursion limit"),

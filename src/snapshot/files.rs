@@ -124,6 +124,8 @@ impl DocError {
 /// The two formats differ only in how they decode.
 trait Format {
     type Value: DeserializeOwned;
+    /// Whether documents must be checked for deep flow nesting before parsing.
+    const NEEDS_NESTING_CHECK: bool;
     fn from_text<T: DeserializeOwned>(text: &str) -> Result<T, DocError>;
     fn from_value<T: DeserializeOwned>(value: Self::Value) -> Result<T, DocError>;
     fn str_field<'v>(value: &'v Self::Value, key: &str) -> Option<&'v str>;
@@ -135,6 +137,7 @@ struct Json;
 
 impl Format for Yaml {
     type Value = serde_yaml::Value;
+    const NEEDS_NESTING_CHECK: bool = true;
 
     fn from_text<T: DeserializeOwned>(text: &str) -> Result<T, DocError> {
         serde_yaml::from_str(text).map_err(|e| DocError {
@@ -160,6 +163,7 @@ impl Format for Yaml {
 
 impl Format for Json {
     type Value = serde_json::Value;
+    const NEEDS_NESTING_CHECK: bool = false;
 
     fn from_text<T: DeserializeOwned>(text: &str) -> Result<T, DocError> {
         serde_json::from_str(text).map_err(|e| DocError {
@@ -367,6 +371,15 @@ impl<'o> Reader<'o> {
                 ),
             );
         }
+        if F::NEEDS_NESTING_CHECK {
+            if let Some(line) = excessive_flow_nesting(text, MAX_FLOW_NESTING) {
+                return self.warn(
+                    file,
+                    start_line + line - 1,
+                    format!("flow collections nested deeper than {MAX_FLOW_NESTING} levels; document skipped"),
+                );
+            }
+        }
         let type_meta = match probe_type_meta(text) {
             Some(meta) => Ok(meta),
             None => F::from_text::<TypeMeta>(text),
@@ -569,6 +582,81 @@ fn decode<F: Format, T: DeserializeOwned>(input: Input<'_, F::Value>) -> Result<
     }
 }
 
+/// Deeper flow nesting than serde_yaml's recursion limit could never deserialize anyway.
+const MAX_FLOW_NESTING: usize = 128;
+
+/// libyaml's scanner takes time quadratic in the depth of flow collections (`[[[[...`), so a few
+/// hundred kilobytes of brackets would take minutes. This linear pre-scan finds such nesting
+/// and returns the 1-based line where it goes past `limit`. It follows YAML closely enough for
+/// manifests: brackets count where a value starts or inside flow collections, not inside quoted
+/// or block scalars, nor in comments.
+fn excessive_flow_nesting(document: &str, limit: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    // Indentation of the line that opened a block scalar (`|` or `>`): deeper lines are text.
+    let mut block_scalar_indent: Option<usize> = None;
+    for (index, line) in document.lines().enumerate() {
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        if let Some(parent) = block_scalar_indent {
+            if line.trim().is_empty() || indent > parent {
+                continue;
+            }
+            block_scalar_indent = None;
+        }
+        let mut value_start = quote.is_none();
+        let mut after_space = true;
+        let mut chars = line.chars().peekable();
+        while let Some(c) = chars.next() {
+            if let Some(q) = quote {
+                match (q, c) {
+                    ('\'', '\'') if chars.peek() == Some(&'\'') => {
+                        chars.next();
+                    }
+                    ('"', '\\') => {
+                        chars.next();
+                    }
+                    (q, c) if q == c => quote = None,
+                    _ => {}
+                }
+                continue;
+            }
+            let next_is_space = chars.peek().is_none_or(|n| n.is_whitespace());
+            match c {
+                ' ' | '\t' => {
+                    after_space = true;
+                    continue;
+                }
+                '#' if after_space => break,
+                '[' | '{' if value_start || depth > 0 => {
+                    depth += 1;
+                    if depth > limit {
+                        return Some(index + 1);
+                    }
+                    value_start = true;
+                }
+                ']' | '}' if depth > 0 => {
+                    depth -= 1;
+                    value_start = false;
+                }
+                ',' if depth > 0 => value_start = true,
+                '"' | '\'' if value_start => {
+                    quote = Some(c);
+                    value_start = false;
+                }
+                ':' => value_start = next_is_space || depth > 0,
+                '-' | '?' if value_start && next_is_space => value_start = true,
+                '|' | '>' if value_start && depth == 0 => {
+                    block_scalar_indent = Some(indent);
+                    break;
+                }
+                _ => value_start = false,
+            }
+            after_space = false;
+        }
+    }
+    None
+}
+
 fn has_manifest_extension(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
@@ -723,6 +811,22 @@ mod tests {
         assert_eq!(meta.api_version.as_deref(), Some("apps/v1"));
         assert!(probe_type_meta("{\"kind\": \"Service\"}").is_none());
         assert!(probe_type_meta("metadata:\n  kind: x\n").is_none());
+    }
+
+    #[test]
+    fn flow_nesting_prescan_counts_only_real_flow_collections() {
+        let deep = format!("a: {}", "[".repeat(200));
+        assert_eq!(excessive_flow_nesting(&deep, 128), Some(1));
+        let nested_ok = format!("a: {}x{}", "[".repeat(100), "]".repeat(100));
+        assert_eq!(excessive_flow_nesting(&nested_ok, 128), None);
+        // Brackets in plain, quoted and block scalars, and comments, are text.
+        let texts = format!(
+            "a: x{b}\nb: '{b}'\nc: \"{b}\"\nd: |\n  {b}\n  {b}\ne: 1 # {b}\n",
+            b = "[".repeat(200)
+        );
+        assert_eq!(excessive_flow_nesting(&texts, 128), None);
+        let late = format!("a: 1\nb:\n  - {}\n", "{".repeat(129));
+        assert_eq!(excessive_flow_nesting(&late, 128), Some(3));
     }
 
     #[test]
