@@ -884,47 +884,37 @@ impl Builder<'_> {
             .enumerate()
             .map(|(i, id)| (id, i))
             .collect();
-        let workload_by_id: HashMap<&NodeId, usize> = self
-            .index
-            .workload_ids
-            .iter()
-            .enumerate()
-            .map(|(i, id)| (id, i))
-            .collect();
         let mut additions: Vec<((NodeId, NodeId), Evidence)> = Vec::new();
         for policy in &snapshot.network_policies {
             if !policy.policy_types.iter().any(|t| t == "Egress") || policy.egress.is_empty() {
                 continue;
             }
-            let selected: HashSet<usize> = self
-                .index
-                .select(&policy.namespace, &policy.pod_selector)
-                .into_iter()
-                .collect();
-            if selected.is_empty() {
-                continue;
-            }
-            for ((from, to), _) in self.edges.range(..) {
-                let (Some(w), Some(&s)) = (workload_by_id.get(from), service_by_id.get(to)) else {
-                    continue;
-                };
-                if !selected.contains(w) {
-                    continue;
-                }
-                let service = &snapshot.services[s];
-                let backends = &self.index.backends[s];
-                let allowed = policy.egress.iter().any(|rule| {
-                    rule.peers.iter().any(|peer| {
-                        peer_selects(peer, &policy.namespace, service, backends, snapshot)
-                    })
-                });
-                if allowed {
-                    additions.push((
-                        (from.clone(), to.clone()),
-                        Evidence::NetworkPolicy {
-                            policy: policy.name.clone(),
-                        },
-                    ));
+            for w in self.index.select(&policy.namespace, &policy.pod_selector) {
+                let from = &self.index.workload_ids[w];
+                // Edges are keyed by (from, to): this workload's edges are one range.
+                let start = (from.clone(), NodeId::default());
+                for ((edge_from, to), _) in self.edges.range(start..) {
+                    if edge_from != from {
+                        break;
+                    }
+                    let Some(&s) = service_by_id.get(to) else {
+                        continue;
+                    };
+                    let service = &snapshot.services[s];
+                    let backends = &self.index.backends[s];
+                    let allowed = policy.egress.iter().any(|rule| {
+                        rule.peers.iter().any(|peer| {
+                            peer_selects(peer, &policy.namespace, service, backends, snapshot)
+                        })
+                    });
+                    if allowed {
+                        additions.push((
+                            (from.clone(), to.clone()),
+                            Evidence::NetworkPolicy {
+                                policy: policy.name.clone(),
+                            },
+                        ));
+                    }
                 }
             }
         }
