@@ -101,7 +101,7 @@ fn main() -> Result<(), Box<dyn Error>> {
 
         let (serde_phase, documents) = measure(|| {
             serde_yaml::Deserializer::from_str(&yaml)
-                .map(|document| serde::Deserialize::deserialize(document))
+                .map(serde::Deserialize::deserialize)
                 .collect::<Result<Vec<serde_yaml::Value>, _>>()
         });
         let documents = documents?;

@@ -7,6 +7,9 @@
 //! nodes with an edge, never Service nodes; `external` targets must not become edges to a Service
 //! of the input.
 
+// Helpers of a test file are test code: clippy's in-test allowances only cover #[test] fns.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 

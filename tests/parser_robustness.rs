@@ -2,6 +2,9 @@
 //! deeply nested documents, binary data. It must never panic, and every problem must come back
 //! as a warning with a file and a line (or, with `strict`, an error).
 
+// Helpers of a test file are test code: clippy's in-test allowances only cover #[test] fns.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::Path;
 
 use proptest::prelude::*;
@@ -312,7 +315,7 @@ fn folders_are_read_recursively_skipping_hidden_entries_and_other_extensions() {
     .expect("write");
     std::fs::write(dir.join("sub/README.md"), "kind: Service\n").expect("write");
     std::fs::write(dir.join(".hidden/d.yaml"), service("d")).expect("write");
-    let outcome = files::read_paths(&[dir.clone()], &ReadOptions::default()).expect("reads");
+    let outcome = files::read_paths(std::slice::from_ref(&dir), &ReadOptions::default()).expect("reads");
     let names: Vec<&str> = outcome
         .snapshot
         .services

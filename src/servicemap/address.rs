@@ -408,14 +408,13 @@ fn host_form(host: &str) -> Option<HostForm<'_>> {
     if !first.bytes().any(|b| b.is_ascii_alphabetic()) {
         return None;
     }
-    if let Some(svc) = labels.iter().position(|l| l.eq_ignore_ascii_case("svc")) {
-        if (2..=3).contains(&svc) {
+    if let Some(svc) = labels.iter().position(|l| l.eq_ignore_ascii_case("svc"))
+        && (2..=3).contains(&svc) {
             return Some(HostForm::Cluster {
                 name: labels[svc - 2],
                 namespace: labels[svc - 1],
             });
         }
-    }
     Some(match labels.as_slice() {
         [name] => HostForm::Bare { name },
         [first, second] => HostForm::Dotted { first, second },

@@ -552,11 +552,10 @@ impl<'s> Builder<'s> {
                     return to_service(service, confidence::QUALIFIED);
                 }
                 // `pod.service` of a headless Service in the caller's namespace.
-                if let Some(service) = self.index.service(caller_namespace, &second) {
-                    if self.snapshot().services[service].headless {
+                if let Some(service) = self.index.service(caller_namespace, &second)
+                    && self.snapshot().services[service].headless {
                         return to_service(service, confidence::QUALIFIED);
                     }
-                }
                 if self.index.namespaces.contains(second.as_ref()) {
                     return if (qualified || hint) && !free_text {
                         unresolved(&second, &first)
@@ -818,8 +817,8 @@ impl Builder<'_> {
                     virtual_service: vs.name.clone(),
                     host: destination.host.clone(),
                 };
-                if at_gateway {
-                    if let Some(target) = self.resolve_route_host(&vs.namespace, &destination.host)
+                if at_gateway
+                    && let Some(target) = self.resolve_route_host(&vs.namespace, &destination.host)
                     {
                         let from =
                             self.entry_node(&vs.namespace, NodeKind::VirtualService, &vs.name);
@@ -832,7 +831,6 @@ impl Builder<'_> {
                             None,
                         );
                     }
-                }
                 if !in_mesh {
                     continue;
                 }

@@ -231,7 +231,7 @@ pub fn generate_objects(objects: usize, seed: u64) -> Vec<KubeObject> {
                     ));
                 }
                 let mut env_from = Vec::new();
-                if i % 2 == 0 {
+                if i.is_multiple_of(2) {
                     let cm_name = format!("{name}-config");
                     let mut data = BTreeMap::from([
                         ("FEATURE_FLAGS".to_owned(), "checkout,search".to_owned()),
@@ -405,7 +405,7 @@ pub fn generate_objects(objects: usize, seed: u64) -> Vec<KubeObject> {
                 .into(),
             );
         }
-        if i % 20 == 0 {
+        if i.is_multiple_of(20) {
             out.push(
                 Ingress {
                     metadata: meta(&namespace, &format!("{name}-public"), None),
