@@ -44,7 +44,11 @@ fn json_dot_mermaid_and_hash_of_a_corpus_app() {
     assert!(json.status.success(), "{}", text(&json.stderr));
     let map: ServiceMap = serde_json::from_slice(&json.stdout).expect("the JSON contract");
     assert!(map.edges.len() >= 16);
-    assert!(map.nodes.iter().all(|n| n.id.as_str().matches('/').count() >= 2));
+    assert!(
+        map.nodes
+            .iter()
+            .all(|n| n.id.as_str().matches('/').count() >= 2)
+    );
 
     let hash = smart_chaos(&["map", "-f", dir, "--hash"], None);
     assert!(hash.status.success());
@@ -81,7 +85,11 @@ fn warnings_go_to_stderr_with_file_and_line_and_strict_fails() {
 
     let strict = smart_chaos(&["map", "--strict", "-f", path], None);
     assert!(!strict.status.success());
-    assert!(text(&strict.stderr).contains(&format!("{path}:")), "{}", text(&strict.stderr));
+    assert!(
+        text(&strict.stderr).contains(&format!("{path}:")),
+        "{}",
+        text(&strict.stderr)
+    );
     assert!(strict.stdout.is_empty());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -315,7 +315,8 @@ fn folders_are_read_recursively_skipping_hidden_entries_and_other_extensions() {
     .expect("write");
     std::fs::write(dir.join("sub/README.md"), "kind: Service\n").expect("write");
     std::fs::write(dir.join(".hidden/d.yaml"), service("d")).expect("write");
-    let outcome = files::read_paths(std::slice::from_ref(&dir), &ReadOptions::default()).expect("reads");
+    let outcome =
+        files::read_paths(std::slice::from_ref(&dir), &ReadOptions::default()).expect("reads");
     let names: Vec<&str> = outcome
         .snapshot
         .services

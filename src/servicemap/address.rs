@@ -150,6 +150,31 @@ pub fn name_suggests_address(name: &str) -> bool {
         .any(|w| ADDRESS_WORDS.iter().any(|a| w == a || w.starts_with(a)))
 }
 
+/// Whether a variable or key name says its value is an address but not a dependency: the
+/// application's own public URL, allowed CORS origins, OAuth redirect targets.
+pub fn name_denies_dependency(name: &str) -> bool {
+    const NOT_DEPENDENCY_WORDS: &[&str] = &[
+        "ORIGIN",
+        "ORIGINS",
+        "CORS",
+        "REDIRECT",
+        "CALLBACK",
+        "PUBLIC",
+        "HOMEPAGE",
+        "WEBSITE",
+        "ALLOWED",
+        "AUDIENCE",
+        "ADVERTISED",
+        "LISTEN",
+        "LISTENERS",
+        "BIND",
+        "SELF",
+    ];
+    name_words(name)
+        .iter()
+        .any(|w| NOT_DEPENDENCY_WORDS.contains(&w.as_str()))
+}
+
 /// Splits `CART_SERVICE_ADDR`, `redisHost`, `spring.data.mongodb.uri`, `db-url` into upper-case
 /// words.
 fn name_words(name: &str) -> Vec<String> {
@@ -409,12 +434,13 @@ fn host_form(host: &str) -> Option<HostForm<'_>> {
         return None;
     }
     if let Some(svc) = labels.iter().position(|l| l.eq_ignore_ascii_case("svc"))
-        && (2..=3).contains(&svc) {
-            return Some(HostForm::Cluster {
-                name: labels[svc - 2],
-                namespace: labels[svc - 1],
-            });
-        }
+        && (2..=3).contains(&svc)
+    {
+        return Some(HostForm::Cluster {
+            name: labels[svc - 2],
+            namespace: labels[svc - 1],
+        });
+    }
     Some(match labels.as_slice() {
         [name] => HostForm::Bare { name },
         [first, second] => HostForm::Dotted { first, second },
@@ -713,6 +739,22 @@ mod tests {
             "DB_USER",
         ] {
             assert!(!name_suggests_address(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn names_that_deny_a_dependency() {
+        for name in [
+            "CORS_ALLOWED_ORIGINS",
+            "PUBLIC_URL",
+            "oauthRedirectUri",
+            "KAFKA_CFG_ADVERTISED_LISTENERS",
+            "BIND_ADDR",
+        ] {
+            assert!(name_denies_dependency(name), "{name}");
+        }
+        for name in ["API_URL", "REDIS_ADDR", "publisher"] {
+            assert!(!name_denies_dependency(name), "{name}");
         }
     }
 

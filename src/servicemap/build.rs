@@ -467,8 +467,14 @@ impl<'s> Builder<'s> {
         } else {
             source
         };
+        if name.is_some_and(address::name_denies_dependency) {
+            return;
+        }
         let name_hint = name.is_some_and(address::name_suggests_address);
         for found in address::find_addresses(value) {
+            if found.key.is_some_and(address::name_denies_dependency) {
+                continue;
+            }
             let hint = name_hint || found.key.is_some_and(address::name_suggests_address);
             let Some((target, strength)) = self.resolve_found(w, &found, hint, source) else {
                 continue;
@@ -553,9 +559,10 @@ impl<'s> Builder<'s> {
                 }
                 // `pod.service` of a headless Service in the caller's namespace.
                 if let Some(service) = self.index.service(caller_namespace, &second)
-                    && self.snapshot().services[service].headless {
-                        return to_service(service, confidence::QUALIFIED);
-                    }
+                    && self.snapshot().services[service].headless
+                {
+                    return to_service(service, confidence::QUALIFIED);
+                }
                 if self.index.namespaces.contains(second.as_ref()) {
                     return if (qualified || hint) && !free_text {
                         unresolved(&second, &first)
@@ -819,18 +826,17 @@ impl Builder<'_> {
                 };
                 if at_gateway
                     && let Some(target) = self.resolve_route_host(&vs.namespace, &destination.host)
-                    {
-                        let from =
-                            self.entry_node(&vs.namespace, NodeKind::VirtualService, &vs.name);
-                        self.add_edge(
-                            from,
-                            target,
-                            evidence.clone(),
-                            confidence::ROUTE,
-                            destination.port,
-                            None,
-                        );
-                    }
+                {
+                    let from = self.entry_node(&vs.namespace, NodeKind::VirtualService, &vs.name);
+                    self.add_edge(
+                        from,
+                        target,
+                        evidence.clone(),
+                        confidence::ROUTE,
+                        destination.port,
+                        None,
+                    );
+                }
                 if !in_mesh {
                     continue;
                 }

@@ -179,10 +179,12 @@ fn traps_are_not_edges() {
         {name: FEATURE, value: cart},
         {name: SESSION_REDIS, value: 'true'},
         {name: JAVA_OPTS, value: '-Xmx128m -Djava.security.egd=file:/dev/urandom'},
-        {name: SELF_URL, value: 'http://web:80'},
+        {name: WEB_URL, value: 'http://web:80'},
         {name: MISSING_NO_HINT, value: 'nothing:80'},
         {name: VERSION, value: '1.2.3'},
         {name: LOCAL_ADDR, value: 'localhost:9090'},
+        {name: CORS_ALLOWED_ORIGINS, value: 'https://shop.example.com'},
+        {name: ARGS, value: '--public-url=https://shop.example.com --listen=cart:80'},
         {name: IP_ADDR, value: '10.0.0.1:80'}]";
     let yaml = app("shop", "web", 80, env) + &app("shop", "cart", 80, "[]");
     let map = map_of(&yaml);

@@ -372,13 +372,14 @@ impl<'o> Reader<'o> {
             );
         }
         if F::NEEDS_NESTING_CHECK
-            && let Some(line) = excessive_flow_nesting(text, MAX_FLOW_NESTING) {
-                return self.warn(
+            && let Some(line) = excessive_flow_nesting(text, MAX_FLOW_NESTING)
+        {
+            return self.warn(
                     file,
                     start_line + line - 1,
                     format!("flow collections nested deeper than {MAX_FLOW_NESTING} levels; document skipped"),
                 );
-            }
+        }
         let type_meta = match probe_type_meta(text) {
             Some(meta) => Ok(meta),
             None => F::from_text::<TypeMeta>(text),
