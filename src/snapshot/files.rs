@@ -388,8 +388,8 @@ impl<'o> Reader<'o> {
             Ok(TypeMeta {
                 kind: Some(kind),
                 api_version,
-            }) => (kind, api_version),
-            Ok(TypeMeta { kind: None, .. }) => {
+            }) if !kind.trim().is_empty() => (kind, api_version),
+            Ok(_) => {
                 return self.warn(
                     file,
                     start_line,
@@ -978,5 +978,13 @@ spec: {containers: [{name: c, image: i}]}
         let outcome = read("---\n# only a comment\n---\n\n---\n");
         assert_eq!(outcome.documents, 0);
         assert!(outcome.warnings.is_empty());
+    }
+
+    #[test]
+    fn documents_without_a_kind_are_warnings() {
+        let outcome = read("apiVersion: v1\nmetadata: {name: a}\n---\nkind: ''\n---\n- a list\n");
+        let lines: Vec<usize> = outcome.warnings.iter().map(|w| w.line).collect();
+        assert_eq!(lines, vec![1, 3, 6], "{:?}", outcome.warnings);
+        assert!(outcome.snapshot.skipped.is_empty());
     }
 }
