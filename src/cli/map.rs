@@ -53,6 +53,26 @@ pub async fn run(args: MapArgs) -> anyhow::Result<()> {
     for warning in &outcome.warnings {
         writeln!(stderr, "warning: {warning}").context("writing to stderr")?;
     }
+    let skipped: Vec<String> = outcome
+        .snapshot
+        .skipped
+        .iter()
+        .map(|(kind, count)| format!("{kind} {count}"))
+        .collect();
+    writeln!(
+        stderr,
+        "read {} documents from {} files: {} objects kept{}{}",
+        outcome.documents,
+        outcome.files,
+        outcome.snapshot.len(),
+        if skipped.is_empty() {
+            ""
+        } else {
+            "; skipped: "
+        },
+        skipped.join(", ")
+    )
+    .context("writing to stderr")?;
     let map = servicemap::build(&outcome.snapshot);
     let text = if args.hash {
         let mut hash = map.content_hash().context("hashing the map")?;

@@ -86,6 +86,10 @@ pub fn protocol_of_scheme(scheme: &str) -> Option<&'static str> {
 /// `redisHost`, `mongo`), and is not one of the names that merely describe a peer
 /// (`SERVICE_NAME`, `DB_PORT`, `REDIS_PASSWORD`).
 pub fn name_suggests_address(name: &str) -> bool {
+    words_suggest_address(&name_words(name))
+}
+
+fn words_suggest_address(words: &[String]) -> bool {
     const ADDRESS_WORDS: &[&str] = &[
         "HOST",
         "ADDR",
@@ -137,7 +141,6 @@ pub fn name_suggests_address(name: &str) -> bool {
         "PROTOCOL", "SCHEME", "REGION", "ZONE", "ACCOUNT", "DATABASE", "DB", "INDEX", "TOPIC",
         "QUEUE", "EXCHANGE", "BUCKET", "PREFIX", "SUFFIX", "FORMAT",
     ];
-    let words = name_words(name);
     let Some(last) = words.last() else {
         return false;
     };
@@ -153,6 +156,10 @@ pub fn name_suggests_address(name: &str) -> bool {
 /// Whether a variable or key name says its value is an address but not a dependency: the
 /// application's own public URL, allowed CORS origins, OAuth redirect targets.
 pub fn name_denies_dependency(name: &str) -> bool {
+    words_deny_dependency(&name_words(name))
+}
+
+fn words_deny_dependency(words: &[String]) -> bool {
     const NOT_DEPENDENCY_WORDS: &[&str] = &[
         "ORIGIN",
         "ORIGINS",
@@ -170,9 +177,27 @@ pub fn name_denies_dependency(name: &str) -> bool {
         "BIND",
         "SELF",
     ];
-    name_words(name)
+    words
         .iter()
         .any(|w| NOT_DEPENDENCY_WORDS.contains(&w.as_str()))
+}
+
+/// What a variable or key name says about its value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct NameClass {
+    /// See [`name_suggests_address`].
+    pub suggests_address: bool,
+    /// See [`name_denies_dependency`].
+    pub denies_dependency: bool,
+}
+
+/// Both judgements on a name, splitting it into words once.
+pub fn classify_name(name: &str) -> NameClass {
+    let words = name_words(name);
+    NameClass {
+        suggests_address: words_suggest_address(&words),
+        denies_dependency: words_deny_dependency(&words),
+    }
 }
 
 /// Splits `CART_SERVICE_ADDR`, `redisHost`, `spring.data.mongodb.uri`, `db-url` into upper-case

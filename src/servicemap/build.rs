@@ -467,15 +467,16 @@ impl<'s> Builder<'s> {
         } else {
             source
         };
-        if name.is_some_and(address::name_denies_dependency) {
+        let class = name.map(address::classify_name).unwrap_or_default();
+        if class.denies_dependency {
             return;
         }
-        let name_hint = name.is_some_and(address::name_suggests_address);
         for found in address::find_addresses(value) {
-            if found.key.is_some_and(address::name_denies_dependency) {
+            let key_class = found.key.map(address::classify_name).unwrap_or_default();
+            if key_class.denies_dependency {
                 continue;
             }
-            let hint = name_hint || found.key.is_some_and(address::name_suggests_address);
+            let hint = class.suggests_address || key_class.suggests_address;
             let Some((target, strength)) = self.resolve_found(w, &found, hint, source) else {
                 continue;
             };
