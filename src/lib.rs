@@ -10,3 +10,4 @@ pub mod cli;
 pub mod llm;
 pub mod report;
 pub mod servicemap;
+pub mod snapshot;

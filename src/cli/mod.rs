@@ -1,6 +1,7 @@
 //! The `smart-chaos` command line: one file per subcommand.
 
 mod crds;
+mod map;
 
 use clap::{Parser, Subcommand};
 
@@ -16,6 +17,8 @@ pub struct Cli {
 pub enum Command {
     /// Print the CustomResourceDefinitions as YAML.
     Crds(crds::CrdsArgs),
+    /// Build the service map of manifests (or of the current kube context) and print it.
+    Map(map::MapArgs),
 }
 
 impl Cli {
@@ -23,6 +26,7 @@ impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
         match self.command {
             Command::Crds(args) => crds::run(args),
+            Command::Map(args) => map::run(args).await,
         }
     }
 }
