@@ -70,6 +70,7 @@ pub fn service(
             selector,
             backends: backend.map(|b| vec![b.id.clone()]).unwrap_or_default(),
             external_name: None,
+            mesh: None,
         }),
         host: None,
     }
