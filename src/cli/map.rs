@@ -1,10 +1,8 @@
+use anyhow::Context;
 use std::io::Write;
-use std::path::PathBuf;
 
-use anyhow::{Context, bail};
-
+use super::input::SourceArgs;
 use crate::servicemap;
-use crate::snapshot::{self, DEFAULT_NAMESPACE, ReadOptions};
 
 /// Output formats of `smart-chaos map`.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -20,60 +18,19 @@ pub enum MapFormat {
 /// Arguments of `smart-chaos map`.
 #[derive(Debug, clap::Args)]
 pub struct MapArgs {
-    /// Manifest files or folders (read recursively); `-` reads standard input. Without it, the
-    /// current kube context is read.
-    #[arg(short = 'f', long = "filename", value_name = "PATH")]
-    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub source: SourceArgs,
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value = "json")]
     pub output: MapFormat,
-    /// Namespace of objects that name none.
-    #[arg(short = 'n', long, default_value = DEFAULT_NAMESPACE)]
-    pub namespace: String,
-    /// Fail on the first document that cannot be read instead of warning.
-    #[arg(long)]
-    pub strict: bool,
     /// Print only the map's content hash (SHA-256 of its JSON).
     #[arg(long)]
     pub hash: bool,
 }
 
 pub async fn run(args: MapArgs) -> anyhow::Result<()> {
-    if args.paths.is_empty() {
-        // The live-cluster reader (src/snapshot/cluster.rs) is wired here by the lead.
-        bail!("reading a live cluster: not yet wired; pass manifests with -f PATH");
-    }
-    let options = ReadOptions {
-        default_namespace: args.namespace.clone(),
-        strict: args.strict,
-        ..ReadOptions::default()
-    };
-    let outcome = snapshot::read_paths(&args.paths, &options).context("reading manifests")?;
-    let mut stderr = std::io::stderr().lock();
-    for warning in &outcome.warnings {
-        writeln!(stderr, "warning: {warning}").context("writing to stderr")?;
-    }
-    let skipped: Vec<String> = outcome
-        .snapshot
-        .skipped
-        .iter()
-        .map(|(kind, count)| format!("{kind} {count}"))
-        .collect();
-    writeln!(
-        stderr,
-        "read {} documents from {} files: {} objects kept{}{}",
-        outcome.documents,
-        outcome.files,
-        outcome.snapshot.len(),
-        if skipped.is_empty() {
-            ""
-        } else {
-            "; skipped: "
-        },
-        skipped.join(", ")
-    )
-    .context("writing to stderr")?;
-    let map = servicemap::build(&outcome.snapshot);
+    let snapshot = args.source.read().await?;
+    let map = servicemap::build(&snapshot);
     let text = if args.hash {
         let mut hash = map.content_hash().context("hashing the map")?;
         hash.push('\n');

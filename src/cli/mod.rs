@@ -1,6 +1,8 @@
 //! The `smart-chaos` command line: one file per subcommand.
 
+mod analyze;
 mod crds;
+mod input;
 mod map;
 
 use clap::{Parser, Subcommand};
@@ -17,6 +19,8 @@ pub struct Cli {
 pub enum Command {
     /// Print the CustomResourceDefinitions as YAML.
     Crds(crds::CrdsArgs),
+    /// Analyse manifests (or the current kube context): reports, proposals and Chaos Mesh manifests.
+    Analyze(analyze::AnalyzeArgs),
     /// Build the service map of manifests (or of the current kube context) and print it.
     Map(map::MapArgs),
 }
@@ -25,6 +29,7 @@ impl Cli {
     /// Run the chosen subcommand.
     pub async fn run(self) -> anyhow::Result<()> {
         match self.command {
+            Command::Analyze(args) => analyze::run(args).await,
             Command::Crds(args) => crds::run(args),
             Command::Map(args) => map::run(args).await,
         }

@@ -286,7 +286,20 @@ pub fn find_addresses(value: &str) -> Vec<Found<'_>> {
     let mut start = None;
     let bytes_end = value.len();
     let mut boundaries: Vec<(usize, usize)> = Vec::new();
+    // An unexpanded `$(VAR)` (e.g. a password from a Secret) is part of its token, not a break.
+    let mut in_placeholder = false;
+    let mut previous = '\0';
     for (i, c) in value.char_indices() {
+        let opens_placeholder = c == '(' && previous == '$';
+        previous = c;
+        if in_placeholder {
+            in_placeholder = c != ')';
+            continue;
+        }
+        if opens_placeholder {
+            in_placeholder = true;
+            continue;
+        }
         if is_separator(c) {
             if let Some(s) = start.take() {
                 boundaries.push((s, i));
@@ -710,6 +723,13 @@ mod tests {
         let v6 = parse_address("[::1]:8080").expect("an IPv6 literal");
         assert_eq!((v6.form, v6.port), (HostForm::Ip, Some(8080)));
         assert_eq!(one("db.example.com:5432").form, HostForm::External);
+    }
+
+    #[test]
+    fn unexpanded_secret_in_userinfo_is_not_a_host() {
+        let found = find_addresses("amqp://shop:$(AMQP_PASSWORD)@rabbitmq:5672/");
+        let hosts: Vec<&str> = found.iter().map(|f| f.address.host).collect();
+        assert_eq!(hosts, vec!["rabbitmq"]);
     }
 
     #[test]

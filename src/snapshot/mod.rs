@@ -5,6 +5,7 @@
 //! k8s-openapi objects to [`Snapshot::add`], so they prune identically by construction. A Secret is
 //! never a snapshot kind.
 
+pub mod cluster;
 pub mod convert;
 pub mod files;
 pub mod mesh;
