@@ -6,7 +6,9 @@
 //! keeps does not count against the next:
 //! - `serde`: every document into a `serde_yaml::Value`, the plain serde parse;
 //! - `read`: the file reader, YAML → typed k8s-openapi objects → pruned snapshot;
-//! - `build`: snapshot → service map (the child reads the snapshot first, untimed).
+//! - `build`: snapshot → service map (the child reads the snapshot first, untimed);
+//! - `offline`: the whole offline analysis from the YAML text: read, map, every stage, proposals,
+//!   Chaos Mesh manifests and the rendered reports (everything `analyze -f` does but the writes).
 //!
 //! Memory: the process' peak RSS during the phase (VmHWM, reset through /proc/self/clear_refs
 //! just before it) and the RSS just before it, so the phase's own growth is the difference.
@@ -16,12 +18,14 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use smart_chaos::servicemap;
+use smart_chaos::analysis::{self, AnalysisConfig};
+use smart_chaos::api::Guardrails;
 use smart_chaos::snapshot::{ReadOptions, files, synthetic};
+use smart_chaos::{report, servicemap};
 
 const SEED: u64 = 42;
 const RUNS: usize = 3;
-const PHASES: [&str; 3] = ["serde", "read", "build"];
+const PHASES: [&str; 4] = ["serde", "read", "build", "offline"];
 
 /// A field of /proc/self/status, in MiB.
 fn status_mib(field: &str) -> f64 {
@@ -111,6 +115,23 @@ fn run_phase(phase: &str, objects: usize) -> Result<(), Box<dyn Error>> {
             })?;
             (measured, edges)
         }
+        "offline" => {
+            // The whole offline analysis, as `smart-chaos analyze -f` runs it, minus the disk:
+            // YAML -> snapshot -> map -> every stage -> proposals, manifests and rendered reports.
+            let config = AnalysisConfig::from_guardrails(&Guardrails::default(), None)?;
+            let mut experiments = 0;
+            let measured = measure(|| {
+                let snapshot = read(&yaml)?.snapshot;
+                let map = servicemap::build(&snapshot);
+                let result = analysis::analyze_builtin(&map, &config)?;
+                let proposals = analysis::build_proposals(&result, "bench");
+                let manifests = analysis::build_chaos_manifests(&result, "bench");
+                let files = report::render_all(&map, &result, &proposals, &manifests)?;
+                experiments = proposals.len();
+                Ok(files.len())
+            })?;
+            (measured, experiments)
+        }
         other => return Err(format!("unknown phase {other}").into()),
     };
     println!(
@@ -162,7 +183,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         sizes
     };
     println!(
-        "{:>8} {:>8} {:>7} {:>7} | {:>8} {:>8} {:>8} | {:>11} {:>10} | {:>15} {:>15} {:>15}",
+        "{:>8} {:>8} {:>7} {:>7} | {:>8} {:>8} {:>8} | {:>11} {:>10} | {:>15} {:>15} {:>15} | {:>10} {:>13} {:>11}",
         "objects",
         "yaml MB",
         "nodes",
@@ -174,19 +195,22 @@ fn main() -> Result<(), Box<dyn Error>> {
         "build/read",
         "serde MiB",
         "read MiB",
-        "build MiB"
+        "build MiB",
+        "offline ms",
+        "offline MiB",
+        "experiments"
     );
     for objects in sizes {
         let mut results = Vec::new();
         for phase in PHASES {
             results.push(child(phase, objects)?);
         }
-        let [serde, read, build] = [&results[0], &results[1], &results[2]];
+        let [serde, read, build, offline] = [&results[0], &results[1], &results[2], &results[3]];
         let field = |r: &Vec<f64>, i: usize| r.get(i).copied().unwrap_or(f64::NAN);
         let memory =
             |r: &Vec<f64>| format!("{:.0} (+{:.0})", field(r, 1), field(r, 1) - field(r, 2));
         println!(
-            "{:>8} {:>8.1} {:>7} {:>7} | {:>8.1} {:>8.1} {:>8.1} | {:>11.3} {:>10.3} | {:>15} {:>15} {:>15}",
+            "{:>8} {:>8.1} {:>7} {:>7} | {:>8.1} {:>8.1} {:>8.1} | {:>11.3} {:>10.3} | {:>15} {:>15} {:>15} | {:>10.1} {:>13} {:>11}",
             field(serde, 3),
             field(serde, 5) / 1e6,
             field(build, 3),
@@ -199,6 +223,9 @@ fn main() -> Result<(), Box<dyn Error>> {
             memory(serde),
             memory(read),
             memory(build),
+            field(offline, 0) * 1e3,
+            memory(offline),
+            field(offline, 4),
         );
     }
     println!(
