@@ -6,3 +6,7 @@
 pub mod api;
 pub mod chaosmesh;
 pub mod cli;
+pub mod controller;
+pub mod http;
+pub mod metrics;
+pub mod telemetry;

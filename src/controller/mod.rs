@@ -1,0 +1,550 @@
+//! The operator: controllers for ExperimentProposal (run approved experiments) and ChaosAnalysis
+//! (the analysis pipeline; see [`analysis`]), gated by a leader Lease, with an HTTP server for
+//! probes and metrics.
+//!
+//! Every replica watches (so caches are warm and `/readyz` means something), but only the replica
+//! holding the Lease writes: reconcilers return early on followers, and winning the election
+//! triggers a reconcile of every object.
+
+pub mod analysis;
+pub mod checks;
+pub mod leader;
+pub mod proposals;
+pub mod run;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::api::{Api, ListParams};
+use kube::core::DeserializeGuard;
+use kube::runtime::controller::{self, Action};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::{Controller, watcher};
+use kube::{Client, Resource};
+use tokio::sync::watch;
+
+use crate::api::{ChaosAnalysis, ExperimentProposal};
+use crate::http::{Health, HttpServer, HttpState};
+use crate::metrics::Metrics;
+use leader::{LeaderElector, LeaseSettings};
+
+/// Settings of the reconcilers.
+#[derive(Clone, Debug)]
+pub struct ControllerSettings {
+    /// How often a running experiment's checks are evaluated.
+    pub check_interval: Duration,
+    /// How long an experiment with no duration (e.g. a one-shot pod-kill) is observed.
+    pub default_window: Duration,
+}
+
+impl Default for ControllerSettings {
+    fn default() -> Self {
+        ControllerSettings {
+            check_interval: Duration::from_secs(5),
+            default_window: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Everything `run` needs.
+#[derive(Clone, Debug)]
+pub struct OperatorConfig {
+    /// Reconciler settings.
+    pub controller: ControllerSettings,
+    /// The leader Lease; its identity is this replica's name in events.
+    pub lease: LeaseSettings,
+    /// Watch only this namespace (all namespaces when `None`).
+    pub watch_namespace: Option<String>,
+    /// Where `/livez`, `/healthz`, `/readyz` and `/metrics` listen.
+    pub http_addr: SocketAddr,
+}
+
+/// Per-object failure counts, for exponential backoff that kube-runtime does not do per object.
+#[derive(Debug, Default)]
+pub struct Backoff {
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Backoff {
+    /// The delay after one more failure of `key`: 2 s doubling to 5 min, plus up to 1 s of jitter.
+    pub fn next(&self, key: &str) -> Duration {
+        let attempts = match self.failures.lock() {
+            Ok(mut map) => {
+                let n = map.entry(key.to_string()).or_insert(0);
+                *n = n.saturating_add(1);
+                *n
+            }
+            Err(_) => 1,
+        };
+        let base = Duration::from_secs(2)
+            .saturating_mul(2u32.saturating_pow(attempts.saturating_sub(1).min(10)))
+            .min(Duration::from_secs(300));
+        // Jitter without a random number generator: the clock's sub-second part is spread enough
+        // to keep objects that failed together from retrying together.
+        let jitter_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| u64::from(d.subsec_millis()))
+            .unwrap_or(0);
+        base + Duration::from_millis(jitter_ms)
+    }
+
+    /// Forgets the failures of `key` after a success.
+    pub fn reset(&self, key: &str) {
+        if let Ok(mut map) = self.failures.lock() {
+            map.remove(key);
+        }
+    }
+}
+
+/// Shared by every reconcile.
+pub struct Context {
+    /// The operator's client (its service account in a cluster).
+    pub client: Client,
+    /// Publishes Kubernetes Events.
+    pub recorder: Recorder,
+    /// The operator's metrics.
+    pub metrics: Arc<Metrics>,
+    /// Reconciler settings.
+    pub config: ControllerSettings,
+    /// Per-object retry delays.
+    pub backoff: Backoff,
+    leading: watch::Receiver<bool>,
+}
+
+impl Context {
+    /// A context; `leading` says whether this replica may write.
+    pub fn new(
+        client: Client,
+        identity: &str,
+        metrics: Arc<Metrics>,
+        config: ControllerSettings,
+        leading: watch::Receiver<bool>,
+    ) -> Self {
+        let recorder = Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: "smart-chaos".into(),
+                instance: Some(identity.into()),
+            },
+        );
+        Context {
+            client,
+            recorder,
+            metrics,
+            config,
+            backoff: Backoff::default(),
+            leading,
+        }
+    }
+
+    /// Whether this replica holds the leader Lease.
+    pub fn is_leader(&self) -> bool {
+        *self.leading.borrow()
+    }
+}
+
+/// Why a reconcile failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{name} cannot be read as our type: {reason}")]
+    InvalidObject { name: String, reason: String },
+    #[error("the object has no {0}")]
+    MissingMetadata(&'static str),
+    #[error(transparent)]
+    Check(#[from] checks::CheckError),
+    #[error("reading the Chaos Mesh resource {name}: {source}")]
+    ReadChaos {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("applying the Chaos Mesh resource {name}: {source}")]
+    ApplyChaos {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("writing status: {0}")]
+    Status(#[source] kube::Error),
+}
+
+impl Error {
+    /// The error's class, for metric labels and event reasons.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Error::InvalidObject { .. } => "InvalidObject",
+            Error::MissingMetadata(_) => "MissingMetadata",
+            Error::Check(_) => "SteadyStateCheck",
+            Error::ReadChaos { .. } => "ReadChaosResource",
+            Error::ApplyChaos { .. } => "ApplyChaosResource",
+            Error::Status(_) => "WriteStatus",
+        }
+    }
+
+    /// Errors that retrying cannot fix until the object changes.
+    pub fn is_permanent(&self) -> bool {
+        let invalid_request = |e: &kube::Error| matches!(e, kube::Error::Api(s) if s.code == 400 || s.code == 404 || s.code == 422);
+        match self {
+            Error::InvalidObject { .. } | Error::MissingMetadata(_) => true,
+            Error::ApplyChaos { source, .. } => invalid_request(source),
+            Error::Check(_) | Error::ReadChaos { .. } | Error::Status(_) => false,
+        }
+    }
+}
+
+/// What to do after a failed reconcile: wait for a change when retrying cannot help, otherwise
+/// retry with per-object exponential backoff.
+pub fn error_policy<K: Resource>(obj: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
+    let key = format!(
+        "{}/{}",
+        obj.meta().namespace.as_deref().unwrap_or_default(),
+        obj.meta().name.as_deref().unwrap_or_default()
+    );
+    if error.is_permanent() {
+        Action::await_change()
+    } else {
+        Action::requeue(ctx.backoff.next(&key))
+    }
+}
+
+/// Why the operator could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("binding the HTTP server to {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("serving HTTP: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// A future that resolves once `stop` turns true.
+fn stopped(mut stop: watch::Receiver<bool>) -> impl Future<Output = ()> + Send + Sync + 'static {
+    async move {
+        // A dropped sender also means stop.
+        let _ = stop.wait_for(|s| *s).await;
+    }
+}
+
+/// A stream that yields each time `leading` turns from false to true.
+fn leadership_gained(leading: watch::Receiver<bool>) -> impl futures::Stream<Item = ()> + Send {
+    futures::stream::unfold(leading, |mut rx| async move {
+        loop {
+            let was = *rx.borrow_and_update();
+            rx.changed().await.ok()?;
+            if !was && *rx.borrow_and_update() {
+                return Some(((), rx));
+            }
+        }
+    })
+}
+
+fn api_for<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// Publishes a failed reconcile as a Warning event on its object (the single place errors become
+/// events), and counts it.
+async fn report_failure(
+    ctx: &Context,
+    controller_name: &'static str,
+    error: controller::Error<Error, watcher::Error>,
+) {
+    match error {
+        controller::Error::ReconcilerFailed(error, obj_ref) => {
+            ctx.metrics
+                .reconcile_failure(controller_name, error.category());
+            tracing::warn!(object = %obj_ref, %error, category = error.category(), "reconcile failed");
+            if ctx.is_leader() {
+                let reference: ObjectReference = (*obj_ref).into();
+                let event = Event {
+                    type_: EventType::Warning,
+                    reason: error.category().into(),
+                    note: Some(error.to_string().chars().take(1000).collect()),
+                    action: "Reconcile".into(),
+                    secondary: None,
+                };
+                if let Err(e) = ctx.recorder.publish(&event, &reference).await {
+                    tracing::warn!(error = %e, "publishing a failure event");
+                }
+            }
+        }
+        other => tracing::debug!(error = %other, "controller"),
+    }
+}
+
+/// Waits until our CRDs answer (so that a missing install is visible in logs and `/readyz`).
+async fn wait_for_crds(client: &Client, namespace: Option<&str>, stop: &watch::Receiver<bool>) {
+    let proposals: Api<ExperimentProposal> = api_for(client, namespace);
+    let analyses: Api<ChaosAnalysis> = api_for(client, namespace);
+    loop {
+        let probe = ListParams::default().limit(1);
+        let ok = proposals.list_metadata(&probe).await;
+        let ok2 = analyses.list_metadata(&probe).await;
+        match (ok, ok2) {
+            (Ok(_), Ok(_)) => return,
+            (Err(e), _) | (_, Err(e)) => tracing::error!(
+                error = %e,
+                "our CRDs do not answer; install them with `smart-chaos crds --with-policy | kubectl apply -f -`"
+            ),
+        }
+        if *stop.borrow() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+}
+
+/// Counts proposals by approval state and analyses by phase from the controllers' caches.
+fn update_gauges(
+    metrics: &Metrics,
+    proposals: &kube::runtime::reflector::Store<DeserializeGuard<ExperimentProposal>>,
+    analyses: &kube::runtime::reflector::Store<DeserializeGuard<ChaosAnalysis>>,
+) {
+    let mut by_state = [("Pending", 0i64), ("Approved", 0), ("Rejected", 0)];
+    for p in proposals.state() {
+        if let Ok(p) = &p.0 {
+            let i = match p.spec.approval.state {
+                crate::api::ApprovalState::Pending => 0,
+                crate::api::ApprovalState::Approved => 1,
+                crate::api::ApprovalState::Rejected => 2,
+            };
+            if let Some(slot) = by_state.get_mut(i) {
+                slot.1 += 1;
+            }
+        }
+    }
+    metrics.set_proposals(&by_state);
+    let mut by_phase = [
+        ("Pending", 0i64),
+        ("Analyzing", 0),
+        ("Ready", 0),
+        ("Failed", 0),
+    ];
+    for a in analyses.state() {
+        if let Ok(a) = &a.0 {
+            let i = match a.status.as_ref().and_then(|s| s.phase) {
+                None | Some(crate::api::AnalysisPhase::Pending) => 0,
+                Some(crate::api::AnalysisPhase::Analyzing) => 1,
+                Some(crate::api::AnalysisPhase::Ready) => 2,
+                Some(crate::api::AnalysisPhase::Failed) => 3,
+            };
+            if let Some(slot) = by_phase.get_mut(i) {
+                slot.1 += 1;
+            }
+        }
+    }
+    metrics.set_analyses(&by_phase);
+}
+
+/// A running operator: call [`Operator::run`] to drive it.
+pub struct Operator {
+    client: Client,
+    config: OperatorConfig,
+    http: HttpServer,
+}
+
+impl Operator {
+    /// Binds the HTTP server; nothing talks to the API server yet.
+    pub async fn bind(client: Client, config: OperatorConfig) -> Result<Self, RunError> {
+        let http = HttpServer::bind(config.http_addr)
+            .await
+            .map_err(|source| RunError::Bind {
+                addr: config.http_addr,
+                source,
+            })?;
+        Ok(Operator {
+            client,
+            config,
+            http,
+        })
+    }
+
+    /// The address the HTTP server listens on.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.local_addr().ok()
+    }
+
+    /// Runs until `shutdown` resolves: the HTTP server, the leader election and both controllers.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), RunError> {
+        let Operator {
+            client,
+            config,
+            http,
+        } = self;
+        let mut registry = crate::metrics::registry();
+        let metrics = Arc::new(Metrics::register(&mut registry));
+        let health = Arc::new(Health::default());
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let stop_task = tokio::spawn(async move {
+            shutdown.await;
+            stop_tx.send_replace(true);
+            // Keep the sender alive until every receiver has seen the stop.
+            stop_tx.closed().await;
+        });
+
+        let state = HttpState {
+            registry: Arc::new(registry),
+            health: health.clone(),
+        };
+        let http_task = tokio::spawn(http.serve(state, stopped(stop_rx.clone())));
+
+        let (leading_tx, leading_rx) = watch::channel(false);
+        let elector = LeaderElector::new(client.clone(), config.lease.clone());
+        let election = {
+            let metrics = metrics.clone();
+            let mut observe = leading_rx.clone();
+            let stop = stopped(stop_rx.clone());
+            async move {
+                let mirror = async {
+                    while observe.changed().await.is_ok() {
+                        metrics.set_leader(*observe.borrow_and_update());
+                    }
+                };
+                tokio::select! {
+                    () = elector.run(leading_tx, stop) => {}
+                    () = mirror => {}
+                }
+            }
+        };
+
+        wait_for_crds(&client, config.watch_namespace.as_deref(), &stop_rx).await;
+        health.set_crds_checked();
+
+        let ctx = Arc::new(Context::new(
+            client.clone(),
+            &config.lease.identity,
+            metrics.clone(),
+            config.controller.clone(),
+            leading_rx.clone(),
+        ));
+        let ns = config.watch_namespace.as_deref();
+        let proposals = Controller::new(
+            api_for::<DeserializeGuard<ExperimentProposal>>(&client, ns),
+            watcher::Config::default().any_semantic(),
+        )
+        .reconcile_all_on(leadership_gained(leading_rx.clone()))
+        .graceful_shutdown_on(stopped(stop_rx.clone()));
+        let analyses = Controller::new(
+            api_for::<DeserializeGuard<ChaosAnalysis>>(&client, ns),
+            watcher::Config::default().any_semantic(),
+        )
+        .reconcile_all_on(leadership_gained(leading_rx.clone()))
+        .graceful_shutdown_on(stopped(stop_rx.clone()));
+
+        let proposal_store = proposals.store();
+        let analysis_store = analyses.store();
+        let readiness = {
+            let health = health.clone();
+            let store = proposal_store.clone();
+            async move {
+                if store.wait_until_ready().await.is_ok() {
+                    health.set_synced();
+                }
+            }
+        };
+        let gauges = {
+            let metrics = metrics.clone();
+            let mut stop = stop_rx.clone();
+            async move {
+                loop {
+                    update_gauges(&metrics, &proposal_store, &analysis_store);
+                    tokio::select! {
+                        _ = stop.wait_for(|s| *s) => break,
+                        () = tokio::time::sleep(Duration::from_secs(10)) => {}
+                    }
+                }
+            }
+        };
+        let proposal_loop = {
+            let ctx = ctx.clone();
+            proposals
+                .run(proposals::reconcile, error_policy, ctx.clone())
+                .for_each(move |result| {
+                    let ctx = ctx.clone();
+                    async move {
+                        if let Err(error) = result {
+                            report_failure(&ctx, proposals::CONTROLLER, error).await;
+                        }
+                    }
+                })
+        };
+        let analysis_loop = {
+            let ctx = ctx.clone();
+            analyses
+                .run(analysis::reconcile_analysis, error_policy, ctx.clone())
+                .for_each(move |result| {
+                    let ctx = ctx.clone();
+                    async move {
+                        if let Err(error) = result {
+                            report_failure(&ctx, analysis::CONTROLLER, error).await;
+                        }
+                    }
+                })
+        };
+        tokio::join!(election, proposal_loop, analysis_loop, readiness, gauges);
+        drop(stop_rx);
+        stop_task.abort();
+        match http_task.await {
+            Ok(result) => result.map_err(RunError::Serve),
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_caps_and_resets() {
+        let backoff = Backoff::default();
+        let first = backoff.next("a");
+        let second = backoff.next("a");
+        assert!(first >= Duration::from_secs(2) && first < Duration::from_secs(3));
+        assert!(second >= Duration::from_secs(4) && second < Duration::from_secs(5));
+        for _ in 0..20 {
+            backoff.next("a");
+        }
+        assert!(backoff.next("a") < Duration::from_secs(301));
+        backoff.reset("a");
+        assert!(backoff.next("a") < Duration::from_secs(3));
+        assert!(backoff.next("b") < Duration::from_secs(3));
+    }
+
+    #[test]
+    fn only_invalid_requests_are_permanent() {
+        let api = |code| {
+            kube::Error::Api(
+                kube::core::Status::failure("x", "Reason")
+                    .with_code(code)
+                    .boxed(),
+            )
+        };
+        let apply = |code| Error::ApplyChaos {
+            name: "p".into(),
+            source: api(code),
+        };
+        assert!(apply(422).is_permanent());
+        assert!(apply(404).is_permanent());
+        assert!(!apply(500).is_permanent());
+        assert!(!Error::Status(api(409)).is_permanent());
+        assert_eq!(apply(500).category(), "ApplyChaosResource");
+    }
+}
