@@ -287,7 +287,7 @@ mod tests {
         };
         let mut v6 = v4.clone();
         v6.address_type = "IPv6".into();
-        assert_eq!(ready_endpoints(&[v4.clone()]), 2);
+        assert_eq!(ready_endpoints(std::slice::from_ref(&v4)), 2);
         assert_eq!(ready_endpoints(&[v4, v6]), 2);
         assert_eq!(ready_endpoints(&[]), 0);
     }

@@ -225,12 +225,9 @@ pub enum RunError {
     Serve(#[source] std::io::Error),
 }
 
-/// A future that resolves once `stop` turns true.
-fn stopped(mut stop: watch::Receiver<bool>) -> impl Future<Output = ()> + Send + Sync + 'static {
-    async move {
-        // A dropped sender also means stop.
-        let _ = stop.wait_for(|s| *s).await;
-    }
+/// Resolves once `stop` turns true (or its sender is gone).
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
 }
 
 /// A stream that yields each time `leading` turns from false to true.
