@@ -136,6 +136,15 @@ pub fn decide(
     }
 }
 
+/// Publishes leadership, notifying receivers only when it changes.
+fn set_leading(leading: &watch::Sender<bool>, value: bool) {
+    leading.send_if_modified(|current| {
+        let changed = *current != value;
+        *current = value;
+        changed
+    });
+}
+
 /// One replica's side of the election.
 pub struct LeaderElector {
     api: Api<Lease>,
@@ -312,14 +321,14 @@ impl LeaderElector {
                     if !*leading.borrow() {
                         tracing::info!(identity = %self.settings.identity, lease = %self.settings.name, "became leader");
                     }
-                    leading.send_replace(true);
+                    set_leading(&leading, true);
                 }
                 Ok(false) => {
                     if *leading.borrow() {
                         tracing::warn!(identity = %self.settings.identity, "lost the leader Lease");
                     }
                     last_renewal = None;
-                    leading.send_replace(false);
+                    set_leading(&leading, false);
                 }
                 Err(error) => {
                     tracing::warn!(%error, "leader election");
@@ -327,7 +336,7 @@ impl LeaderElector {
                         last_renewal.is_none_or(|t| t.elapsed() >= self.settings.renew_deadline);
                     if overdue && *leading.borrow() {
                         tracing::warn!(identity = %self.settings.identity, "could not renew the leader Lease in time; stepping down");
-                        leading.send_replace(false);
+                        set_leading(&leading, false);
                     }
                 }
             }
@@ -336,7 +345,7 @@ impl LeaderElector {
                 () = tokio::time::sleep(self.settings.retry_period) => {}
             }
         }
-        leading.send_replace(false);
+        set_leading(&leading, false);
         if let Err(error) = self.release().await {
             tracing::warn!(%error, "releasing the leader Lease");
         }

@@ -230,14 +230,18 @@ async fn stopped(mut stop: watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
 
-/// A stream that yields each time `leading` turns from false to true.
+/// A stream that yields when this replica becomes leader: at once if it already is when first
+/// polled, then whenever the flag changes to true. The elector only notifies on real changes, so a
+/// renewal does not trigger anything, and a quick lose-and-regain between polls still yields.
 fn leadership_gained(leading: watch::Receiver<bool>) -> impl futures::Stream<Item = ()> + Send {
-    futures::stream::unfold(leading, |mut rx| async move {
+    futures::stream::unfold((leading, true), |(mut rx, first)| async move {
+        if first && *rx.borrow_and_update() {
+            return Some(((), (rx, false)));
+        }
         loop {
-            let was = *rx.borrow_and_update();
             rx.changed().await.ok()?;
-            if !was && *rx.borrow_and_update() {
-                return Some(((), rx));
+            if *rx.borrow_and_update() {
+                return Some(((), (rx, false)));
             }
         }
     })
@@ -508,6 +512,19 @@ impl Operator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn leadership_gained_fires_once_per_election() {
+        let (tx, rx) = watch::channel(true);
+        let mut gained = Box::pin(leadership_gained(rx));
+        // Already leader when first polled.
+        assert_eq!(gained.next().await, Some(()));
+        tx.send_replace(false);
+        tx.send_replace(true);
+        assert_eq!(gained.next().await, Some(()));
+        drop(tx);
+        assert_eq!(gained.next().await, None);
+    }
 
     #[test]
     fn backoff_doubles_caps_and_resets() {
