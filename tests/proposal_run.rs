@@ -379,3 +379,148 @@ async fn a_rejected_proposal_never_runs_and_a_broken_start_waits() {
     let _ = stop.send(());
     let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
 }
+
+#[tokio::test]
+async fn a_window_that_passes_with_checks_holding_completes_with_verdict_held() {
+    let admin = admin_with_operator_manifests().await;
+    let ns = support::test_namespace(&admin, "held").await;
+    deployment(&admin, &ns, "web", 3).await;
+    let mut short = proposal("kill-web", &ns, "web");
+    if let Some(pod) = short.spec.experiment.pod_chaos.as_mut() {
+        pod.duration = Some("2s".into());
+    }
+    create_proposal(&admin, &short).await;
+    let (_addr, stop, task) = start_operator(&ns, "held-a", &format!("lease-{ns}")).await;
+    let approver = support::server().client(User::Approver).await;
+    decide(
+        &approver,
+        &ProposalRef {
+            namespace: ns.clone(),
+            name: "kill-web".into(),
+        },
+        &Decision {
+            state: ApprovalState::Approved,
+            reason: None,
+        },
+    )
+    .await
+    .expect("approving");
+    let status = eventually("verdict Held", Duration::from_secs(30), || async {
+        let p = proposal_now(&admin, &ns, "kill-web").await;
+        p.status.filter(|s| s.verdict.is_some())
+    })
+    .await;
+    assert_eq!(status.phase, Some(RunPhase::Completed));
+    assert_eq!(status.verdict, Some(Verdict::Held));
+    let message = status.message.unwrap_or_default();
+    assert!(
+        message.contains("all 1 evaluated steady-state checks held for 2s"),
+        "{message}"
+    );
+    let (started, finished) = (
+        status.started_at.expect("startedAt").0,
+        status.finished_at.expect("finishedAt").0,
+    );
+    assert!(
+        finished.duration_since(started).as_secs() >= 2,
+        "{started} .. {finished}"
+    );
+    // Completed is final, and the experiment was never paused.
+    let chaos = chaos_object(&admin, &ns, "kill-web")
+        .await
+        .expect("the PodChaos");
+    assert!(
+        chaos
+            .metadata
+            .annotations
+            .as_ref()
+            .is_none_or(|a| !a.contains_key(PAUSE_ANNOTATION))
+    );
+    let reasons = event_reasons(&admin, &ns).await;
+    assert!(reasons.iter().any(|r| r == "HypothesisHeld"), "{reasons:?}");
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+}
+
+#[tokio::test]
+async fn the_operator_binary_serves_probes_and_stops_on_sigterm() {
+    let admin = admin_with_operator_manifests().await;
+    let ns = support::test_namespace(&admin, "binary").await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_smart-chaos"))
+        .args(["operator", "--watch-namespace", &ns, "--log-format", "json"])
+        .args(["--http-addr", &format!("127.0.0.1:{port}")])
+        .args([
+            "--lease-name",
+            &format!("lease-{ns}"),
+            "--identity",
+            "binary-a",
+        ])
+        .env(
+            "KUBECONFIG",
+            support::server().kubeconfig_path(User::Operator),
+        )
+        .env("POD_NAMESPACE", "smart-chaos-system")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting smart-chaos operator");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("an address");
+    eventually("/readyz 200", Duration::from_secs(20), || async move {
+        match tokio::net::TcpStream::connect(addr).await {
+            Ok(_) => (http_get(addr, "/readyz").await.0 == 200).then_some(()),
+            Err(_) => None,
+        }
+    })
+    .await;
+    assert_eq!(http_get(addr, "/livez").await.0, 200);
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("sending SIGTERM");
+    assert!(status.success());
+    let start = Instant::now();
+    let exit = loop {
+        if let Some(exit) = child.try_wait().expect("waiting for the operator") {
+            break exit;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "the operator ignored SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut logs = String::new();
+    if let Some(mut stderr) = child.stderr.take() {
+        use std::io::Read;
+        let _ = stderr.read_to_string(&mut logs);
+    }
+    assert!(exit.success(), "exit {exit:?}; logs:\n{logs}");
+    // JSON logs, one object per line, with the start and stop milestones.
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let messages: Vec<&str> = lines.iter().filter_map(|l| l["message"].as_str()).collect();
+    assert!(
+        messages.contains(&"smart-chaos operator starting"),
+        "{messages:?}"
+    );
+    assert!(messages.contains(&"became leader"), "{messages:?}");
+    assert!(
+        messages.contains(&"smart-chaos operator stopped"),
+        "{messages:?}"
+    );
+    // It released the Lease on the way out.
+    let lease = kube::Api::<k8s_openapi::api::coordination::v1::Lease>::namespaced(
+        admin,
+        "smart-chaos-system",
+    )
+    .get(&format!("lease-{ns}"))
+    .await
+    .expect("the lease");
+    assert_eq!(lease.spec.and_then(|s| s.holder_identity), None);
+}
