@@ -68,7 +68,7 @@ if [[ "${TRIMPATH:-1}" == "1" ]]; then
 fi
 
 mkdir -p "$out_dir"
-echo "build-apiserver: building kube-apiserver $k8s_version harness (first build takes minutes)" >&2
+echo "build-apiserver: building kube-apiserver $k8s_version harness (a cold build takes several minutes)" >&2
 "$go_bin" build "${build_flags[@]}" .
 touch "$out" # a no-op relink keeps the old mtime; the freshness check needs a new one
 

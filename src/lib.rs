@@ -8,5 +8,6 @@ pub mod chaosmesh;
 pub mod cli;
 pub mod controller;
 pub mod http;
+pub mod llm;
 pub mod metrics;
 pub mod telemetry;

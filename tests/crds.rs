@@ -2,6 +2,8 @@
 //! are refused at admission with a message that names the field, and a typed Chaos Mesh
 //! experiment passes a server-side dry-run against the official Chaos Mesh CRDs.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
+
 mod support;
 
 use std::collections::BTreeMap;

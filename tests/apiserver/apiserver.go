@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 
@@ -21,6 +22,7 @@ type apiserverConfig struct {
 	etcdURL   string
 	pki       pkiFiles
 	tokenFile string
+	logs      io.Writer
 }
 
 // apiserverFlags is the kube-apiserver command line we would pass to the
@@ -87,7 +89,10 @@ func startAPIServer(ctx context.Context, c apiserverConfig) (<-chan error, error
 		return nil, fmt.Errorf("applying feature gates and emulation version: %w", err)
 	}
 	rest.SetDefaultWarningHandler(rest.NoWarnings{})
-	if err := logsapi.ValidateAndApply(s.Logs, registry.FeatureGateFor(basecompatibility.DefaultKubeComponent)); err != nil {
+	// Without explicit streams the text logger writes to os.Stderr, bypassing
+	// the klog output set up in openLogs.
+	logStreams := &logsapi.LoggingOptions{ErrorStream: c.logs, InfoStream: c.logs}
+	if err := logsapi.ValidateAndApplyWithOptions(s.Logs, logStreams, registry.FeatureGateFor(basecompatibility.DefaultKubeComponent)); err != nil {
 		return nil, fmt.Errorf("applying logging options: %w", err)
 	}
 
@@ -126,6 +131,7 @@ func startAPIServer(ctx context.Context, c apiserverConfig) (<-chan error, error
 			err = fmt.Errorf("kube-apiserver returned without being asked to stop")
 		}
 		done <- err
+		close(done) // later receivers (shutdown) must not block
 	}()
 	return done, nil
 }

@@ -24,11 +24,13 @@ type runningEtcd struct {
 // etcd takes URLs, not listeners, so its ports are picked by binding port 0
 // and releasing it. Another process can take such a port in between, which
 // shows up as "address already in use"; that case is retried with new ports.
-func startEtcd(ctx context.Context, s stateDir, timeout time.Duration) (*runningEtcd, error) {
+//
+// ctx bounds the whole start-up; its deadline is the readiness timeout.
+func startEtcd(ctx context.Context, s stateDir) (*runningEtcd, error) {
 	const attempts = 3
 	var lastErr error
 	for i := 0; i < attempts; i++ {
-		e, err := startEtcdOnce(ctx, s, timeout)
+		e, err := startEtcdOnce(ctx, s)
 		if err == nil {
 			return e, nil
 		}
@@ -44,7 +46,7 @@ func startEtcd(ctx context.Context, s stateDir, timeout time.Duration) (*running
 	return nil, lastErr
 }
 
-func startEtcdOnce(ctx context.Context, s stateDir, timeout time.Duration) (*runningEtcd, error) {
+func startEtcdOnce(ctx context.Context, s stateDir) (*runningEtcd, error) {
 	ports, err := freePorts(2)
 	if err != nil {
 		return nil, err
@@ -67,8 +69,11 @@ func startEtcdOnce(ctx context.Context, s stateDir, timeout time.Duration) (*run
 	// start-up, faster without risk of spurious elections.
 	cfg.TickMs = 10
 	cfg.ElectionMs = 100
-	// etcd's metrics and gRPC gateway are not needed and cost start-up time.
+	// Nothing here speaks etcd's HTTP/JSON gateway.
 	cfg.EnableGRPCGateway = false
+	// NewConfig leaves this at 0 (only etcd's flag parsing sets the default),
+	// which makes etcd log every single request as "expensive".
+	cfg.WarningUnaryRequestDuration = embed.DefaultWarningUnaryRequestDuration
 	cfg.LogLevel = "warn"
 	cfg.LogOutputs = []string{s.etcdLog}
 
@@ -76,21 +81,16 @@ func startEtcdOnce(ctx context.Context, s stateDir, timeout time.Duration) (*run
 	if err != nil {
 		return nil, fmt.Errorf("starting embedded etcd on %s: %w", clientURL.String(), err)
 	}
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
 	select {
 	case <-e.Server.ReadyNotify():
 		return &runningEtcd{etcd: e, clientURL: clientURL.String()}, nil
 	case err := <-e.Err():
 		e.Close()
 		return nil, fmt.Errorf("embedded etcd failed while starting: %w", err)
-	case <-timer.C:
+	case <-ctx.Done():
 		e.Server.Stop() // the member may be stuck; Close alone would wait on it
 		e.Close()
-		return nil, fmt.Errorf("embedded etcd not ready within %s", timeout)
-	case <-ctx.Done():
-		e.Close()
-		return nil, fmt.Errorf("interrupted while starting embedded etcd: %w", context.Cause(ctx))
+		return nil, fmt.Errorf("embedded etcd not ready: %w", context.Cause(ctx))
 	}
 }
 

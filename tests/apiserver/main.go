@@ -14,8 +14,11 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
+
+	"k8s.io/klog/v2"
 )
 
 // How long we give each component to stop before giving up on a clean
@@ -68,8 +71,10 @@ func parseFlags(args []string) (cliOptions, error) {
 	return o, nil
 }
 
-// run returns the process exit code. It is separate from main so that the
-// deferred clean-ups run before os.Exit.
+// run returns the process exit code: 0 only after READY and an orderly
+// stop, 1 whenever the server did not become ready (including being asked
+// to stop before then). It is separate from main so that the deferred
+// clean-ups run before os.Exit.
 func run(o cliOptions) int {
 	started := time.Now()
 
@@ -79,6 +84,31 @@ func run(o cliOptions) int {
 	watchSignals(cancel)
 	if o.watchStdin {
 		watchStdin(cancel)
+	}
+	// One deadline covers the whole start-up, etcd included.
+	starting, startingDone := context.WithTimeout(stop, o.readyTimeout)
+	defer startingDone()
+
+	// startFailed reports why start-up ended and exits at once, skipping the
+	// deferred graceful stop: kube-apiserver treats a post-start hook that
+	// is cancelled before it completes as fatal (klog.Fatalf, exit 255 with
+	// goroutine dumps on stderr), and the etcd data is throwaway anyway.
+	// A stop request is named as such, so that e.g. a stdin of /dev/null is
+	// not mistaken for a broken server.
+	startFailed := func(format string, args ...any) int {
+		var code int
+		if cause := context.Cause(stop); cause != nil {
+			hint := ""
+			if o.watchStdin && strings.Contains(cause.Error(), "stdin") {
+				hint = " (the harness exits when stdin closes: keep a pipe open, or pass --watch-stdin=false)"
+			}
+			code = failf("stopped before ready: %v%s", cause, hint)
+		} else {
+			code = failf(format, args...)
+		}
+		klog.Flush()
+		os.Exit(code)
+		return code
 	}
 
 	state, err := prepareStateDir(o.stateDir)
@@ -98,24 +128,21 @@ func run(o cliOptions) int {
 	if err != nil {
 		return failf("listening on 127.0.0.1:%d: %v", o.port, err)
 	}
-	port := listener.Addr().(*net.TCPAddr).Port
-	serverURL := fmt.Sprintf("https://127.0.0.1:%d", port)
+	defer listener.Close() // normally the apiserver has closed it already
+	serverURL := fmt.Sprintf("https://127.0.0.1:%d", listener.Addr().(*net.TCPAddr).Port)
 
 	pki, err := generatePKI(state)
 	if err != nil {
-		listener.Close()
 		return failf("generating certificates and keys: %v", err)
 	}
 	users, err := writeUsers(state, serverURL, pki.caPEM)
 	if err != nil {
-		listener.Close()
 		return failf("writing users: %v", err)
 	}
 
-	etcd, err := startEtcd(stop, state, o.readyTimeout)
+	etcd, err := startEtcd(starting, state)
 	if err != nil {
-		listener.Close()
-		return failf("starting etcd: %v (log: %s)", err, state.etcdLog)
+		return startFailed("starting etcd: %v (log: %s)", err, state.etcdLog)
 	}
 	defer stopEtcd(etcd)
 
@@ -127,53 +154,38 @@ func run(o cliOptions) int {
 		etcdURL:   etcd.clientURL,
 		pki:       pki,
 		tokenFile: users.tokenFile,
+		logs:      logs,
 	})
 	if err != nil {
-		listener.Close()
-		return failf("starting kube-apiserver: %v%s", err, logs.tail())
+		return startFailed("starting kube-apiserver: %v%s", err, logs.tail())
 	}
+	// stopAPIServer is deferred after stopEtcd, so it runs first: the
+	// apiserver must let go of etcd before etcd goes away.
+	defer stopAPIServer(apiCancel, apiDone)
 
-	readyCtx, readyCancel := context.WithTimeout(stop, o.readyTimeout)
-	gitVersion, err := waitReady(readyCtx, serverURL, pki.caPEM, users.adminToken, apiDone)
-	readyCancel()
+	gitVersion, err := waitReady(starting, serverURL, pki.caPEM, users.adminToken, apiDone)
 	if err != nil {
-		if cause := context.Cause(stop); cause != nil {
-			// Asked to stop while starting: not a failure of the server.
-			fmt.Fprintf(os.Stderr, "kube-apiserver-harness: %v before ready, exiting\n", cause)
-			apiCancel()
-			waitAPIServer(apiDone)
-			return 0
-		}
-		apiCancel()
-		waitAPIServer(apiDone)
-		return failf("waiting for kube-apiserver to become ready: %v%s", err, logs.tail())
+		// Take the log tail now: after the stop it would only show shutdown.
+		return startFailed("waiting for kube-apiserver to become ready: %v%s", err, logs.tail())
 	}
 	warnIfVersionUnset(gitVersion)
 
 	// The ready file is written atomically so a watcher never reads half a URL.
 	if err := writeFileAtomic(state.readyFile, []byte(serverURL+"\n"), 0o644); err != nil {
-		apiCancel()
-		waitAPIServer(apiDone)
 		return failf("writing %s: %v", state.readyFile, err)
 	}
+	defer os.Remove(state.readyFile)
 	fmt.Printf("READY %s kubernetes=%s\n", serverURL, gitVersion)
 	logs.printf("ready after %s", time.Since(started).Round(time.Millisecond))
 
 	select {
 	case <-stop.Done():
 		logs.printf("stopping: %v", context.Cause(stop))
+		return 0
 	case err := <-apiDone:
 		// The apiserver never returns on its own unless something broke.
-		os.Remove(state.readyFile)
 		return failf("kube-apiserver exited unexpectedly: %v%s", err, logs.tail())
 	}
-
-	os.Remove(state.readyFile)
-	apiCancel()
-	if !waitAPIServer(apiDone) {
-		fmt.Fprintf(os.Stderr, "kube-apiserver-harness: kube-apiserver did not stop within %s, exiting anyway\n", apiserverStopTimeout)
-	}
-	return 0
 }
 
 // watchSignals cancels on the first SIGINT/SIGTERM and exits hard on the
@@ -203,14 +215,13 @@ func watchStdin(cancel context.CancelCauseFunc) {
 	}()
 }
 
-// waitAPIServer waits a bounded time for the apiserver goroutine to return
-// and reports whether it did.
-func waitAPIServer(done <-chan error) bool {
+// stopAPIServer stops the apiserver and waits a bounded time for it.
+func stopAPIServer(cancel context.CancelFunc, done <-chan error) {
+	cancel()
 	select {
 	case <-done:
-		return true
 	case <-time.After(apiserverStopTimeout):
-		return false
+		fmt.Fprintf(os.Stderr, "kube-apiserver-harness: kube-apiserver did not stop within %s, exiting anyway\n", apiserverStopTimeout)
 	}
 }
 

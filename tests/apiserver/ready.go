@@ -44,10 +44,14 @@ func waitReady(ctx context.Context, serverURL string, caPEM []byte, token string
 		{"/readyz", func(ctx context.Context) error {
 			var status int
 			res := client.Discovery().RESTClient().Get().AbsPath("/readyz").Do(ctx).StatusCode(&status)
-			if status != http.StatusOK {
-				return fmt.Errorf("status %d: %v", status, res.Error())
+			if status == http.StatusOK {
+				return nil
 			}
-			return nil
+			body, err := res.Raw()
+			if failing := failingChecks(body); failing != "" {
+				return fmt.Errorf("status %d, failing: %s", status, failing)
+			}
+			return fmt.Errorf("status %d: %v", status, err)
 		}},
 		{"clusterrole cluster-admin", func(ctx context.Context) error {
 			_, err := client.RbacV1().ClusterRoles().Get(ctx, "cluster-admin", metav1.GetOptions{})
@@ -85,6 +89,19 @@ func waitReady(ctx context.Context, serverURL string, caPEM []byte, token string
 		return "", fmt.Errorf("reading /version: %w", err)
 	}
 	return info.GitVersion, nil
+}
+
+// failingChecks picks the "[-]name failed: ..." lines out of a /readyz
+// body; the full body lists dozens of passing checks too.
+func failingChecks(body []byte) string {
+	var failing []string
+	for _, line := range strings.Split(string(body), "\n") {
+		if name, ok := strings.CutPrefix(line, "[-]"); ok {
+			name, _, _ = strings.Cut(name, " ")
+			failing = append(failing, name)
+		}
+	}
+	return strings.Join(failing, ", ")
 }
 
 // warnIfVersionUnset complains when the binary was built without the

@@ -5,6 +5,7 @@
 //! Tests never fall back to a mock: if the server cannot be started, they fail loudly.
 
 #![allow(dead_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,626 @@
+//! Fake model servers for integration tests: real HTTP/1.1 on 127.0.0.1, speaking the Bedrock
+//! Converse wire format (`POST /model/{modelId}/converse`, restJson1 errors with
+//! `x-amzn-ErrorType`) or the OpenAI chat-completions one (`POST /chat/completions`).
+//!
+//! Each server plays a script of [`Step`]s, one per request, and records every request it
+//! received (method, path, headers, body) so tests can count calls and grep for secrets. It is
+//! built on hyper directly because one scripted fault closes the connection without answering,
+//! which a framework handler cannot do.
+
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::task::{JoinHandle, JoinSet};
+
+/// Token counts a scripted answer reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FakeUsage {
+    pub input: u64,
+    pub output: u64,
+    pub cache_read: u64,
+}
+
+impl Default for FakeUsage {
+    fn default() -> Self {
+        FakeUsage {
+            input: 1200,
+            output: 80,
+            cache_read: 0,
+        }
+    }
+}
+
+/// One scripted reaction to one request.
+#[derive(Clone, Debug)]
+pub enum Step {
+    /// A structured answer: Bedrock as a tool-use block with this JSON as input, OpenAI as the
+    /// message content.
+    Answer { json: String, usage: FakeUsage },
+    /// Bedrock: a plain text block instead of tool use. OpenAI: same as `Answer`.
+    AnswerText(String),
+    /// HTTP 429 (Bedrock: ThrottlingException), with an optional Retry-After in seconds.
+    Throttle { retry_after_secs: Option<u32> },
+    /// A 5xx (Bedrock: ServiceUnavailableException for 503, InternalServerException otherwise).
+    ServerError(u16),
+    /// No answer for this long (then a 504, long after any sane client gave up).
+    Hang(Duration),
+    /// Read the request, then close the socket without a response.
+    DropConnection,
+    /// HTTP 200 with a body that is not JSON.
+    MalformedJson,
+    /// OpenAI: 400 saying response_format json_schema is not supported.
+    RejectJsonSchema,
+    /// Bedrock: 403 AccessDeniedException. OpenAI: 401.
+    Unauthorized,
+}
+
+impl Step {
+    /// An answer with the default usage.
+    pub fn answer(json: &str) -> Step {
+        Step::Answer {
+            json: json.to_string(),
+            usage: FakeUsage::default(),
+        }
+    }
+}
+
+/// Which wire format a server speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WireFormat {
+    BedrockConverse,
+    OpenAiChat,
+}
+
+/// A request as the server received it.
+#[derive(Clone, Debug)]
+pub struct RecordedRequest {
+    pub method: String,
+    /// Path as sent (percent-encoding kept).
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl RecordedRequest {
+    /// The body as JSON (tests only: a free-form view of what the client sent).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Everything the client sent, as one string to search.
+    pub fn everything(&self) -> String {
+        let mut all = format!("{} {}\n", self.method, self.path);
+        for (name, value) in &self.headers {
+            all.push_str(&format!("{name}: {value}\n"));
+        }
+        all.push_str(&self.body);
+        all
+    }
+}
+
+#[derive(Default)]
+struct State {
+    script: VecDeque<Step>,
+    requests: Vec<RecordedRequest>,
+}
+
+/// A running fake server; stops when dropped.
+pub struct FakeLlmServer {
+    format: WireFormat,
+    base_url: String,
+    state: Arc<Mutex<State>>,
+    accept_loop: JoinHandle<()>,
+}
+
+impl Drop for FakeLlmServer {
+    fn drop(&mut self) {
+        // Aborting the accept loop drops its JoinSet, which aborts every open connection.
+        self.accept_loop.abort();
+    }
+}
+
+impl FakeLlmServer {
+    /// Starts a server on 127.0.0.1 with a free port.
+    pub async fn start(format: WireFormat, script: Vec<Step>) -> std::io::Result<FakeLlmServer> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(Mutex::new(State {
+            script: script.into(),
+            requests: Vec::new(),
+        }));
+        let loop_state = state.clone();
+        let accept_loop = tokio::spawn(async move {
+            let mut connections = JoinSet::new();
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let state = loop_state.clone();
+                connections.spawn(async move {
+                    let service = service_fn(move |req| handle(format, state.clone(), req));
+                    // A scripted drop ends the connection with an error: expected, not reported.
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+                // Reap finished connections so the set does not grow without bound.
+                while connections.try_join_next().is_some() {}
+            }
+        });
+        let base_url = match format {
+            WireFormat::BedrockConverse => format!("http://{addr}"),
+            WireFormat::OpenAiChat => format!("http://{addr}/v1"),
+        };
+        Ok(FakeLlmServer {
+            format,
+            base_url,
+            state,
+            accept_loop,
+        })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    /// Bedrock: the endpoint URL. OpenAI: the base URL (ending in `/v1`).
+    pub fn url(&self) -> String {
+        self.base_url.clone()
+    }
+
+    /// Appends steps to the script.
+    pub fn push(&self, steps: impl IntoIterator<Item = Step>) {
+        self.state().script.extend(steps);
+    }
+
+    /// Every request received so far.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.state().requests.clone()
+    }
+
+    /// How many requests were received.
+    pub fn request_count(&self) -> usize {
+        self.state().requests.len()
+    }
+
+    /// Steps not yet played.
+    pub fn remaining_steps(&self) -> usize {
+        self.state().script.len()
+    }
+}
+
+/// The error a scripted drop returns: hyper then closes the connection without a response.
+#[derive(Debug)]
+struct DropConnection;
+
+impl std::fmt::Display for DropConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("scripted connection drop")
+    }
+}
+
+impl std::error::Error for DropConnection {}
+
+type Reply = Result<Response<Full<Bytes>>, DropConnection>;
+
+async fn handle(format: WireFormat, state: Arc<Mutex<State>>, req: Request<Incoming>) -> Reply {
+    let method = req.method().to_string();
+    let path = req.uri().path().to_string();
+    let headers = req
+        .headers()
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let body = match req.into_body().collect().await {
+        Ok(collected) => String::from_utf8_lossy(&collected.to_bytes()).into_owned(),
+        Err(_) => return Err(DropConnection),
+    };
+    let step = {
+        let mut state = lock(&state);
+        state.requests.push(RecordedRequest {
+            method: method.clone(),
+            path: path.clone(),
+            headers,
+            body: body.clone(),
+        });
+        state.script.pop_front()
+    };
+    let path_ok = match format {
+        WireFormat::BedrockConverse => path.starts_with("/model/") && path.ends_with("/converse"),
+        WireFormat::OpenAiChat => path == "/v1/chat/completions",
+    };
+    if method != "POST" || !path_ok {
+        return Ok(plain(
+            StatusCode::NOT_FOUND,
+            format!("no route for {method} {path}"),
+        ));
+    }
+    let Some(step) = step else {
+        return Ok(error_reply(
+            format,
+            StatusCode::BAD_REQUEST,
+            "ValidationException",
+            "fake server: script exhausted",
+        ));
+    };
+    match step {
+        Step::Answer { json, usage } => Ok(answer(format, &body, &json, usage, true)),
+        Step::AnswerText(text) => Ok(answer(format, &body, &text, FakeUsage::default(), false)),
+        Step::Throttle { retry_after_secs } => {
+            let mut reply = error_reply(
+                format,
+                StatusCode::TOO_MANY_REQUESTS,
+                "ThrottlingException",
+                "Too many requests, please wait before trying again.",
+            );
+            if let Some(secs) = retry_after_secs {
+                reply.headers_mut().insert(
+                    HeaderName::from_static("retry-after"),
+                    HeaderValue::from(secs),
+                );
+            }
+            Ok(reply)
+        }
+        Step::ServerError(code) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let kind = if code == 503 {
+                "ServiceUnavailableException"
+            } else {
+                "InternalServerException"
+            };
+            Ok(error_reply(
+                format,
+                status,
+                kind,
+                "The server is having a bad day.",
+            ))
+        }
+        Step::Hang(duration) => {
+            tokio::time::sleep(duration).await;
+            Ok(plain(StatusCode::GATEWAY_TIMEOUT, "hung".into()))
+        }
+        Step::DropConnection => Err(DropConnection),
+        Step::MalformedJson => Ok(reply(
+            StatusCode::OK,
+            "application/json",
+            Bytes::from_static(b"{\"output\": {\"message\": {\"role\": \"assis"),
+        )),
+        Step::RejectJsonSchema => Ok(error_reply(
+            format,
+            StatusCode::BAD_REQUEST,
+            "ValidationException",
+            "Invalid parameter: 'response_format' of type 'json_schema' is not supported with this model.",
+        )),
+        Step::Unauthorized => {
+            let status = match format {
+                WireFormat::BedrockConverse => StatusCode::FORBIDDEN,
+                WireFormat::OpenAiChat => StatusCode::UNAUTHORIZED,
+            };
+            Ok(error_reply(
+                format,
+                status,
+                "AccessDeniedException",
+                "You do not have access.",
+            ))
+        }
+    }
+}
+
+/// A lock that survives a poisoned mutex (the server must keep answering).
+fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn reply(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        HeaderName::from_static("x-amzn-requestid"),
+        HeaderValue::from_static("00000000-0000-0000-0000-000000000001"),
+    );
+    response
+}
+
+fn plain(status: StatusCode, text: String) -> Response<Full<Bytes>> {
+    reply(status, "text/plain", Bytes::from(text))
+}
+
+fn json_reply<T: Serialize>(status: StatusCode, body: &T) -> Response<Full<Bytes>> {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => reply(status, "application/json", Bytes::from(bytes)),
+        Err(error) => plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("fake server: {error}"),
+        ),
+    }
+}
+
+fn error_reply(
+    format: WireFormat,
+    status: StatusCode,
+    bedrock_type: &str,
+    message: &str,
+) -> Response<Full<Bytes>> {
+    match format {
+        WireFormat::BedrockConverse => {
+            let mut reply = json_reply(
+                status,
+                &BedrockError {
+                    message: message.into(),
+                },
+            );
+            reply.headers_mut().insert(
+                HeaderName::from_static("x-amzn-errortype"),
+                HeaderValue::from_str(bedrock_type)
+                    .unwrap_or(HeaderValue::from_static("UnknownError")),
+            );
+            reply
+        }
+        WireFormat::OpenAiChat => json_reply(
+            status,
+            &OpenAiErrorEnvelope {
+                error: OpenAiError {
+                    message: message.into(),
+                    r#type: "invalid_request_error".into(),
+                    param: message
+                        .contains("response_format")
+                        .then(|| "response_format".into()),
+                    code: None,
+                },
+            },
+        ),
+    }
+}
+
+fn answer(
+    format: WireFormat,
+    request_body: &str,
+    text: &str,
+    usage: FakeUsage,
+    as_tool: bool,
+) -> Response<Full<Bytes>> {
+    match format {
+        WireFormat::BedrockConverse => {
+            let request: BedrockRequestView =
+                serde_json::from_str(request_body).unwrap_or_default();
+            let tool_name = request
+                .tool_config
+                .and_then(|c| c.tool_choice)
+                .and_then(|c| c.tool)
+                .map(|t| t.name)
+                .unwrap_or_else(|| "output".into());
+            let content = if as_tool {
+                BedrockContent::ToolUse {
+                    tool_use: BedrockToolUse {
+                        tool_use_id: "t1".into(),
+                        name: tool_name,
+                        // A script with a non-JSON tool answer gets a string input back.
+                        input: serde_json::from_str(text)
+                            .unwrap_or_else(|_| serde_json::Value::String(text.into())),
+                    },
+                }
+            } else {
+                BedrockContent::Text { text: text.into() }
+            };
+            json_reply(
+                StatusCode::OK,
+                &BedrockResponse {
+                    output: BedrockOutput {
+                        message: BedrockMessage {
+                            role: "assistant".into(),
+                            content: vec![content],
+                        },
+                    },
+                    stop_reason: if as_tool { "tool_use" } else { "end_turn" }.into(),
+                    usage: BedrockUsage {
+                        input_tokens: usage.input,
+                        output_tokens: usage.output,
+                        total_tokens: usage.input + usage.output + usage.cache_read,
+                        cache_read_input_tokens: usage.cache_read,
+                        cache_write_input_tokens: 0,
+                    },
+                    metrics: BedrockMetrics { latency_ms: 42 },
+                },
+            )
+        }
+        WireFormat::OpenAiChat => {
+            let request: OpenAiRequestView = serde_json::from_str(request_body).unwrap_or_default();
+            json_reply(
+                StatusCode::OK,
+                &OpenAiResponse {
+                    id: "chatcmpl-fake-1".into(),
+                    object: "chat.completion".into(),
+                    created: 1_700_000_000,
+                    model: request.model.unwrap_or_else(|| "fake".into()),
+                    choices: vec![OpenAiChoice {
+                        index: 0,
+                        message: OpenAiMessage {
+                            role: "assistant".into(),
+                            content: text.into(),
+                        },
+                        finish_reason: "stop".into(),
+                    }],
+                    usage: OpenAiUsage {
+                        // OpenAI counts cached tokens inside prompt_tokens.
+                        prompt_tokens: usage.input + usage.cache_read,
+                        completion_tokens: usage.output,
+                        total_tokens: usage.input + usage.cache_read + usage.output,
+                        prompt_tokens_details: OpenAiPromptDetails {
+                            cached_tokens: usage.cache_read,
+                        },
+                    },
+                },
+            )
+        }
+    }
+}
+
+// ---- Bedrock Converse wire types (the parts the fake reads and writes) ----
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct BedrockRequestView {
+    tool_config: Option<BedrockToolConfigView>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BedrockToolConfigView {
+    tool_choice: Option<BedrockToolChoiceView>,
+}
+
+#[derive(Deserialize)]
+struct BedrockToolChoiceView {
+    tool: Option<BedrockNamedTool>,
+}
+
+#[derive(Deserialize)]
+struct BedrockNamedTool {
+    name: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BedrockResponse {
+    output: BedrockOutput,
+    stop_reason: String,
+    usage: BedrockUsage,
+    metrics: BedrockMetrics,
+}
+
+#[derive(Serialize)]
+struct BedrockOutput {
+    message: BedrockMessage,
+}
+
+#[derive(Serialize)]
+struct BedrockMessage {
+    role: String,
+    content: Vec<BedrockContent>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum BedrockContent {
+    ToolUse {
+        #[serde(rename = "toolUse")]
+        tool_use: BedrockToolUse,
+    },
+    Text {
+        text: String,
+    },
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BedrockToolUse {
+    tool_use_id: String,
+    name: String,
+    input: serde_json::Value,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BedrockUsage {
+    input_tokens: u64,
+    output_tokens: u64,
+    total_tokens: u64,
+    cache_read_input_tokens: u64,
+    cache_write_input_tokens: u64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BedrockMetrics {
+    latency_ms: u64,
+}
+
+#[derive(Serialize)]
+struct BedrockError {
+    message: String,
+}
+
+// ---- OpenAI chat-completions wire types ----
+
+#[derive(Deserialize, Default)]
+struct OpenAiRequestView {
+    model: Option<String>,
+}
+
+#[derive(Serialize)]
+struct OpenAiResponse {
+    id: String,
+    object: String,
+    created: u64,
+    model: String,
+    choices: Vec<OpenAiChoice>,
+    usage: OpenAiUsage,
+}
+
+#[derive(Serialize)]
+struct OpenAiChoice {
+    index: u32,
+    message: OpenAiMessage,
+    finish_reason: String,
+}
+
+#[derive(Serialize)]
+struct OpenAiMessage {
+    role: String,
+    content: String,
+}
+
+#[derive(Serialize)]
+struct OpenAiUsage {
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    total_tokens: u64,
+    prompt_tokens_details: OpenAiPromptDetails,
+}
+
+#[derive(Serialize)]
+struct OpenAiPromptDetails {
+    cached_tokens: u64,
+}
+
+#[derive(Serialize)]
+struct OpenAiErrorEnvelope {
+    error: OpenAiError,
+}
+
+#[derive(Serialize)]
+struct OpenAiError {
+    message: String,
+    r#type: String,
+    param: Option<String>,
+    code: Option<String>,
+}
