@@ -273,3 +273,146 @@ async fn the_chart_lints_renders_and_applies() {
             .any(|o| o.types.as_ref().is_some_and(|t| t.kind == "ServiceMonitor"))
     );
 }
+
+/// The operator's ClusterRole: writes only on our CRDs, Events, Leases and Chaos Mesh kinds; no
+/// Secrets unless one is named; no wildcards.
+fn assert_least_privilege(role: &k8s_openapi::api::rbac::v1::ClusterRole, secret: Option<&str>) {
+    const WRITE: [&str; 5] = ["create", "update", "patch", "delete", "deletecollection"];
+    const WRITABLE_GROUPS: [&str; 4] = [
+        "chaos.smartchaos.io",
+        "chaos-mesh.org",
+        "events.k8s.io",
+        "coordination.k8s.io",
+    ];
+    let rules = role.rules.clone().unwrap_or_default();
+    assert!(!rules.is_empty());
+    for rule in &rules {
+        let groups = rule.api_groups.clone().unwrap_or_default();
+        let resources = rule.resources.clone().unwrap_or_default();
+        for field in groups.iter().chain(&resources).chain(&rule.verbs) {
+            assert_ne!(field, "*", "wildcard in {rule:?}");
+        }
+        if rule.verbs.iter().any(|v| WRITE.contains(&v.as_str())) {
+            assert!(
+                groups.iter().all(|g| WRITABLE_GROUPS.contains(&g.as_str())),
+                "write access outside our groups: {rule:?}"
+            );
+        }
+        if resources.iter().any(|r| r == "secrets") {
+            let names = rule.resource_names.clone().unwrap_or_default();
+            assert_eq!(
+                names,
+                secret.map(|s| vec![s.to_string()]).unwrap_or_default(),
+                "{rule:?}"
+            );
+            assert_eq!(rule.verbs, vec!["get".to_string()], "{rule:?}");
+        }
+    }
+    let reads_secrets = rules.iter().any(|r| {
+        r.resources
+            .as_ref()
+            .is_some_and(|rs| rs.iter().any(|x| x == "secrets"))
+    });
+    assert_eq!(reads_secrets, secret.is_some());
+}
+
+fn operator_role(objects: &[kube::api::DynamicObject]) -> k8s_openapi::api::rbac::v1::ClusterRole {
+    let object = objects
+        .iter()
+        .find(|o| {
+            o.types.as_ref().is_some_and(|t| t.kind == "ClusterRole")
+                && o.metadata
+                    .name
+                    .as_deref()
+                    .is_some_and(|n| n.ends_with("-operator"))
+        })
+        .expect("the operator's ClusterRole");
+    serde_json::from_value(serde_json::to_value(object).expect("json")).expect("a ClusterRole")
+}
+
+#[test]
+fn the_shipped_operator_roles_are_least_privilege() {
+    let deploy = yaml_objects(&read(&repo_root().join("deploy/rbac.yaml")));
+    assert_least_privilege(&operator_role(&deploy), None);
+    let helm = helm();
+    let plain = yaml_objects(&run_helm(
+        &helm,
+        &["template", "smart-chaos", "charts/smart-chaos"],
+    ));
+    assert_least_privilege(&operator_role(&plain), None);
+    let with_secret = yaml_objects(&run_helm(
+        &helm,
+        &[
+            "template",
+            "smart-chaos",
+            "charts/smart-chaos",
+            "--set",
+            "credentialsSecret.name=llm-key",
+        ],
+    ));
+    assert_least_privilege(&operator_role(&with_secret), Some("llm-key"));
+}
+
+#[tokio::test]
+async fn the_api_server_grants_the_operator_only_what_it_needs() {
+    use k8s_openapi::api::authorization::v1::{
+        ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+    };
+    operator_support::admin_with_operator_manifests().await;
+    let operator = support::server().client(support::User::Operator).await;
+    let api: kube::Api<SelfSubjectAccessReview> = kube::Api::all(operator);
+    let cases = [
+        ("chaos-mesh.org", "podchaos", "create", "shop", true),
+        (
+            "chaos.smartchaos.io",
+            "experimentproposals",
+            "patch",
+            "shop",
+            true,
+        ),
+        (
+            "chaos.smartchaos.io",
+            "experimentproposals",
+            "approve",
+            "shop",
+            false,
+        ),
+        ("apps", "deployments", "list", "shop", true),
+        ("apps", "deployments", "create", "shop", false),
+        ("", "secrets", "get", "shop", false),
+        ("", "pods", "delete", "shop", false),
+        (
+            "coordination.k8s.io",
+            "leases",
+            "update",
+            "smart-chaos-system",
+            true,
+        ),
+        ("coordination.k8s.io", "leases", "update", "shop", false),
+        ("events.k8s.io", "events", "create", "shop", true),
+    ];
+    for (group, resource, verb, namespace, expected) in cases {
+        let review = SelfSubjectAccessReview {
+            spec: SelfSubjectAccessReviewSpec {
+                resource_attributes: Some(ResourceAttributes {
+                    group: Some(group.into()),
+                    resource: Some(resource.into()),
+                    verb: Some(verb.into()),
+                    namespace: Some(namespace.into()),
+                    ..ResourceAttributes::default()
+                }),
+                ..SelfSubjectAccessReviewSpec::default()
+            },
+            ..SelfSubjectAccessReview::default()
+        };
+        let answer = api
+            .create(&kube::api::PostParams::default(), &review)
+            .await
+            .expect("an access review");
+        let allowed = answer.status.map(|s| s.allowed).unwrap_or(false);
+        assert_eq!(
+            allowed, expected,
+            "{verb} {group}/{resource} in {namespace}"
+        );
+    }
+}
