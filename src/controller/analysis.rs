@@ -55,6 +55,7 @@ pub async fn reconcile_analysis(
     let previous = analysis.status.clone().unwrap_or_default();
     let now = Timestamp::from_second(Timestamp::now().as_second()).unwrap_or(Timestamp::UNIX_EPOCH);
     let generation = analysis.metadata.generation;
+    // Only the fields this stub owns; server-side apply leaves the others to their managers.
     let desired = ChaosAnalysisStatus {
         phase: Some(AnalysisPhase::Pending),
         observed_generation: generation,
@@ -67,9 +68,12 @@ pub async fn reconcile_analysis(
             generation,
             now,
         )],
-        ..previous.clone()
+        ..ChaosAnalysisStatus::default()
     };
-    if desired != previous {
+    let unchanged = previous.phase == desired.phase
+        && previous.observed_generation == desired.observed_generation
+        && previous.conditions == desired.conditions;
+    if !unchanged {
         let ns = analysis
             .namespace()
             .ok_or(Error::MissingMetadata("namespace"))?;

@@ -12,7 +12,7 @@ pub mod leader;
 pub mod proposals;
 pub mod run;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -309,46 +309,65 @@ async fn wait_for_crds(client: &Client, namespace: Option<&str>, stop: &watch::R
     }
 }
 
-/// Counts proposals by approval state and analyses by phase from the controllers' caches.
+/// Counts proposals by approval state and analyses by phase from the controllers' caches. Every
+/// state is reported, zero included, so that dashboards see a state empty out.
 fn update_gauges(
     metrics: &Metrics,
     proposals: &kube::runtime::reflector::Store<DeserializeGuard<ExperimentProposal>>,
     analyses: &kube::runtime::reflector::Store<DeserializeGuard<ChaosAnalysis>>,
 ) {
-    let mut by_state = [("Pending", 0i64), ("Approved", 0), ("Rejected", 0)];
+    use crate::api::{AnalysisPhase, ApprovalState};
+    let state_label = |s: ApprovalState| match s {
+        ApprovalState::Pending => "Pending",
+        ApprovalState::Approved => "Approved",
+        ApprovalState::Rejected => "Rejected",
+    };
+    let mut by_state: BTreeMap<&'static str, i64> = ["Pending", "Approved", "Rejected"]
+        .into_iter()
+        .map(|s| (s, 0))
+        .collect();
     for p in proposals.state() {
         if let Ok(p) = &p.0 {
-            let i = match p.spec.approval.state {
-                crate::api::ApprovalState::Pending => 0,
-                crate::api::ApprovalState::Approved => 1,
-                crate::api::ApprovalState::Rejected => 2,
-            };
-            if let Some(slot) = by_state.get_mut(i) {
-                slot.1 += 1;
-            }
+            *by_state
+                .entry(state_label(p.spec.approval.state))
+                .or_default() += 1;
         }
     }
-    metrics.set_proposals(&by_state);
-    let mut by_phase = [
-        ("Pending", 0i64),
-        ("Analyzing", 0),
-        ("Ready", 0),
-        ("Failed", 0),
-    ];
+    metrics.set_proposals(&by_state.into_iter().collect::<Vec<_>>());
+
+    let phase_label = |p: Option<AnalysisPhase>| match p {
+        None | Some(AnalysisPhase::Pending) => "Pending",
+        Some(AnalysisPhase::Analyzing) => "Analyzing",
+        Some(AnalysisPhase::Ready) => "Ready",
+        Some(AnalysisPhase::Failed) => "Failed",
+    };
+    let mut by_phase: BTreeMap<&'static str, i64> = ["Pending", "Analyzing", "Ready", "Failed"]
+        .into_iter()
+        .map(|p| (p, 0))
+        .collect();
     for a in analyses.state() {
         if let Ok(a) = &a.0 {
-            let i = match a.status.as_ref().and_then(|s| s.phase) {
-                None | Some(crate::api::AnalysisPhase::Pending) => 0,
-                Some(crate::api::AnalysisPhase::Analyzing) => 1,
-                Some(crate::api::AnalysisPhase::Ready) => 2,
-                Some(crate::api::AnalysisPhase::Failed) => 3,
-            };
-            if let Some(slot) = by_phase.get_mut(i) {
-                slot.1 += 1;
-            }
+            *by_phase
+                .entry(phase_label(a.status.as_ref().and_then(|s| s.phase)))
+                .or_default() += 1;
         }
     }
-    metrics.set_analyses(&by_phase);
+    metrics.set_analyses(&by_phase.into_iter().collect::<Vec<_>>());
+}
+
+/// Runs `work`; if it ends before shutdown was asked for, the operator is unhealthy (`/healthz`
+/// fails, so the kubelet restarts it).
+async fn watched(
+    name: &'static str,
+    work: impl Future<Output = ()>,
+    health: Arc<Health>,
+    stop: watch::Receiver<bool>,
+) {
+    work.await;
+    if !*stop.borrow() {
+        tracing::error!(loop_name = name, "a loop the operator needs has stopped");
+        health.set_unhealthy();
+    }
 }
 
 /// A running operator: call [`Operator::run`] to drive it.
@@ -499,7 +518,13 @@ impl Operator {
                     }
                 })
         };
-        tokio::join!(election, proposal_loop, analysis_loop, readiness, gauges);
+        tokio::join!(
+            watched("leader-election", election, health.clone(), stop_rx.clone()),
+            watched("proposals", proposal_loop, health.clone(), stop_rx.clone()),
+            watched("analyses", analysis_loop, health.clone(), stop_rx.clone()),
+            readiness,
+            gauges,
+        );
         drop(stop_rx);
         stop_task.abort();
         match http_task.await {
