@@ -450,6 +450,7 @@ async fn the_operator_binary_serves_probes_and_stops_on_sigterm() {
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port();
+    let log_path = std::env::temp_dir().join(format!("smart-chaos-operator-{ns}.log"));
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_smart-chaos"))
         .args(["operator", "--watch-namespace", &ns, "--log-format", "json"])
         .args(["--http-addr", &format!("127.0.0.1:{port}")])
@@ -464,8 +465,10 @@ async fn the_operator_binary_serves_probes_and_stops_on_sigterm() {
             support::server().kubeconfig_path(User::Operator),
         )
         .env("POD_NAMESPACE", "smart-chaos-system")
+        .env("RUST_LOG", "info,smart_chaos=debug,kube=warn")
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
+        // A file, not a pipe: nobody reads a pipe until the end, and a full one would block it.
+        .stderr(std::fs::File::create(&log_path).expect("a log file"))
         .spawn()
         .expect("starting smart-chaos operator");
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("an address");
@@ -489,15 +492,12 @@ async fn the_operator_binary_serves_probes_and_stops_on_sigterm() {
         }
         assert!(
             start.elapsed() < Duration::from_secs(15),
-            "the operator ignored SIGTERM"
+            "the operator ignored SIGTERM; its log:\n{}",
+            std::fs::read_to_string(&log_path).unwrap_or_default()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let mut logs = String::new();
-    if let Some(mut stderr) = child.stderr.take() {
-        use std::io::Read;
-        let _ = stderr.read_to_string(&mut logs);
-    }
+    let logs = std::fs::read_to_string(&log_path).expect("the operator's log");
     assert!(exit.success(), "exit {exit:?}; logs:\n{logs}");
     // JSON logs, one object per line, with the start and stop milestones.
     let lines: Vec<serde_json::Value> = logs
@@ -560,4 +560,31 @@ async fn a_chaos_analysis_is_acknowledged_until_the_pipeline_is_wired() {
     assert_eq!(ready.reason, "PipelineNotWired");
     let _ = stop.send(());
     let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+}
+
+/// A shutdown that arrives before the watches' first lists completed still ends the operator
+/// (kube-runtime would otherwise wait for a list whose watch it already cut).
+#[tokio::test]
+async fn stopping_at_once_does_not_hang() {
+    let admin = admin_with_operator_manifests().await;
+    let ns = support::test_namespace(&admin, "stop-at-once").await;
+    for round in 0..3 {
+        let client = support::server().client(User::Operator).await;
+        let config = OperatorConfig {
+            controller: ControllerSettings::default(),
+            lease: LeaseSettings::new("smart-chaos-system", &format!("lease-{ns}"), "stopper"),
+            watch_namespace: Some(ns.clone()),
+            http_addr: "127.0.0.1:0".parse().expect("an address"),
+        };
+        let operator = Operator::bind(client, config).await.expect("binding");
+        let start = Instant::now();
+        tokio::time::timeout(
+            Duration::from_secs(15),
+            operator.run(std::future::ready(())),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("round {round}: the operator did not stop"))
+        .expect("the operator ran");
+        eprintln!("round {round}: stopped in {:?}", start.elapsed());
+    }
 }

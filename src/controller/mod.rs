@@ -15,6 +15,7 @@ pub mod run;
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -355,18 +356,52 @@ fn update_gauges(
     metrics.set_analyses(&by_phase.into_iter().collect::<Vec<_>>());
 }
 
+/// How long loops may take to finish after a shutdown was asked for.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 /// Runs `work`; if it ends before shutdown was asked for, the operator is unhealthy (`/healthz`
-/// fails, so the kubelet restarts it).
+/// fails, so the kubelet restarts it). After a shutdown request it gets [`SHUTDOWN_GRACE`] to end
+/// and is then dropped, or at once while `synced` is still false: a kube-runtime Controller asked
+/// to shut down before its store's first list completed waits for that list forever (its runner
+/// is held until the store is ready, and the watch feeding the store has already been cut), and
+/// until then it cannot have started a reconcile either.
 async fn watched(
     name: &'static str,
     work: impl Future<Output = ()>,
     health: Arc<Health>,
     stop: watch::Receiver<bool>,
+    synced: Option<Arc<AtomicBool>>,
 ) {
-    work.await;
+    let mut grace = stop.clone();
+    let grace_over = async move {
+        let _ = grace.wait_for(|s| *s).await;
+        if synced.is_some_and(|s| !s.load(Ordering::Acquire)) {
+            return;
+        }
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+        tracing::warn!(
+            loop_name = name,
+            "loop did not stop within the shutdown grace period"
+        );
+    };
+    tokio::select! {
+        () = work => tracing::debug!(loop_name = name, "loop ended"),
+        () = grace_over => tracing::debug!(loop_name = name, "loop dropped"),
+    }
     if !*stop.borrow() {
         tracing::error!(loop_name = name, "a loop the operator needs has stopped");
         health.set_unhealthy();
+    }
+}
+
+/// Sets `flag` once `store` has listed everything.
+async fn mark_synced<K>(store: kube::runtime::reflector::Store<K>, flag: Arc<AtomicBool>)
+where
+    K: kube::runtime::reflector::Lookup + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    if store.wait_until_ready().await.is_ok() {
+        flag.store(true, Ordering::Release);
     }
 }
 
@@ -414,6 +449,7 @@ impl Operator {
         let (stop_tx, stop_rx) = watch::channel(false);
         let stop_task = tokio::spawn(async move {
             shutdown.await;
+            tracing::info!("shutting down");
             stop_tx.send_replace(true);
             // Keep the sender alive until every receiver has seen the stop.
             stop_tx.closed().await;
@@ -470,11 +506,16 @@ impl Operator {
 
         let proposal_store = proposals.store();
         let analysis_store = analyses.store();
+        let proposals_synced = Arc::new(AtomicBool::new(false));
+        let analyses_synced = Arc::new(AtomicBool::new(false));
         let readiness = {
             let health = health.clone();
-            let store = proposal_store.clone();
+            let proposals = mark_synced(proposal_store.clone(), proposals_synced.clone());
+            let analyses = mark_synced(analysis_store.clone(), analyses_synced.clone());
+            let both = [proposals_synced.clone(), analyses_synced.clone()];
             async move {
-                if store.wait_until_ready().await.is_ok() {
+                tokio::join!(proposals, analyses);
+                if both.iter().all(|s| s.load(Ordering::Acquire)) {
                     health.set_synced();
                 }
             }
@@ -519,9 +560,27 @@ impl Operator {
                 })
         };
         tokio::join!(
-            watched("leader-election", election, health.clone(), stop_rx.clone()),
-            watched("proposals", proposal_loop, health.clone(), stop_rx.clone()),
-            watched("analyses", analysis_loop, health.clone(), stop_rx.clone()),
+            watched(
+                "leader-election",
+                election,
+                health.clone(),
+                stop_rx.clone(),
+                None
+            ),
+            watched(
+                "proposals",
+                proposal_loop,
+                health.clone(),
+                stop_rx.clone(),
+                Some(proposals_synced),
+            ),
+            watched(
+                "analyses",
+                analysis_loop,
+                health.clone(),
+                stop_rx.clone(),
+                Some(analyses_synced),
+            ),
             readiness,
             gauges,
         );
