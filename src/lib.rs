@@ -3,6 +3,7 @@
 //! The core is pure: [`snapshot`] → [`servicemap`] → [`analysis`] → proposals. The controller, the
 //! CLI and the LLM providers are thin shells around it.
 
+pub mod analysis;
 pub mod api;
 pub mod chaosmesh;
 pub mod cli;
@@ -10,4 +11,7 @@ pub mod controller;
 pub mod http;
 pub mod llm;
 pub mod metrics;
+pub mod report;
+pub mod servicemap;
+pub mod snapshot;
 pub mod telemetry;

@@ -1,7 +1,10 @@
 //! The `smart-chaos` command line: one file per subcommand.
 
+mod analyze;
 pub mod approve;
 mod crds;
+mod input;
+mod map;
 mod operator;
 
 use clap::{Parser, Subcommand};
@@ -20,6 +23,10 @@ pub struct Cli {
 pub enum Command {
     /// Print the CustomResourceDefinitions (and, on request, the approval policy) as YAML.
     Crds(crds::CrdsArgs),
+    /// Analyse manifests (or the current kube context): reports, proposals and Chaos Mesh manifests.
+    Analyze(analyze::AnalyzeArgs),
+    /// Build the service map of manifests (or of the current kube context) and print it.
+    Map(map::MapArgs),
     /// Run the operator: controllers, leader election, /metrics and health endpoints.
     Operator(operator::OperatorArgs),
     /// Approve an ExperimentProposal as the user of your kubeconfig.
@@ -29,16 +36,12 @@ pub enum Command {
 }
 
 impl Cli {
-    /// Parses the command line. As the kubectl plugin `kubectl-smart_chaos`, `kubectl smart-chaos
-    /// approve ...` arrives here with the same arguments.
-    pub fn parse_args() -> Self {
-        Cli::parse()
-    }
-
     /// Run the chosen subcommand.
     pub async fn run(self) -> anyhow::Result<()> {
         match self.command {
+            Command::Analyze(args) => analyze::run(args).await,
             Command::Crds(args) => crds::run(args),
+            Command::Map(args) => map::run(args).await,
             Command::Operator(args) => operator::run(args).await,
             Command::Approve(args) => Ok(approve::run(args, ApprovalState::Approved).await?),
             Command::Reject(args) => Ok(approve::run(args, ApprovalState::Rejected).await?),

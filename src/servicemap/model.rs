@@ -49,6 +49,8 @@ pub enum NodeKind {
     Ingress,
     /// A Gateway API HTTPRoute: an entry point.
     HTTPRoute,
+    /// An Istio VirtualService bound to a gateway: an entry point.
+    VirtualService,
     /// A host outside the cluster (a URL or ExternalName target).
     External,
     /// A reference to a Service that does not exist in the input.
@@ -68,6 +70,7 @@ impl NodeKind {
             NodeKind::Service => "Service",
             NodeKind::Ingress => "Ingress",
             NodeKind::HTTPRoute => "HTTPRoute",
+            NodeKind::VirtualService => "VirtualService",
             NodeKind::External => "External",
             NodeKind::Unresolved => "Unresolved",
         }
@@ -149,7 +152,9 @@ pub struct WorkloadInfo {
 }
 
 /// Service types.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(
+    Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash,
+)]
 pub enum ServiceType {
     ClusterIP,
     Headless,
@@ -175,6 +180,26 @@ pub struct ServiceInfo {
     /// The ExternalName target, for ExternalName Services.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_name: Option<String>,
+    /// Service-mesh traffic policy for this host (Istio DestinationRule and VirtualService).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mesh: Option<MeshPolicy>,
+}
+
+/// Resilience settings a service mesh applies to calls to a Service.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct MeshPolicy {
+    /// Subsets named by DestinationRules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subsets: Vec<String>,
+    /// Outlier detection (a circuit breaker).
+    pub outlier_detection: bool,
+    /// Connection-pool limits.
+    pub connection_pool: bool,
+    /// A VirtualService sets a request timeout.
+    pub timeout: bool,
+    /// A VirtualService sets retries.
+    pub retries: bool,
 }
 
 /// A node of the map.
@@ -206,22 +231,37 @@ pub struct Node {
 pub enum Evidence {
     /// An environment variable of a container.
     #[serde(rename_all = "camelCase")]
-    Env { container: String, name: String, value: String },
+    Env {
+        container: String,
+        name: String,
+        value: String,
+    },
     /// A ConfigMap value a container reads (envFrom, configMapKeyRef, or a mounted ConfigMap).
     #[serde(rename_all = "camelCase")]
-    ConfigMap { config_map: String, key: String, value: String },
+    ConfigMap {
+        config_map: String,
+        key: String,
+        value: String,
+    },
     /// A container command or argument.
     #[serde(rename_all = "camelCase")]
     Args { container: String, value: String },
     /// An Ingress rule.
     #[serde(rename_all = "camelCase")]
-    IngressRule { ingress: String, host: String, path: String },
+    IngressRule {
+        ingress: String,
+        host: String,
+        path: String,
+    },
     /// A Gateway API HTTPRoute rule.
     #[serde(rename_all = "camelCase")]
     HttpRoute { route: String, path: String },
     /// An Istio VirtualService route.
     #[serde(rename_all = "camelCase")]
-    IstioRoute { virtual_service: String, host: String },
+    IstioRoute {
+        virtual_service: String,
+        host: String,
+    },
     /// A NetworkPolicy egress rule that allows the call.
     #[serde(rename_all = "camelCase")]
     NetworkPolicy { policy: String },

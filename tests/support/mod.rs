@@ -247,3 +247,72 @@ pub fn read_yaml_docs<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
         })
         .collect()
 }
+
+/// The corpus apps in ../shared/corpus.
+pub const CORPUS_APPS: [&str; 3] = ["online-boutique", "sock-shop", "bookinfo"];
+
+/// Every document of a corpus app (or any folder of manifests), moved into `namespace`:
+/// namespaced objects get it, Namespace objects are dropped. Lets a test apply an app to its own
+/// namespace and read the same objects from files.
+pub fn manifests_in_namespace(dir: &Path, namespace: &str) -> Vec<serde_yaml::Value> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    files.sort();
+    let mut docs = Vec::new();
+    for file in files {
+        for mut doc in read_yaml_docs::<serde_yaml::Value>(&file) {
+            if doc["kind"].as_str() == Some("Namespace") {
+                continue;
+            }
+            if let Some(metadata) = doc.get_mut("metadata").and_then(|m| m.as_mapping_mut()) {
+                metadata.insert("namespace".into(), namespace.into());
+            }
+            docs.push(doc);
+        }
+    }
+    docs
+}
+
+/// Writes documents as one multi-document YAML file.
+pub fn write_yaml_docs(path: &Path, docs: &[serde_yaml::Value]) {
+    let mut text = String::new();
+    for doc in docs {
+        text.push_str("---\n");
+        text.push_str(&serde_yaml::to_string(doc).expect("serialising YAML"));
+    }
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}
+
+/// Server-side applies arbitrary manifests, resolving each kind through API discovery.
+pub async fn apply_manifests(client: &Client, docs: &[serde_yaml::Value]) {
+    use kube::core::GroupVersionKind;
+    use kube::discovery::{Discovery, Scope};
+    let discovery = Discovery::new(client.clone())
+        .run()
+        .await
+        .expect("API discovery");
+    let params = PatchParams::apply("smart-chaos-tests").force();
+    for doc in docs {
+        let object: kube::api::DynamicObject =
+            serde_yaml::from_value(doc.clone()).expect("a Kubernetes object");
+        let types = object.types.clone().expect("apiVersion and kind");
+        let gvk = GroupVersionKind::try_from(&types).expect("a valid apiVersion");
+        let (resource, caps) = discovery
+            .resolve_gvk(&gvk)
+            .unwrap_or_else(|| panic!("the API server does not serve {gvk:?}"));
+        let name = object.metadata.name.clone().expect("a name");
+        let api: Api<kube::api::DynamicObject> =
+            match (caps.scope, object.metadata.namespace.as_deref()) {
+                (Scope::Namespaced, Some(ns)) => {
+                    Api::namespaced_with(client.clone(), ns, &resource)
+                }
+                _ => Api::all_with(client.clone(), &resource),
+            };
+        api.patch(&name, &params, &Patch::Apply(&object))
+            .await
+            .unwrap_or_else(|e| panic!("applying {} {name}: {e}", gvk.kind));
+    }
+}

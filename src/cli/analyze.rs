@@ -1,0 +1,154 @@
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+
+use super::input::SourceArgs;
+use crate::analysis::{self, AnalysisConfig, AnalysisResult};
+use crate::api::Guardrails;
+use crate::chaosmesh::ChaosKind;
+use crate::{report, servicemap};
+
+/// Arguments of `smart-chaos analyze`.
+#[derive(Debug, clap::Args)]
+pub struct AnalyzeArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Folder for report.md, report.html, analysis.json, proposals/ and chaos/.
+    #[arg(long, value_name = "DIR", default_value = "smart-chaos-report")]
+    pub out: PathBuf,
+    /// Name of the analysis, used in proposal names and labels.
+    #[arg(long, default_value = "offline")]
+    pub name: String,
+    /// Chaos Mesh kinds that may be proposed (repeatable; all by default).
+    #[arg(long = "allow-kind", value_name = "KIND")]
+    pub allowed_kinds: Vec<ChaosKind>,
+    /// Namespaces experiments may target (repeatable; the input's namespaces by default).
+    #[arg(long = "allow-namespace", value_name = "NS")]
+    pub allowed_namespaces: Vec<String>,
+    /// Longest duration of one experiment (Go duration).
+    #[arg(long, default_value = "5m")]
+    pub max_duration: String,
+    /// Largest share of a workload's pods one experiment may touch, in percent.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i32).range(0..=100))]
+    pub max_pod_share: i32,
+    /// Allow targets in kube-system and other system namespaces.
+    #[arg(long)]
+    pub allow_system_namespaces: bool,
+}
+
+impl AnalyzeArgs {
+    fn guardrails(&self) -> Guardrails {
+        let defaults = Guardrails::default();
+        Guardrails {
+            allowed_kinds: if self.allowed_kinds.is_empty() {
+                defaults.allowed_kinds
+            } else {
+                self.allowed_kinds.clone()
+            },
+            allowed_namespaces: self.allowed_namespaces.clone(),
+            max_duration: self.max_duration.clone(),
+            max_pod_share_percent: self.max_pod_share,
+            allow_system_namespaces: self.allow_system_namespaces,
+        }
+    }
+}
+
+/// Progress lines on a terminal; nothing when stderr is piped.
+struct Progress {
+    enabled: bool,
+    started: Instant,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Progress {
+            enabled: std::io::stderr().is_terminal(),
+            started: Instant::now(),
+        }
+    }
+
+    fn step(&self, what: &str) {
+        if self.enabled {
+            eprintln!("[{:>6.2}s] {what}", self.started.elapsed().as_secs_f64());
+        }
+    }
+}
+
+pub async fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
+    let progress = Progress::new();
+    let config =
+        AnalysisConfig::from_guardrails(&args.guardrails(), None).context("invalid guardrails")?;
+    progress.step("reading objects");
+    let snapshot = args.source.read().await?;
+    progress.step("building the service map");
+    let map = servicemap::build(&snapshot);
+    progress.step("running the analysis stages");
+    let result = analysis::analyze_builtin(&map, &config).context("running the analysis")?;
+    progress.step("writing reports");
+    let proposals = analysis::build_proposals(&result, &args.name);
+    let manifests = analysis::build_chaos_manifests(&result, &args.name);
+    let files = report::render_all(&map, &result, &proposals, &manifests)
+        .context("rendering the reports")?;
+    write_reports(&args.out, &files)?;
+    print_summary(&args.out, &result)?;
+    Ok(())
+}
+
+/// Writes the report files, first removing proposals and manifests of an earlier run so the
+/// folder holds exactly this run's plan.
+fn write_reports(out: &Path, files: &[(PathBuf, String)]) -> anyhow::Result<()> {
+    for owned in ["proposals", "chaos"] {
+        let dir = out.join(owned);
+        if dir.is_dir() {
+            for entry in
+                std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?
+            {
+                let path = entry
+                    .with_context(|| format!("reading {}", dir.display()))?
+                    .path();
+                if path.extension().is_some_and(|e| e == "yaml") {
+                    std::fs::remove_file(&path)
+                        .with_context(|| format!("removing stale {}", path.display()))?;
+                }
+            }
+        }
+    }
+    for (relative, contents) in files {
+        let path = out.join(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        std::fs::write(&path, contents).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn print_summary(out: &Path, result: &AnalysisResult) -> anyhow::Result<()> {
+    let s = &result.summary;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(
+        stdout,
+        "{} services, {} workloads, {} dependencies ({} unresolved); {} findings, {} hypotheses, \
+         {} experiments proposed, {} items dropped by grounding and guardrails",
+        s.services,
+        s.workloads,
+        s.edges,
+        s.unresolved,
+        s.findings,
+        s.hypotheses,
+        s.proposals,
+        s.dropped
+    )?;
+    for note in &result.notes {
+        writeln!(stdout, "warning: stage {:?}: {}", note.stage, note.message)?;
+    }
+    writeln!(
+        stdout,
+        "reports written to {}/ (report.html, report.md, analysis.json, proposals/, chaos/)",
+        out.display()
+    )?;
+    Ok(())
+}

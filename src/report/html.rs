@@ -1,0 +1,558 @@
+//! `report.html`: one self-contained page (inline CSS and SVG; no scripts, no external fonts,
+//! styles or images; a Content-Security-Policy that forbids them) with a picture of the map, the
+//! hypotheses and the experiments with their blast radius. All cluster text is escaped.
+
+use std::collections::BTreeSet;
+use std::fmt::Write;
+
+use super::layout::{Layout, NODE_HEIGHT, NODE_WIDTH, layout};
+use super::{blast_of, describe_spec, listed};
+use crate::analysis::{AnalysisResult, FindingKind, Grounds, Probe, RumsfeldItem};
+use crate::servicemap::{NodeId, ServiceMap};
+
+/// Text safe in HTML content and in quoted attribute values.
+pub fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if c.is_control() && c != '\n' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = r#"
+:root { --fg: #1d2330; --muted: #5b6475; --line: #d5dae3; --bg: #f7f8fa; --accent: #2f5bd3; --bad: #c4302b; --warn: #b7791f; --ok: #2f855a; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 14px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg); background: var(--bg); }
+header, section { max-width: 1200px; margin: 0 auto; padding: 16px 24px; }
+h1 { margin: 8px 0 4px; font-size: 26px; }
+h2 { margin: 24px 0 8px; font-size: 20px; border-bottom: 1px solid var(--line); padding-bottom: 4px; }
+h3 { margin: 16px 0 6px; font-size: 16px; }
+.meta { color: var(--muted); }
+.cards { display: flex; flex-wrap: wrap; gap: 8px; }
+.card { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 8px 12px; min-width: 110px; }
+.card b { display: block; font-size: 20px; }
+table { border-collapse: collapse; width: 100%; background: #fff; margin: 6px 0 12px; }
+th, td { border: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; }
+th { background: #eef1f6; }
+code { font: 12px ui-monospace, SFMono-Regular, Menlo, monospace; overflow-wrap: anywhere; }
+.sev-critical, .sev-high { color: var(--bad); font-weight: 600; }
+.sev-medium { color: var(--warn); font-weight: 600; }
+.sev-low, .sev-info { color: var(--muted); }
+.degraded { border-left: 4px solid var(--warn); background: #fff8e6; padding: 8px 12px; }
+.map-scroll { overflow: auto; background: #fff; border: 1px solid var(--line); border-radius: 6px; max-height: 80vh; }
+#service-map .edge { fill: none; stroke: #9aa3b2; stroke-width: 1.2; }
+#service-map .edge.back { stroke: var(--warn); stroke-dasharray: 4 3; }
+#service-map .node rect { fill: #fff; stroke: #7b8494; stroke-width: 1.2; }
+#service-map .node .name { font: 600 12px system-ui, sans-serif; fill: var(--fg); }
+#service-map .node .kind { font: 10px system-ui, sans-serif; fill: var(--muted); }
+#service-map .kind-service rect { fill: #eef3ff; }
+#service-map .entry rect { fill: #e6f4ea; stroke: var(--ok); }
+#service-map .kind-external rect { fill: #f3eefe; stroke-dasharray: 3 2; }
+#service-map .kind-unresolved rect { fill: #fdecec; stroke: var(--bad); stroke-dasharray: 3 2; }
+#service-map .spof rect { stroke: var(--bad); stroke-width: 2.2; }
+#service-map .target rect { stroke: var(--accent); stroke-width: 2.2; }
+#service-map .arrow { fill: #9aa3b2; }
+.legend span { display: inline-block; margin-right: 14px; color: var(--muted); }
+.experiment { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 8px 14px; margin: 10px 0; }
+.experiment h3 { margin-top: 6px; }
+.warning { color: var(--bad); }
+.matrix { display: grid; grid-template-columns: 1fr 1fr; gap: 10px; }
+.quadrant { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 6px 12px; }
+.quadrant ul { padding-left: 18px; }
+.grounds { color: var(--muted); font-size: 12px; }
+"#;
+
+fn truncate_label(text: &str, max_chars: usize) -> String {
+    if text.chars().count() <= max_chars {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(max_chars.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+/// The SVG picture of the map: `<svg id="service-map">` with one `<g class="node" data-id=…>`
+/// per drawn node.
+pub fn render_svg(map: &ServiceMap, result: &AnalysisResult) -> String {
+    let geometry: Layout = layout(map);
+    let spof: BTreeSet<&str> = result
+        .dependencies
+        .findings
+        .iter()
+        .filter(|f| {
+            matches!(
+                f.kind,
+                FindingKind::SingleReplica | FindingKind::DataStoreWithoutReplicas
+            )
+        })
+        .map(|f| f.subject.as_str())
+        .collect();
+    let targets: BTreeSet<&str> = result.planned.iter().map(|p| p.target.as_str()).collect();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        r#"<svg id="service-map" xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="Service map">"#,
+        w = geometry.width,
+        h = geometry.height
+    );
+    out.push_str(r#"<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path class="arrow" d="M0,0 L10,5 L0,10 z"/></marker></defs>"#);
+    out.push_str("\n<g class=\"edges\">\n");
+    let half = NODE_HEIGHT / 2;
+    for &(from, to) in &geometry.edges {
+        let a = &geometry.nodes[from];
+        let b = &geometry.nodes[to];
+        let (x1, y1) = (a.x + NODE_WIDTH, a.y + half);
+        let (x2, y2) = (b.x, b.y + half);
+        let (class, d) = if b.layer > a.layer {
+            let bend = (x2.saturating_sub(x1)) / 2;
+            (
+                "edge",
+                format!(
+                    "M{x1},{y1} C{},{y1} {},{y2} {x2},{y2}",
+                    x1 + bend,
+                    x2.saturating_sub(bend)
+                ),
+            )
+        } else {
+            // Back or same-column edges loop below the boxes.
+            let low = y1.max(y2) + NODE_HEIGHT;
+            (
+                "edge back",
+                format!(
+                    "M{x1},{y1} C{},{low} {},{low} {x2},{y2}",
+                    x1 + 60,
+                    x2.saturating_sub(60)
+                ),
+            )
+        };
+        let _ = writeln!(
+            out,
+            r#"<path class="{class}" d="{d}" marker-end="url(#arrow)" data-from="{}" data-to="{}"/>"#,
+            esc(map.nodes[a.node].id.as_str()),
+            esc(map.nodes[b.node].id.as_str())
+        );
+    }
+    out.push_str("</g>\n<g class=\"nodes\">\n");
+    for placed in &geometry.nodes {
+        let node = &map.nodes[placed.node];
+        let mut classes = vec![
+            "node".to_string(),
+            format!("kind-{}", node.kind.as_str().to_ascii_lowercase()),
+        ];
+        if node.entry_point {
+            classes.push("entry".to_string());
+        }
+        if spof.contains(node.id.as_str()) {
+            classes.push("spof".to_string());
+        }
+        if targets.contains(node.id.as_str()) {
+            classes.push("target".to_string());
+        }
+        let _ = writeln!(
+            out,
+            r#"<g class="{}" data-id="{}" transform="translate({},{})"><title>{}</title><rect width="{NODE_WIDTH}" height="{NODE_HEIGHT}" rx="6"/><text class="name" x="8" y="16">{}</text><text class="kind" x="8" y="30">{} · {}</text></g>"#,
+            classes.join(" "),
+            esc(node.id.as_str()),
+            placed.x,
+            placed.y,
+            esc(node.id.as_str()),
+            esc(&truncate_label(&node.name, 26)),
+            node.kind.as_str(),
+            esc(&truncate_label(&node.namespace, 18))
+        );
+    }
+    out.push_str("</g>\n</svg>\n");
+    if geometry.omitted > 0 {
+        let _ = writeln!(
+            out,
+            "<p class=\"meta\">{} more nodes are not drawn; the full map is in analysis.json and map.json.</p>",
+            geometry.omitted
+        );
+    }
+    out
+}
+
+fn ids(list: &[NodeId]) -> String {
+    let (shown, more) = listed(list);
+    let mut parts: Vec<String> = shown
+        .iter()
+        .map(|id| format!("<code>{}</code>", esc(id.as_str())))
+        .collect();
+    if more > 0 {
+        parts.push(format!("and {more} more"));
+    }
+    if parts.is_empty() {
+        "—".to_string()
+    } else {
+        parts.join(", ")
+    }
+}
+
+fn more_row(out: &mut String, more: usize, columns: usize) {
+    if more > 0 {
+        let _ = writeln!(
+            out,
+            "<tr><td colspan=\"{columns}\">…and {more} more in analysis.json</td></tr>"
+        );
+    }
+}
+
+fn grounds(grounds: &Grounds) -> String {
+    match grounds {
+        Grounds::Evidence { edges, evidence } => {
+            format!(
+                "evidence: {} edge(s), {} item(s)",
+                edges.len(),
+                evidence.len()
+            )
+        }
+        Grounds::Findings { finding_ids } => format!("findings: {}", esc(&finding_ids.join(", "))),
+        Grounds::Hypotheses { hypothesis_ids } => {
+            format!("hypotheses: {}", esc(&hypothesis_ids.join(", ")))
+        }
+        Grounds::Absence { missing } => format!("missing: {}", esc(missing)),
+    }
+}
+
+fn quadrant(out: &mut String, title: &str, items: &[RumsfeldItem]) {
+    let _ = writeln!(
+        out,
+        "<div class=\"quadrant\"><h3>{title} ({})</h3><ul>",
+        items.len()
+    );
+    let (shown, more) = listed(items);
+    for item in shown {
+        let _ = writeln!(
+            out,
+            "<li>{} <span class=\"grounds\">({})</span></li>",
+            esc(&item.statement),
+            grounds(&item.grounds)
+        );
+    }
+    if more > 0 {
+        let _ = writeln!(out, "<li>…and {more} more in analysis.json</li>");
+    }
+    out.push_str("</ul></div>\n");
+}
+
+/// The HTML report.
+pub fn render(map: &ServiceMap, result: &AnalysisResult) -> String {
+    let mut out = String::with_capacity(64 * 1024);
+    let s = &result.summary;
+    out.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+    out.push_str("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n");
+    out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>Chaos analysis</title>\n<style>");
+    out.push_str(STYLE);
+    out.push_str("</style>\n</head>\n<body>\n<header>\n<h1>Chaos analysis</h1>\n");
+    let _ = writeln!(
+        out,
+        "<p class=\"meta\">Map <code>{}</code> · engine {} · nothing runs until a person approves a proposal.</p>",
+        esc(&result.map_hash[..result.map_hash.len().min(12)]),
+        esc(&result.engine)
+    );
+    out.push_str("<div class=\"cards\">");
+    for (label, value) in [
+        ("workloads", s.workloads),
+        ("Services", s.services),
+        ("edges", s.edges),
+        ("unresolved", s.unresolved),
+        ("findings", s.findings),
+        ("hypotheses", s.hypotheses),
+        ("experiments", s.proposals),
+        ("dropped", s.dropped),
+    ] {
+        let _ = write!(out, "<div class=\"card\"><b>{value}</b>{label}</div>");
+    }
+    out.push_str("</div>\n");
+    if !result.notes.is_empty() {
+        out.push_str("<div class=\"degraded\"><b>Degraded:</b> some stages fell back to the built-in rules.<ul>");
+        for note in &result.notes {
+            let _ = write!(
+                out,
+                "<li>{} ({}): {}</li>",
+                note.stage,
+                esc(&note.engine),
+                esc(&note.message)
+            );
+        }
+        out.push_str("</ul></div>\n");
+    }
+    out.push_str("</header>\n");
+
+    // The map
+    out.push_str("<section id=\"map\">\n<h2>Service map</h2>\n<p class=\"legend\"><span>columns: hops from the entry points</span><span>green: entry point</span><span>red border: single point of failure</span><span>blue border: experiment target</span><span>dashed orange: edge to the same or an earlier column</span></p>\n<div class=\"map-scroll\">\n");
+    out.push_str(&render_svg(map, result));
+    out.push_str("</div>\n</section>\n");
+
+    // Discovery
+    let d = &result.discovery;
+    let _ = writeln!(
+        out,
+        "<section id=\"discovery\">\n<h2>Discovery</h2>\n<p>{}</p>",
+        esc(&d.summary)
+    );
+    out.push_str("<h3>Entry points</h3>\n<table><tr><th>Entry point</th><th>Kind</th><th>URLs</th><th>Serves</th></tr>\n");
+    for entry in &d.entry_points {
+        let urls: Vec<String> = entry
+            .urls
+            .iter()
+            .map(|u| format!("<code>{}</code>", esc(u)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(entry.id.as_str()),
+            entry.kind.as_str(),
+            if urls.is_empty() {
+                "—".to_string()
+            } else {
+                urls.join("<br>")
+            },
+            ids(&entry.serves)
+        );
+    }
+    out.push_str("</table>\n<h3>Tiers</h3>\n<table><tr><th>Tier</th><th>Members</th></tr>\n");
+    for tier in &d.tiers {
+        let _ = writeln!(
+            out,
+            "<tr><td>{:?} ({})</td><td>{}</td></tr>",
+            tier.name,
+            tier.members.len(),
+            ids(&tier.members)
+        );
+    }
+    out.push_str("</table>\n");
+    if !d.external_dependencies.is_empty() || !d.unresolved_references.is_empty() {
+        out.push_str("<h3>Outside the map</h3>\n<table><tr><th>Node</th><th>What</th><th>Callers</th></tr>\n");
+        for external in &d.external_dependencies {
+            let _ = writeln!(
+                out,
+                "<tr><td><code>{}</code></td><td>external host</td><td>{}</td></tr>",
+                esc(&external.host),
+                ids(&external.callers)
+            );
+        }
+        for reference in &d.unresolved_references {
+            let _ = writeln!(
+                out,
+                "<tr><td><code>{}</code></td><td>missing Service</td><td>{}</td></tr>",
+                esc(reference.id.as_str()),
+                ids(&reference.callers)
+            );
+        }
+        out.push_str("</table>\n");
+    }
+    out.push_str("</section>\n");
+
+    // Findings
+    let dep = &result.dependencies;
+    let _ = writeln!(
+        out,
+        "<section id=\"findings\">\n<h2>Dependencies</h2>\n<h3>Findings ({})</h3>",
+        dep.findings.len()
+    );
+    out.push_str("<table><tr><th>Severity</th><th>Finding</th><th>Subject</th></tr>\n");
+    let (shown, more) = listed(&dep.findings);
+    for finding in shown {
+        let _ = writeln!(
+            out,
+            "<tr id=\"{}\"><td class=\"sev-{sev}\">{sev}</td><td>{}</td><td><code>{}</code></td></tr>",
+            esc(&finding.id),
+            esc(&finding.message),
+            esc(finding.subject.as_str()),
+            sev = finding.severity.as_str()
+        );
+    }
+    more_row(&mut out, more, 3);
+    out.push_str("</table>\n");
+    if !dep.critical_paths.is_empty() {
+        out.push_str("<h3>Critical paths</h3>\n<ol>\n");
+        for path in &dep.critical_paths {
+            let nodes: Vec<String> = path
+                .nodes
+                .iter()
+                .map(|n| format!("<code>{}</code>", esc(n.as_str())))
+                .collect();
+            let _ = writeln!(
+                out,
+                "<li>{}<br><span class=\"meta\">{}</span></li>",
+                nodes.join(" → "),
+                esc(&path.reason)
+            );
+        }
+        out.push_str("</ol>\n");
+    }
+    if !dep.cycles.is_empty() {
+        out.push_str("<h3>Cycles</h3>\n<ul>\n");
+        for cycle in &dep.cycles {
+            let _ = writeln!(out, "<li>{}</li>", ids(&cycle.nodes));
+        }
+        out.push_str("</ul>\n");
+    }
+    out.push_str("</section>\n");
+
+    // Steady states
+    out.push_str("<section id=\"steady-states\">\n<h2>Steady states</h2>\n<table><tr><th>#</th><th>Steady state</th><th>Check</th><th>Threshold</th></tr>\n");
+    for state in &result.steady_state.steady_states {
+        let check = match &state.probe {
+            Probe::AvailableReplicas => format!(
+                "available replicas of <code>{}</code>",
+                esc(state.subject.as_str())
+            ),
+            Probe::ReadyEndpoints => format!(
+                "ready endpoints of <code>{}</code>",
+                esc(state.subject.as_str())
+            ),
+            Probe::Http { url } => format!("HTTP GET <code>{}</code>", esc(url)),
+            Probe::Prometheus { query } => format!("PromQL <code>{}</code>", esc(query)),
+        };
+        let _ = writeln!(
+            out,
+            "<tr id=\"{}\"><td>{}</td><td>{}<br><span class=\"meta\">{}</span></td><td>{check}</td><td>≥ {} {}</td></tr>",
+            esc(&state.id),
+            state.priority,
+            esc(&state.name),
+            esc(&state.description),
+            state.min_value,
+            esc(&state.unit)
+        );
+    }
+    out.push_str("</table>\n</section>\n");
+
+    // Hypotheses
+    out.push_str("<section id=\"hypotheses\">\n<h2>Hypotheses</h2>\n<table><tr><th>Risk</th><th>Hypothesis</th><th>Expectation</th></tr>\n");
+    for h in &result.hypotheses.hypotheses {
+        let _ = writeln!(
+            out,
+            "<tr id=\"{}\"><td>{}</td><td>{}<br><code>{}</code></td><td>{:?}</td></tr>",
+            esc(&h.id),
+            h.risk_score,
+            esc(&h.statement),
+            esc(&h.id),
+            h.expectation
+        );
+    }
+    out.push_str("</table>\n</section>\n");
+
+    // Experiments
+    let _ = writeln!(
+        out,
+        "<section id=\"experiments\">\n<h2>Experiments ({})</h2>",
+        result.planned.len()
+    );
+    for (n, planned) in result.planned.iter().enumerate() {
+        let blast = &planned.blast_radius;
+        let _ = writeln!(
+            out,
+            "<article class=\"experiment\" id=\"{name}\" data-target=\"{target}\">\n<h3>{}. {}</h3>\n<p><code>{name}</code> · {}</p>",
+            n + 1,
+            esc(&planned.title),
+            esc(&describe_spec(&planned.spec)),
+            name = esc(&planned.name),
+            target = esc(planned.target.as_str())
+        );
+        let _ = writeln!(
+            out,
+            "<p><b>Hypothesis:</b> {}</p>\n<p><b>Target:</b> <code>{}</code>{}</p>",
+            esc(&planned.hypothesis.statement),
+            esc(planned.target.as_str()),
+            planned
+                .peer
+                .as_ref()
+                .map(|p| format!(" · <b>dependency:</b> <code>{}</code>", esc(p.as_str())))
+                .unwrap_or_default()
+        );
+        out.push_str("<p><b>Steady-state checks:</b></p><ul>");
+        for check in &planned.steady_state {
+            let _ = write!(out, "<li>{} ≥ {}</li>", esc(&check.name), check.min_value);
+        }
+        out.push_str("</ul>\n");
+        let _ = writeln!(
+            out,
+            "<p class=\"blast\"><b>Blast radius:</b> {}% of the target's pods · {} workload(s) · entry points: {}</p>",
+            blast.pod_share_percent,
+            blast.affected_workloads.len(),
+            if blast.affected_entry_points.is_empty() {
+                "none".to_string()
+            } else {
+                blast
+                    .affected_entry_points
+                    .iter()
+                    .map(|e| format!("<code>{}</code>", esc(e)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        );
+        if let Some(entry) = blast_of(result, &planned.name) {
+            let _ = writeln!(
+                out,
+                "<p class=\"meta\"><span class=\"sev-{sev}\">{sev}</span> · {}</p>",
+                esc(&entry.summary),
+                sev = entry.severity.as_str()
+            );
+        }
+        for warning in &planned.warnings {
+            let _ = writeln!(
+                out,
+                "<p class=\"warning\"><b>Warning:</b> {}</p>",
+                esc(warning)
+            );
+        }
+        out.push_str("</article>\n");
+    }
+    out.push_str("</section>\n");
+
+    // Rumsfeld
+    out.push_str("<section id=\"rumsfeld\">\n<h2>Rumsfeld matrix</h2>\n<div class=\"matrix\">\n");
+    for (title, items) in result.rumsfeld.quadrants() {
+        quadrant(&mut out, title, items);
+    }
+    out.push_str("</div>\n</section>\n");
+
+    // Guardrails
+    let _ = writeln!(
+        out,
+        "<section id=\"guardrails\">\n<h2>Grounding and guardrails</h2>\n<h3>Dropped ({})</h3>",
+        result.dropped.len()
+    );
+    out.push_str("<table><tr><th>Stage</th><th>Item</th><th>Reason</th></tr>\n");
+    let (shown, more) = listed(&result.dropped);
+    for item in shown {
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
+            item.stage,
+            esc(&item.item),
+            esc(&item.reason)
+        );
+    }
+    more_row(&mut out, more, 3);
+    let _ = writeln!(
+        out,
+        "</table>\n<h3>Adjusted ({})</h3>",
+        result.adjusted.len()
+    );
+    out.push_str("<table><tr><th>Stage</th><th>Item</th><th>Field</th><th>Change</th></tr>\n");
+    let (shown, more) = listed(&result.adjusted);
+    for item in shown {
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+            item.stage,
+            esc(&item.item),
+            esc(&item.field),
+            esc(&item.reason)
+        );
+    }
+    more_row(&mut out, more, 4);
+    out.push_str("</table>\n</section>\n</body>\n</html>\n");
+    out
+}

@@ -1,0 +1,574 @@
+//! Tests of the map builder on small manifests, one behaviour each.
+
+use std::path::Path;
+
+use super::model::*;
+use crate::snapshot::{ReadOptions, read_str};
+
+fn map_of(yaml: &str) -> ServiceMap {
+    let outcome = read_str(yaml, Path::new("t.yaml"), &ReadOptions::default()).expect("reads");
+    assert!(outcome.warnings.is_empty(), "{:?}", outcome.warnings);
+    super::build(&outcome.snapshot)
+}
+
+fn edge<'m>(map: &'m ServiceMap, from: &str, to: &str) -> Option<&'m Edge> {
+    map.edges
+        .iter()
+        .find(|e| e.from.as_str() == from && e.to.as_str() == to)
+}
+
+fn node<'m>(map: &'m ServiceMap, id: &str) -> Option<&'m Node> {
+    map.nodes.iter().find(|n| n.id.as_str() == id)
+}
+
+fn edge_list(map: &ServiceMap) -> Vec<(String, String)> {
+    map.edges
+        .iter()
+        .map(|e| (e.from.to_string(), e.to.to_string()))
+        .collect()
+}
+
+/// A Deployment `name` labelled `app: name` with one container and the given env (a YAML flow
+/// list), plus a Service `name` selecting it on `port`.
+fn app(namespace: &str, name: &str, port: i32, env: &str) -> String {
+    format!(
+        "---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}, namespace: {namespace}}}
+spec:
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      containers:
+      - name: main
+        image: example/{name}:1
+        ports: [{{containerPort: {port}}}]
+        env: {env}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: {name}, namespace: {namespace}}}
+spec:
+  selector: {{app: {name}}}
+  ports: [{{port: {port}, name: http}}]
+"
+    )
+}
+
+#[test]
+fn env_host_port_to_a_service_with_a_matching_port() {
+    let yaml = app("shop", "web", 80, "[{name: CART_ADDR, value: 'cart:7070'}]")
+        + &app("shop", "cart", 7070, "[]");
+    let map = map_of(&yaml);
+    let e = edge(&map, "shop/Deployment/web", "shop/Service/cart").expect("edge");
+    assert_eq!(e.confidence, 0.95);
+    assert_eq!(e.port, Some(7070));
+    assert_eq!(e.protocol.as_deref(), Some("http"));
+    assert_eq!(
+        e.evidence,
+        vec![Evidence::Env {
+            container: "main".to_owned(),
+            name: "CART_ADDR".to_owned(),
+            value: "cart:7070".to_owned()
+        }]
+    );
+    let cart = node(&map, "shop/Service/cart")
+        .and_then(|n| n.service.clone())
+        .expect("svc");
+    assert_eq!(
+        cart.backends,
+        vec![NodeId::new("shop", NodeKind::Deployment, "cart")]
+    );
+}
+
+#[test]
+fn every_address_form_resolves() {
+    let env = "[
+        {name: A_URL, value: 'http://a/x'},
+        {name: B_ADDR, value: 'b.shop:80'},
+        {name: C_HOST, value: 'c.shop.svc'},
+        {name: D_HOST, value: 'd.shop.svc.cluster.local'},
+        {name: E_SERVICE, value: 'e'},
+        {name: BROKERS, value: 'f:80,g:80'},
+        {name: G_PORT, value: '80'},
+        {name: H_ADDR, value: 'h:$(G_PORT)'}]";
+    let mut yaml = app("shop", "caller", 8080, env);
+    for name in ["a", "b", "c", "d", "e", "f", "g", "h"] {
+        yaml += &app("shop", name, 80, "[]");
+    }
+    let map = map_of(&yaml);
+    for name in ["a", "b", "c", "d", "e", "f", "g", "h"] {
+        let to = format!("shop/Service/{name}");
+        assert!(
+            edge(&map, "shop/Deployment/caller", &to).is_some(),
+            "no edge to {to}"
+        );
+    }
+    let h = edge(&map, "shop/Deployment/caller", "shop/Service/h").expect("h");
+    assert!(
+        matches!(&h.evidence[0], Evidence::Env { value, .. } if value == "h:80"),
+        "$(VAR) is expanded: {:?}",
+        h.evidence
+    );
+    let e = edge(&map, "shop/Deployment/caller", "shop/Service/e").expect("e");
+    assert_eq!(e.confidence, 0.7, "a bare name is weaker evidence");
+}
+
+#[test]
+fn cross_namespace_references() {
+    let yaml = app(
+        "front",
+        "web",
+        80,
+        "[{name: API_URL, value: 'http://api.back:8080'}, {name: Q_ADDR, value: 'queue.back.svc.cluster.local:5672'}, {name: T_HOST, value: 'tracing.observability.svc.cluster.local'}]",
+    ) + &app("back", "api", 8080, "[]");
+    let map = map_of(&yaml);
+    assert!(edge(&map, "front/Deployment/web", "back/Service/api").is_some());
+    // A missing Service in a known namespace, and one in a namespace not in the input.
+    assert!(edge(&map, "front/Deployment/web", "back/Unresolved/queue").is_some());
+    let t = edge(
+        &map,
+        "front/Deployment/web",
+        "observability/Unresolved/tracing",
+    )
+    .expect("t");
+    assert!(t.confidence < 0.8);
+    assert_eq!(
+        node(&map, "observability/Unresolved/tracing").map(|n| n.kind),
+        Some(NodeKind::Unresolved)
+    );
+    assert!(node(&map, "back/Service/queue").is_none());
+}
+
+#[test]
+fn external_hosts_become_external_nodes() {
+    let yaml = app(
+        "shop",
+        "web",
+        80,
+        "[{name: PAY_URL, value: 'https://api.stripe.com/v1'}, {name: DB_HOST, value: 'orders.abc.eu-west-1.rds.amazonaws.com'}, {name: CONFIG, value: 'settings.yaml'}]",
+    );
+    let map = map_of(&yaml);
+    let id = "external/External/api.stripe.com";
+    let e = edge(&map, "shop/Deployment/web", id).expect("edge");
+    assert_eq!(e.protocol.as_deref(), Some("https"));
+    assert_eq!(
+        node(&map, id).and_then(|n| n.host.clone()).as_deref(),
+        Some("api.stripe.com")
+    );
+    assert!(
+        edge(
+            &map,
+            "shop/Deployment/web",
+            "external/External/orders.abc.eu-west-1.rds.amazonaws.com"
+        )
+        .is_some()
+    );
+    assert_eq!(map.edges.len(), 2, "{:?}", edge_list(&map));
+}
+
+#[test]
+fn traps_are_not_edges() {
+    let env = "[
+        {name: PORT, value: '8080'},
+        {name: SERVICE_NAME, value: 'cart'},
+        {name: OTEL_SERVICE_NAME, value: 'web'},
+        {name: LOG_DIR, value: /tmp/logs},
+        {name: FEATURE, value: cart},
+        {name: SESSION_REDIS, value: 'true'},
+        {name: JAVA_OPTS, value: '-Xmx128m -Djava.security.egd=file:/dev/urandom'},
+        {name: WEB_URL, value: 'http://web:80'},
+        {name: MISSING_NO_HINT, value: 'nothing:80'},
+        {name: VERSION, value: '1.2.3'},
+        {name: LOCAL_ADDR, value: 'localhost:9090'},
+        {name: CORS_ALLOWED_ORIGINS, value: 'https://shop.example.com'},
+        {name: ARGS, value: '--public-url=https://shop.example.com --listen=cart:80'},
+        {name: IP_ADDR, value: '10.0.0.1:80'}]";
+    let yaml = app("shop", "web", 80, env) + &app("shop", "cart", 80, "[]");
+    let map = map_of(&yaml);
+    assert!(map.edges.is_empty(), "{:?}", edge_list(&map));
+}
+
+#[test]
+fn configmaps_through_env_from_key_refs_and_mounts() {
+    let yaml = "\
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings}
+data:
+  REDIS_ADDR: 'cache:6379'
+  nginx.conf: |
+    upstream api { server api:8080; }
+    location / { proxy_pass http://api:8080; }
+  TIMEOUT: '5'
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: one}
+data: {url: 'postgres://db:5432/app'}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      volumes:
+      - {name: conf, configMap: {name: settings, items: [{key: nginx.conf, path: nginx.conf}]}}
+      containers:
+      - name: main
+        image: nginx
+        envFrom: [{configMapRef: {name: settings}}]
+        env: [{name: DATABASE_URL, valueFrom: {configMapKeyRef: {name: one, key: url}}}]
+        volumeMounts: [{name: conf, mountPath: /etc/nginx}]
+"
+    .to_owned()
+        + &app("default", "cache", 6379, "[]")
+        + &app("default", "db", 5432, "[]")
+        + &app("default", "api", 8080, "[]");
+    let map = map_of(&yaml);
+    let cache = edge(&map, "default/Deployment/web", "default/Service/cache").expect("envFrom");
+    assert!(matches!(&cache.evidence[0], Evidence::ConfigMap { key, .. } if key == "REDIS_ADDR"));
+    let db = edge(&map, "default/Deployment/web", "default/Service/db").expect("keyRef");
+    assert_eq!(db.protocol.as_deref(), Some("postgres"));
+    let api = edge(&map, "default/Deployment/web", "default/Service/api").expect("mounted file");
+    assert!(
+        api.confidence < 0.95,
+        "free text is weaker: {}",
+        api.confidence
+    );
+    assert!(matches!(&api.evidence[0], Evidence::ConfigMap { key, .. } if key == "nginx.conf"));
+}
+
+#[test]
+fn args_are_evidence() {
+    let yaml = "\
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: report}
+spec:
+  schedule: '0 * * * *'
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          containers:
+          - name: job
+            image: report
+            args: ['--api=http://api:8080', '-v']
+"
+    .to_owned()
+        + &app("default", "api", 8080, "[]");
+    let map = map_of(&yaml);
+    let e = edge(&map, "default/CronJob/report", "default/Service/api").expect("edge");
+    assert!(
+        matches!(&e.evidence[0], Evidence::Args { value, .. } if value == "--api=http://api:8080")
+    );
+}
+
+#[test]
+fn entry_points() {
+    let yaml = app("default", "web", 80, "[]")
+        + "\
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web-public}
+spec: {type: LoadBalancer, selector: {app: web}, ports: [{port: 80}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: site}
+spec:
+  defaultBackend: {service: {name: web, port: {number: 80}}}
+  rules:
+  - host: shop.example.com
+    http:
+      paths:
+      - {path: /api, pathType: Prefix, backend: {service: {name: gone, port: {name: http}}}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: route}
+spec:
+  parentRefs: [{name: gw}]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /shop}}]
+    backendRefs: [{name: web, port: 80}]
+";
+    let map = map_of(&yaml);
+    assert!(node(&map, "default/Service/web-public").is_some_and(|n| n.entry_point));
+    assert!(!node(&map, "default/Service/web").is_some_and(|n| n.entry_point));
+    assert!(node(&map, "default/Ingress/site").is_some_and(|n| n.entry_point));
+    let ingress =
+        edge(&map, "default/Ingress/site", "default/Service/web").expect("default backend");
+    assert_eq!(ingress.confidence, 1.0);
+    assert!(edge(&map, "default/Ingress/site", "default/Unresolved/gone").is_some());
+    let route = edge(&map, "default/HTTPRoute/route", "default/Service/web").expect("route");
+    assert_eq!(
+        route.evidence,
+        vec![Evidence::HttpRoute {
+            route: "route".to_owned(),
+            path: "/shop".to_owned()
+        }]
+    );
+    // No edge from the LoadBalancer Service to its own backends.
+    assert!(
+        map.edges
+            .iter()
+            .all(|e| !e.from.as_str().contains("/Service/"))
+    );
+}
+
+#[test]
+fn istio_routes_and_policies() {
+    let yaml = app(
+        "default",
+        "web",
+        80,
+        "[{name: REVIEWS_HOST, value: 'reviews:9080'}]",
+    ) + &app("default", "reviews", 9080, "[]")
+        + &app("default", "reviews-canary", 9080, "[]")
+        + "\
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - timeout: 2s
+    route:
+    - {destination: {host: reviews, subset: v1}, weight: 90}
+    - {destination: {host: reviews-canary.default.svc.cluster.local}, weight: 10}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: public}
+spec:
+  hosts: ['*']
+  gateways: [bookinfo-gateway]
+  http: [{route: [{destination: {host: web, port: {number: 80}}}]}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews}
+spec:
+  host: reviews
+  subsets: [{name: v1, labels: {version: v1}}]
+  trafficPolicy: {outlierDetection: {consecutive5xxErrors: 5}}
+";
+    let map = map_of(&yaml);
+    let canary = edge(
+        &map,
+        "default/Deployment/web",
+        "default/Service/reviews-canary",
+    )
+    .expect("mesh route to the canary");
+    assert!(
+        matches!(&canary.evidence[0], Evidence::IstioRoute { virtual_service, .. } if virtual_service == "reviews")
+    );
+    let direct = edge(&map, "default/Deployment/web", "default/Service/reviews").expect("direct");
+    assert!(
+        direct
+            .evidence
+            .iter()
+            .any(|e| matches!(e, Evidence::IstioRoute { .. }))
+    );
+    assert!(node(&map, "default/VirtualService/public").is_some_and(|n| n.entry_point));
+    assert!(edge(&map, "default/VirtualService/public", "default/Service/web").is_some());
+    let mesh = node(&map, "default/Service/reviews")
+        .and_then(|n| n.service.clone())
+        .and_then(|s| s.mesh)
+        .expect("mesh policy");
+    assert!(mesh.outlier_detection && mesh.timeout && !mesh.retries);
+    assert_eq!(mesh.subsets, vec!["v1"]);
+}
+
+#[test]
+fn network_policy_egress_is_evidence_on_existing_edges_only() {
+    let yaml = app(
+        "default",
+        "web",
+        80,
+        "[{name: API_ADDR, value: 'api:8080'}]",
+    ) + &app("default", "api", 8080, "[]")
+        + &app("default", "other", 8080, "[]")
+        + "\
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web-egress}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Egress]
+  egress:
+  - to: [{podSelector: {matchLabels: {app: api}}}]
+  - to: [{podSelector: {matchLabels: {app: other}}}]
+";
+    let map = map_of(&yaml);
+    let e = edge(&map, "default/Deployment/web", "default/Service/api").expect("edge");
+    assert!(e.evidence.contains(&Evidence::NetworkPolicy {
+        policy: "web-egress".to_owned()
+    }));
+    assert!(edge(&map, "default/Deployment/web", "default/Service/other").is_none());
+}
+
+#[test]
+fn workload_facts() {
+    let yaml = "\
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  replicas: 3
+  serviceName: db
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db, tier: data}}
+    spec:
+      containers:
+      - name: pg
+        image: docker.io/library/postgres:16
+        ports: [{containerPort: 5432}]
+        readinessProbe: {exec: {command: [pg_isready]}}
+        resources: {limits: {memory: 1Gi}}
+        volumeMounts: [{name: data, mountPath: /var/lib/postgresql/data}]
+  volumeClaimTemplates:
+  - metadata: {name: data}
+    spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: db}
+spec: {maxUnavailable: 1, selector: {matchLabels: {app: db}}}
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: db}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: StatefulSet, name: db}
+  minReplicas: 3
+  maxReplicas: 5
+";
+    let map = map_of(yaml);
+    let info = node(&map, "default/StatefulSet/db")
+        .and_then(|n| n.workload.clone())
+        .expect("workload");
+    assert_eq!(info.replicas, Some(3));
+    assert_eq!(info.data_store, Some(DataStoreKind::Postgres));
+    assert_eq!(info.persistent_mounts, vec!["/var/lib/postgresql/data"]);
+    assert!(info.has_pdb);
+    assert_eq!(info.autoscaling, Some((3, 5)));
+    assert!(info.containers[0].readiness_probe && info.containers[0].resource_limits);
+    assert!(!info.containers[0].liveness_probe);
+}
+
+#[test]
+fn selectors_resolve_backends_by_all_labels() {
+    let yaml = "\
+apiVersion: v1
+kind: Pod
+metadata: {name: lone, labels: {app: x, track: stable}}
+spec: {containers: [{name: c, image: i}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: canary, labels: {app: x, track: canary}}
+spec: {containers: [{name: c, image: i}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: stable}
+spec: {selector: {app: x, track: stable}, ports: [{port: 80}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: manual}
+spec: {ports: [{port: 80}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: manual-1, labels: {kubernetes.io/service-name: manual}}
+addressType: IPv4
+endpoints: [{addresses: [10.0.0.9], targetRef: {kind: Pod, name: canary}}]
+";
+    let map = map_of(yaml);
+    let backends = |id: &str| {
+        node(&map, id)
+            .and_then(|n| n.service.clone())
+            .map(|s| s.backends)
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        backends("default/Service/stable"),
+        vec![NodeId::new("default", NodeKind::Pod, "lone")]
+    );
+    assert_eq!(
+        backends("default/Service/manual"),
+        vec![NodeId::new("default", NodeKind::Pod, "canary")]
+    );
+}
+
+#[test]
+fn evidence_is_merged_sorted_and_deduplicated() {
+    // The same variable in a container and an init container, twice in the same container.
+    let yaml = "\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      initContainers:
+      - {name: wait, image: busybox, env: [{name: API_ADDR, value: 'api:80'}]}
+      containers:
+      - name: main
+        image: web
+        env: [{name: API_ADDR, value: 'api:80'}, {name: API_ADDR, value: 'api:80'}]
+"
+    .to_owned()
+        + &app("default", "api", 80, "[]");
+    let map = map_of(&yaml);
+    let e = edge(&map, "default/Deployment/web", "default/Service/api").expect("edge");
+    let containers: Vec<&str> = e
+        .evidence
+        .iter()
+        .filter_map(|ev| match ev {
+            Evidence::Env { container, .. } => Some(container.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(containers, vec!["main", "wait"]);
+    let mut sorted = map.nodes.iter().map(|n| n.id.clone()).collect::<Vec<_>>();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        map.nodes.iter().map(|n| n.id.clone()).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn synthetic_clusters_build_with_dangling_and_external_references() {
+    let yaml = crate::snapshot::synthetic::generate(2_000, 3).expect("generates");
+    let map = map_of(&yaml);
+    let count = |kind: NodeKind| map.nodes.iter().filter(|n| n.kind == kind).count();
+    assert!(count(NodeKind::Service) > 500);
+    assert!(count(NodeKind::Unresolved) > 0);
+    assert!(count(NodeKind::External) > 0);
+    assert!(map.edges.len() > 1_000, "{}", map.edges.len());
+    assert_eq!(
+        map,
+        super::build(
+            &read_str(&yaml, Path::new("t.yaml"), &ReadOptions::default())
+                .expect("reads")
+                .snapshot
+        )
+    );
+}

@@ -1,0 +1,227 @@
+//! Reading a live cluster into a [`Snapshot`]: the same kinds as the file reader, listed with
+//! kube in pages, scoped by namespaces and a label selector. Secrets are never listed: the
+//! snapshot has no Secret kind and no code path here asks for one.
+
+use std::fmt::Debug;
+
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::api::{Api, DynamicObject, ListParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::{Client, Resource};
+use serde::de::DeserializeOwned;
+
+use super::{DestinationRule, HttpRoute, KubeObject, Snapshot, VirtualService};
+
+/// Objects per list request: small pages keep the apiserver's and our peak memory low.
+const PAGE_SIZE: u32 = 250;
+
+/// Which part of the cluster to read.
+#[derive(Clone, Debug, Default)]
+pub struct ClusterScope {
+    /// Namespaces to read; empty means every namespace.
+    pub namespaces: Vec<String>,
+    /// A label selector in the API's string form (`app=web,tier!=db`).
+    pub label_selector: Option<String>,
+}
+
+/// A failure to read the cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterReadError {
+    #[error("listing {kind} in {scope}: {source}")]
+    List {
+        kind: &'static str,
+        scope: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("decoding a {kind} from the cluster: {source}")]
+    Decode {
+        kind: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Reads the scope into a snapshot. Optional kinds (Istio, Gateway API) are skipped when their
+/// CRDs are not installed; a namespace that does not exist simply has no objects.
+pub async fn read(client: &Client, scope: &ClusterScope) -> Result<Snapshot, ClusterReadError> {
+    let mut objects: Vec<KubeObject> = Vec::new();
+    let namespaces: Vec<Option<&str>> = if scope.namespaces.is_empty() {
+        vec![None]
+    } else {
+        scope
+            .namespaces
+            .iter()
+            .map(|ns| Some(ns.as_str()))
+            .collect()
+    };
+    for ns in namespaces {
+        let reader = Reader {
+            client,
+            namespace: ns,
+            selector: scope.label_selector.as_deref(),
+        };
+        reader
+            .typed::<Deployment>("Deployment", &mut objects)
+            .await?;
+        reader
+            .typed::<StatefulSet>("StatefulSet", &mut objects)
+            .await?;
+        reader.typed::<DaemonSet>("DaemonSet", &mut objects).await?;
+        reader.typed::<Job>("Job", &mut objects).await?;
+        reader.typed::<CronJob>("CronJob", &mut objects).await?;
+        reader.typed::<Pod>("Pod", &mut objects).await?;
+        reader.typed::<Service>("Service", &mut objects).await?;
+        reader
+            .typed::<EndpointSlice>("EndpointSlice", &mut objects)
+            .await?;
+        reader.typed::<Ingress>("Ingress", &mut objects).await?;
+        reader.typed::<ConfigMap>("ConfigMap", &mut objects).await?;
+        reader
+            .typed::<NetworkPolicy>("NetworkPolicy", &mut objects)
+            .await?;
+        reader
+            .typed::<HorizontalPodAutoscaler>("HorizontalPodAutoscaler", &mut objects)
+            .await?;
+        reader
+            .typed::<PodDisruptionBudget>("PodDisruptionBudget", &mut objects)
+            .await?;
+        reader
+            .optional::<VirtualService>(
+                (
+                    "networking.istio.io",
+                    "v1",
+                    "VirtualService",
+                    "virtualservices",
+                ),
+                &mut objects,
+            )
+            .await?;
+        reader
+            .optional::<DestinationRule>(
+                (
+                    "networking.istio.io",
+                    "v1",
+                    "DestinationRule",
+                    "destinationrules",
+                ),
+                &mut objects,
+            )
+            .await?;
+        reader
+            .optional::<HttpRoute>(
+                ("gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes"),
+                &mut objects,
+            )
+            .await?;
+    }
+    // Every listed object has its namespace set, so the default is never used.
+    Ok(Snapshot::from_objects(objects, super::DEFAULT_NAMESPACE))
+}
+
+struct Reader<'a> {
+    client: &'a Client,
+    namespace: Option<&'a str>,
+    selector: Option<&'a str>,
+}
+
+impl Reader<'_> {
+    fn scope(&self) -> String {
+        self.namespace.map_or_else(
+            || "all namespaces".to_string(),
+            |ns| format!("namespace {ns}"),
+        )
+    }
+
+    fn params(&self, continue_token: Option<String>) -> ListParams {
+        let mut params = ListParams::default().limit(PAGE_SIZE);
+        if let Some(selector) = self.selector {
+            params = params.labels(selector);
+        }
+        if let Some(token) = continue_token {
+            params = params.continue_token(&token);
+        }
+        params
+    }
+
+    async fn typed<K>(
+        &self,
+        kind: &'static str,
+        out: &mut Vec<KubeObject>,
+    ) -> Result<(), ClusterReadError>
+    where
+        K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+            + Clone
+            + DeserializeOwned
+            + Debug
+            + Into<KubeObject>,
+    {
+        let api: Api<K> = match self.namespace {
+            Some(ns) => Api::namespaced(self.client.clone(), ns),
+            None => Api::all(self.client.clone()),
+        };
+        let mut continue_token = None;
+        loop {
+            let page = api
+                .list(&self.params(continue_token))
+                .await
+                .map_err(|source| ClusterReadError::List {
+                    kind,
+                    scope: self.scope(),
+                    source,
+                })?;
+            out.extend(page.items.into_iter().map(Into::into));
+            match page.metadata.continue_ {
+                Some(token) if !token.is_empty() => continue_token = Some(token),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// Lists a kind whose CRD may be absent (Istio, Gateway API): a 404 means "not installed".
+    async fn optional<K>(
+        &self,
+        (group, version, kind, plural): (&str, &str, &'static str, &str),
+        out: &mut Vec<KubeObject>,
+    ) -> Result<(), ClusterReadError>
+    where
+        K: DeserializeOwned + Into<KubeObject>,
+    {
+        let resource =
+            ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural);
+        let api: Api<DynamicObject> = match self.namespace {
+            Some(ns) => Api::namespaced_with(self.client.clone(), ns, &resource),
+            None => Api::all_with(self.client.clone(), &resource),
+        };
+        let mut continue_token = None;
+        loop {
+            let page = match api.list(&self.params(continue_token)).await {
+                Ok(page) => page,
+                Err(kube::Error::Api(status)) if status.code == 404 => return Ok(()),
+                Err(source) => {
+                    return Err(ClusterReadError::List {
+                        kind,
+                        scope: self.scope(),
+                        source,
+                    });
+                }
+            };
+            for item in page.items {
+                let value = serde_json::to_value(&item)
+                    .and_then(serde_json::from_value::<K>)
+                    .map_err(|source| ClusterReadError::Decode { kind, source })?;
+                out.push(value.into());
+            }
+            match page.metadata.continue_ {
+                Some(token) if !token.is_empty() => continue_token = Some(token),
+                _ => return Ok(()),
+            }
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! report.html as a person sees it: headless Chromium loads the file the `analyze` command wrote,
+//! and the rendered DOM must hold the service-map picture with one node per map node; a
+//! screenshot is taken as well. Chromium is a test requirement (`.ci/run` installs it): without
+//! it this test fails rather than skips.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn chromium() -> PathBuf {
+    for candidate in ["chromium", "chromium-browser", "google-chrome"] {
+        if let Ok(out) = Command::new("which").arg(candidate).output()
+            && out.status.success()
+        {
+            return PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        }
+    }
+    panic!("headless Chromium is required for this test (apt-get install chromium)");
+}
+
+fn headless(browser: &Path, profile: &Path) -> Command {
+    let mut cmd = Command::new(browser);
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1400,1000",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()));
+    cmd
+}
+
+#[test]
+fn report_html_renders_the_service_map_in_chromium() {
+    let out = std::env::temp_dir().join(format!("smart-chaos-html-{}", std::process::id()));
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-app");
+    let status = Command::new(env!("CARGO_BIN_EXE_smart-chaos"))
+        .args(["analyze", "-f"])
+        .arg(&demo)
+        .arg("--out")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let map_json = Command::new(env!("CARGO_BIN_EXE_smart-chaos"))
+        .args(["map", "-f"])
+        .arg(&demo)
+        .output()
+        .unwrap();
+    let map: serde_json::Value = serde_json::from_slice(&map_json.stdout).unwrap();
+    let node_count = map["nodes"].as_array().unwrap().len();
+
+    let browser = chromium();
+    let url = format!("file://{}", out.join("report.html").display());
+    let dom = headless(&browser, &out.join("profile-dom"))
+        .arg("--dump-dom")
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(
+        dom.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
+    let dom = String::from_utf8(dom.stdout).unwrap();
+    assert!(
+        dom.contains("<svg id=\"service-map\""),
+        "no service-map SVG in the rendered DOM"
+    );
+    let rendered_nodes = dom.matches("<g class=\"node ").count();
+    println!(
+        "rendered DOM: {} bytes, {rendered_nodes} map nodes (map has {node_count})",
+        dom.len()
+    );
+    assert_eq!(rendered_nodes, node_count, "every map node is drawn once");
+    for id in [
+        "shop/Ingress/shop",
+        "shop/Deployment/storefront",
+        "shop/StatefulSet/postgres",
+    ] {
+        assert!(
+            dom.contains(&format!("data-id=\"{id}\"")),
+            "{id} is not drawn"
+        );
+    }
+    assert!(!dom.contains("<script"), "the report must not run scripts");
+
+    let png = out.join("report.png");
+    let shot = headless(&browser, &out.join("profile-shot"))
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(shot.status.success());
+    let bytes = std::fs::read(&png).unwrap();
+    assert!(bytes.starts_with(b"\x89PNG"), "not a PNG");
+    assert!(
+        bytes.len() > 20_000,
+        "the screenshot is suspiciously small: {} bytes",
+        bytes.len()
+    );
+}
+
+#[test]
+fn analyze_twice_gives_byte_identical_outputs() {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-app");
+    let run = |tag: &str| {
+        let out =
+            std::env::temp_dir().join(format!("smart-chaos-twice-{}-{tag}", std::process::id()));
+        let status = Command::new(env!("CARGO_BIN_EXE_smart-chaos"))
+            .args(["analyze", "-f"])
+            .arg(&demo)
+            .arg("--out")
+            .arg(&out)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let mut files = Vec::new();
+        collect(&out, &out, &mut files);
+        files.sort();
+        files
+    };
+    let first = run("a");
+    let second = run("b");
+    assert!(
+        first.len() > 10,
+        "expected reports, proposals and manifests; got {}",
+        first.len()
+    );
+    assert_eq!(first, second, "two runs over the same input differ");
+}
+
+fn collect(root: &Path, dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            collect(root, &path, out);
+        } else {
+            out.push((
+                path.strip_prefix(root).unwrap().to_path_buf(),
+                std::fs::read(&path).unwrap(),
+            ));
+        }
+    }
+}
