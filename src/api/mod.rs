@@ -4,6 +4,7 @@
 //! the `x_kube(validation)` rules are enforced by the API server at admission.
 
 mod analysis;
+pub mod policy;
 mod proposal;
 
 pub use analysis::*;
@@ -32,6 +33,10 @@ pub mod conditions {
     pub const SERVICE_MAP_BUILT: &str = "ServiceMapBuilt";
     pub const ANALYZED: &str = "Analyzed";
     pub const DEGRADED: &str = "Degraded";
+    /// On a proposal: the Chaos Mesh resource exists.
+    pub const EXPERIMENT_CREATED: &str = "ExperimentCreated";
+    /// On a proposal: every steady-state check the operator can evaluate holds.
+    pub const STEADY_STATE_HOLDS: &str = "SteadyStateHolds";
 }
 
 /// Every CRD smart-chaos defines, in a stable order.

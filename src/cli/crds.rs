@@ -2,14 +2,46 @@ use std::io::Write;
 
 use anyhow::Context;
 
+use crate::api::policy::{self, OperatorIdentity};
+
 /// Arguments of `smart-chaos crds`.
 #[derive(Debug, clap::Args)]
-pub struct CrdsArgs {}
+pub struct CrdsArgs {
+    /// Also print the approval admission policy, its binding and its parameter, so that one
+    /// `kubectl apply` installs everything approval needs.
+    #[arg(long, conflicts_with = "policy_only")]
+    with_policy: bool,
+    /// Print only the approval ValidatingAdmissionPolicy (no CRDs, no binding): the file shipped
+    /// in deploy/ and the Helm chart.
+    #[arg(long)]
+    policy_only: bool,
+    /// Namespace the operator runs in (names the policy's parameter and the denied service account).
+    #[arg(long, default_value = policy::DEFAULT_OPERATOR_NAMESPACE)]
+    operator_namespace: String,
+    /// The operator's ServiceAccount, which may never approve.
+    #[arg(long, default_value = policy::DEFAULT_OPERATOR_SERVICE_ACCOUNT)]
+    operator_service_account: String,
+}
 
-pub fn run(_args: CrdsArgs) -> anyhow::Result<()> {
-    let yaml = crate::api::crds_yaml().context("rendering the CRDs")?;
+pub fn run(args: CrdsArgs) -> anyhow::Result<()> {
+    let identity = OperatorIdentity {
+        namespace: args.operator_namespace,
+        service_account: args.operator_service_account,
+    };
+    let yaml = if args.policy_only {
+        policy::policy_yaml().context("rendering the approval policy")?
+    } else {
+        let mut yaml = crate::api::crds_yaml().context("rendering the CRDs")?;
+        if args.with_policy {
+            yaml.push_str(
+                &policy::policy_with_binding_yaml(&identity)
+                    .context("rendering the approval policy")?,
+            );
+        }
+        yaml
+    };
     std::io::stdout()
         .write_all(yaml.as_bytes())
-        .context("writing the CRDs to stdout")?;
+        .context("writing to stdout")?;
     Ok(())
 }

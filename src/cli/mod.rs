@@ -1,11 +1,15 @@
 //! The `smart-chaos` command line: one file per subcommand.
 
 mod analyze;
+pub mod approve;
 mod crds;
 mod input;
 mod map;
+mod operator;
 
 use clap::{Parser, Subcommand};
+
+use crate::api::ApprovalState;
 
 /// smart-chaos: turn a Kubernetes application into a reviewed chaos-engineering plan.
 #[derive(Debug, Parser)]
@@ -17,12 +21,18 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Print the CustomResourceDefinitions as YAML.
+    /// Print the CustomResourceDefinitions (and, on request, the approval policy) as YAML.
     Crds(crds::CrdsArgs),
     /// Analyse manifests (or the current kube context): reports, proposals and Chaos Mesh manifests.
     Analyze(analyze::AnalyzeArgs),
     /// Build the service map of manifests (or of the current kube context) and print it.
     Map(map::MapArgs),
+    /// Run the operator: controllers, leader election, /metrics and health endpoints.
+    Operator(operator::OperatorArgs),
+    /// Approve an ExperimentProposal as the user of your kubeconfig.
+    Approve(approve::DecideArgs),
+    /// Reject an ExperimentProposal as the user of your kubeconfig; it never runs.
+    Reject(approve::DecideArgs),
 }
 
 impl Cli {
@@ -32,6 +42,9 @@ impl Cli {
             Command::Analyze(args) => analyze::run(args).await,
             Command::Crds(args) => crds::run(args),
             Command::Map(args) => map::run(args).await,
+            Command::Operator(args) => operator::run(args).await,
+            Command::Approve(args) => Ok(approve::run(args, ApprovalState::Approved).await?),
+            Command::Reject(args) => Ok(approve::run(args, ApprovalState::Rejected).await?),
         }
     }
 }

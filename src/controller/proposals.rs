@@ -1,0 +1,481 @@
+//! The ExperimentProposal controller: a Pending or Rejected proposal never runs; an Approved one
+//! gets its Chaos Mesh resource (owned by the proposal, labelled back to it), has its steady-state
+//! checks watched while it runs, is paused when one breaks (the stop condition), and ends with a
+//! verdict on its hypothesis.
+//!
+//! Reconcile is a visible pipeline: `gather` (read the Chaos Mesh resource, evaluate the checks)
+//! → `run::next_step` (pure) → `apply` (the resource, then status by server-side apply, then an
+//! event when the phase changed).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::core::{ApiResource, DeserializeGuard, GroupVersionKind};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::{Resource, ResourceExt};
+use serde::Serialize;
+use tracing::{debug, info, instrument};
+
+use super::checks::{self, CheckResult};
+use super::run::{self, RunInputs, RunStep};
+use super::{Context, Error};
+use crate::api::{
+    ANALYSIS_LABEL, ApprovalState, ExperimentProposal, ExperimentProposalStatus, FIELD_MANAGER,
+    PROPOSAL_LABEL, RunPhase,
+};
+use crate::chaosmesh::{self, ChaosKind, ChaosManifest, ChaosSpec, PAUSE_ANNOTATION};
+
+/// Name of this controller in metrics and logs.
+pub const CONTROLLER: &str = "proposals";
+
+/// The dynamic API of one Chaos Mesh kind.
+pub fn chaos_resource(kind: ChaosKind) -> ApiResource {
+    let gvk = GroupVersionKind::gvk(chaosmesh::GROUP, chaosmesh::VERSION, kind.as_str());
+    ApiResource::from_gvk_with_plural(&gvk, kind.plural())
+}
+
+/// The Chaos Mesh object for a proposal: same name and namespace, owned by it (controller), with
+/// the proposal and analysis labels, and the pause annotation when `paused`.
+pub fn chaos_manifest(
+    proposal: &ExperimentProposal,
+    spec: &ChaosSpec,
+    paused: bool,
+) -> Result<ChaosManifest, Error> {
+    let name = proposal.name_any();
+    let mut owner = proposal
+        .controller_owner_ref(&())
+        .ok_or(Error::MissingMetadata("uid"))?;
+    owner.block_owner_deletion = Some(true);
+    let labels = BTreeMap::from([
+        (PROPOSAL_LABEL.to_string(), name.clone()),
+        (
+            ANALYSIS_LABEL.to_string(),
+            proposal.spec.analysis_ref.clone(),
+        ),
+        (
+            "app.kubernetes.io/managed-by".to_string(),
+            "smart-chaos".to_string(),
+        ),
+    ]);
+    let annotations =
+        paused.then(|| BTreeMap::from([(PAUSE_ANNOTATION.to_string(), "true".to_string())]));
+    Ok(spec.to_manifest(kube::api::ObjectMeta {
+        name: Some(name),
+        namespace: proposal.namespace(),
+        labels: Some(labels),
+        annotations,
+        owner_references: Some(vec![owner]),
+        ..kube::api::ObjectMeta::default()
+    }))
+}
+
+/// Whether `object` is controlled by `proposal` (so it is ours to change).
+fn owned_by(object: &DynamicObject, proposal: &ExperimentProposal) -> bool {
+    let uid = proposal.uid();
+    object
+        .owner_references()
+        .iter()
+        .any(|o| o.controller == Some(true) && Some(&o.uid) == uid.as_ref())
+}
+
+/// The SSA body for /status.
+#[derive(Serialize, Debug)]
+#[serde(rename_all = "camelCase")]
+struct StatusApply<'a> {
+    api_version: String,
+    kind: &'static str,
+    status: &'a ExperimentProposalStatus,
+}
+
+/// Reconciles one proposal.
+#[instrument(skip(obj, ctx), fields(namespace = obj.namespace(), name = obj.name_any()))]
+pub async fn reconcile(
+    obj: Arc<DeserializeGuard<ExperimentProposal>>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    let _timer = ctx.metrics.reconcile(CONTROLLER);
+    let proposal = match &obj.0 {
+        Ok(p) => p,
+        Err(invalid) => {
+            return Err(Error::InvalidObject {
+                name: obj.name_any(),
+                reason: invalid.error.clone(),
+            });
+        }
+    };
+    if !ctx.is_leader() {
+        // Followers keep their caches warm; the leader's election triggers a full pass.
+        return Ok(Action::await_change());
+    }
+    let key = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
+    let action = match proposal.spec.approval.state {
+        ApprovalState::Pending => not_started(proposal, &ctx, waiting_message(proposal)).await?,
+        ApprovalState::Rejected => not_started(proposal, &ctx, rejected_message(proposal)).await?,
+        ApprovalState::Approved => approved(proposal, &ctx).await?,
+    };
+    ctx.backoff.reset(&key);
+    Ok(action)
+}
+
+fn waiting_message(proposal: &ExperimentProposal) -> String {
+    let ns = proposal.namespace().unwrap_or_default();
+    format!(
+        "waiting for a person to approve it (smart-chaos approve {ns}/{}); nothing runs until then",
+        proposal.name_any()
+    )
+}
+
+fn rejected_message(proposal: &ExperimentProposal) -> String {
+    let approval = &proposal.spec.approval;
+    let by = approval.approved_by.as_deref().unwrap_or("someone");
+    match approval.reason.as_deref() {
+        Some(reason) => format!("rejected by {by} ({reason}); it never runs"),
+        None => format!("rejected by {by}; it never runs"),
+    }
+}
+
+/// Pending or Rejected: status NotStarted, nothing else.
+async fn not_started(
+    proposal: &ExperimentProposal,
+    ctx: &Context,
+    message: String,
+) -> Result<Action, Error> {
+    let desired = ExperimentProposalStatus {
+        phase: Some(RunPhase::NotStarted),
+        observed_generation: proposal.metadata.generation,
+        message: Some(message),
+        ..ExperimentProposalStatus::default()
+    };
+    let previous = proposal.status.clone().unwrap_or_default();
+    if write_status(proposal, ctx, &desired).await?
+        && proposal.spec.approval.state == ApprovalState::Rejected
+        && previous.phase != Some(RunPhase::NotStarted)
+    {
+        publish(
+            ctx,
+            proposal,
+            EventType::Normal,
+            "Rejected",
+            desired.message.clone(),
+        )
+        .await;
+    }
+    Ok(Action::await_change())
+}
+
+/// Approved: drive the run.
+async fn approved(proposal: &ExperimentProposal, ctx: &Context) -> Result<Action, Error> {
+    let name = proposal.name_any();
+    let ns = proposal
+        .namespace()
+        .ok_or(Error::MissingMetadata("namespace"))?;
+    let previous = proposal.status.clone().unwrap_or_default();
+    if matches!(
+        previous.phase,
+        Some(RunPhase::Completed) | Some(RunPhase::Failed)
+    ) {
+        return Ok(Action::await_change());
+    }
+    let spec = match ChaosSpec::try_from(proposal.spec.experiment.clone()) {
+        Ok(spec) => spec,
+        Err(missing) => {
+            fail(proposal, ctx, &previous, missing.to_string()).await?;
+            return Ok(Action::await_change());
+        }
+    };
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(ctx.client.clone(), &ns, &chaos_resource(spec.kind()));
+    let existing = api
+        .get_opt(&name)
+        .await
+        .map_err(|source| Error::ReadChaos {
+            name: name.clone(),
+            source,
+        })?;
+    if let Some(object) = &existing
+        && !owned_by(object, proposal)
+    {
+        let message = format!(
+            "a {} named {name} already exists and is not owned by this proposal; it was left alone",
+            spec.kind()
+        );
+        fail(proposal, ctx, &previous, message).await?;
+        return Ok(Action::await_change());
+    }
+
+    if previous.phase == Some(RunPhase::Paused) {
+        // Level-triggered stop condition: keep the pause annotation on, whatever happened since.
+        let paused = existing.as_ref().is_some_and(|o| {
+            o.annotations().get(PAUSE_ANNOTATION).map(String::as_str) == Some("true")
+        });
+        if existing.is_some() && !paused {
+            apply_chaos(&api, proposal, &spec, true).await?;
+        }
+        return Ok(Action::await_change());
+    }
+
+    let mut results: Vec<CheckResult> = Vec::with_capacity(proposal.spec.steady_state.len());
+    for check in &proposal.spec.steady_state {
+        results.push(checks::evaluate(&ctx.client, check).await?);
+    }
+    let window = spec
+        .duration()
+        .and_then(run::parse_go_duration)
+        .unwrap_or(ctx.config.default_window);
+    let inputs = RunInputs {
+        status: &previous,
+        chaos_created_at: existing
+            .as_ref()
+            .and_then(|o| o.metadata.creation_timestamp.as_ref())
+            .map(|t| t.0),
+        checks: &results,
+        window,
+        // Whole seconds: status times are stored at that precision, so an unchanged status
+        // compares equal to what was read back and is not written again.
+        now: Timestamp::from_second(Timestamp::now().as_second()).unwrap_or(Timestamp::UNIX_EPOCH),
+    };
+    let step = run::next_step(&inputs);
+    debug!(?step, "next step");
+    match &step {
+        RunStep::Start => apply_chaos(&api, proposal, &spec, false).await?,
+        RunStep::Pause { .. } if existing.is_some() => {
+            apply_chaos(&api, proposal, &spec, true).await?
+        }
+        _ => {}
+    }
+    let desired = run::status_after(&step, &inputs, proposal.metadata.generation, &name);
+    let changed_phase = previous.phase != desired.phase;
+    write_status(proposal, ctx, &desired).await?;
+    if changed_phase {
+        let (type_, reason) = match &step {
+            RunStep::Wait { .. } => (EventType::Warning, "WaitingForSteadyState"),
+            RunStep::Start | RunStep::Continue => (EventType::Normal, "ExperimentStarted"),
+            RunStep::Pause { .. } => (EventType::Warning, "SteadyStateBroken"),
+            RunStep::Complete { .. } => (EventType::Normal, "HypothesisHeld"),
+            RunStep::Lost { .. } => (EventType::Warning, "ExperimentLost"),
+        };
+        info!(
+            reason,
+            message = desired.message.as_deref().unwrap_or_default(),
+            "run transition"
+        );
+        publish(ctx, proposal, type_, reason, desired.message.clone()).await;
+    }
+    Ok(match step {
+        RunStep::Wait { .. } | RunStep::Start | RunStep::Continue => {
+            Action::requeue(ctx.config.check_interval)
+        }
+        RunStep::Pause { .. } | RunStep::Complete { .. } | RunStep::Lost { .. } => {
+            Action::await_change()
+        }
+    })
+}
+
+/// Records a run that cannot happen.
+async fn fail(
+    proposal: &ExperimentProposal,
+    ctx: &Context,
+    previous: &ExperimentProposalStatus,
+    message: String,
+) -> Result<(), Error> {
+    let desired = ExperimentProposalStatus {
+        phase: Some(RunPhase::Failed),
+        observed_generation: proposal.metadata.generation,
+        message: Some(message.clone()),
+        ..ExperimentProposalStatus::default()
+    };
+    if write_status(proposal, ctx, &desired).await? && previous.phase != Some(RunPhase::Failed) {
+        publish(
+            ctx,
+            proposal,
+            EventType::Warning,
+            "ExperimentFailed",
+            Some(message),
+        )
+        .await;
+    }
+    Ok(())
+}
+
+/// Server-side applies the Chaos Mesh object.
+async fn apply_chaos(
+    api: &Api<DynamicObject>,
+    proposal: &ExperimentProposal,
+    spec: &ChaosSpec,
+    paused: bool,
+) -> Result<(), Error> {
+    let manifest = chaos_manifest(proposal, spec, paused)?;
+    let name = proposal.name_any();
+    api.patch(
+        &name,
+        &PatchParams::apply(FIELD_MANAGER),
+        &Patch::Apply(&manifest),
+    )
+    .await
+    .map_err(|source| Error::ApplyChaos { name, source })?;
+    Ok(())
+}
+
+/// Server-side applies `desired` to /status unless it equals what is there. Returns whether it
+/// wrote.
+async fn write_status(
+    proposal: &ExperimentProposal,
+    ctx: &Context,
+    desired: &ExperimentProposalStatus,
+) -> Result<bool, Error> {
+    if proposal.status.as_ref() == Some(desired) {
+        return Ok(false);
+    }
+    let ns = proposal
+        .namespace()
+        .ok_or(Error::MissingMetadata("namespace"))?;
+    let api: Api<ExperimentProposal> = Api::namespaced(ctx.client.clone(), &ns);
+    let body = StatusApply {
+        api_version: ExperimentProposal::api_version(&()).into_owned(),
+        kind: "ExperimentProposal",
+        status: desired,
+    };
+    api.patch_status(
+        &proposal.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .map_err(Error::Status)?;
+    Ok(true)
+}
+
+/// Publishes an event; a failure to publish is logged, never fatal.
+async fn publish(
+    ctx: &Context,
+    proposal: &ExperimentProposal,
+    type_: EventType,
+    reason: &str,
+    note: Option<String>,
+) {
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        // Event notes are limited to 1 kB.
+        note: note.map(|n| n.chars().take(1000).collect()),
+        action: "Run".into(),
+        secondary: None,
+    };
+    if let Err(error) = ctx
+        .recorder
+        .publish(&event, &proposal.object_ref(&()))
+        .await
+    {
+        tracing::warn!(%error, reason, "publishing an event");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{
+        Approval, BlastRadius, CheckKind, ExperimentProposalSpec, ProposalHypothesis,
+        SteadyStateCheck,
+    };
+    use crate::chaosmesh::{PodChaosAction, PodChaosSpec, PodSelector, SelectorMode};
+
+    fn proposal() -> (ExperimentProposal, ChaosSpec) {
+        let spec = ChaosSpec::PodChaos(PodChaosSpec {
+            action: PodChaosAction::PodKill,
+            selector: PodSelector {
+                namespaces: vec!["shop".into()],
+                label_selectors: BTreeMap::from([("app".into(), "web".into())]),
+            },
+            mode: SelectorMode::One,
+            value: None,
+            duration: Some("30s".into()),
+            container_names: vec![],
+        });
+        let mut p = ExperimentProposal::new(
+            "kill-web",
+            ExperimentProposalSpec {
+                analysis_ref: "shop".into(),
+                target: "shop/Deployment/web".into(),
+                hypothesis: ProposalHypothesis {
+                    id: "h1".into(),
+                    statement: "If one web pod dies, web stays available".into(),
+                },
+                steady_state: vec![SteadyStateCheck {
+                    name: "web".into(),
+                    kind: CheckKind::AvailableReplicas,
+                    subject: Some("shop/Deployment/web".into()),
+                    url: None,
+                    query: None,
+                    min_value: 1,
+                }],
+                blast_radius: BlastRadius::default(),
+                experiment: spec.clone().into(),
+                approval: Approval::default(),
+            },
+        );
+        p.metadata.namespace = Some("shop".into());
+        p.metadata.uid = Some("uid-1".into());
+        (p, spec)
+    }
+
+    #[test]
+    fn the_chaos_object_is_owned_labelled_and_paused_on_demand() {
+        let (p, spec) = proposal();
+        let running = chaos_manifest(&p, &spec, false).unwrap();
+        let owner = &running.metadata.owner_references.as_ref().unwrap()[0];
+        assert_eq!(owner.uid, "uid-1");
+        assert_eq!(owner.kind, "ExperimentProposal");
+        assert_eq!(owner.controller, Some(true));
+        let labels = running.metadata.labels.as_ref().unwrap();
+        assert_eq!(labels[PROPOSAL_LABEL], "kill-web");
+        assert_eq!(labels[ANALYSIS_LABEL], "shop");
+        assert!(running.metadata.annotations.is_none());
+        let paused = chaos_manifest(&p, &spec, true).unwrap();
+        assert_eq!(
+            paused.metadata.annotations.unwrap()[PAUSE_ANNOTATION],
+            "true"
+        );
+        let json = serde_json::to_value(&running).unwrap();
+        assert_eq!(json["kind"], "PodChaos");
+        assert_eq!(json["metadata"]["name"], "kill-web");
+    }
+
+    #[test]
+    fn a_proposal_without_uid_cannot_own_anything() {
+        let (mut p, spec) = proposal();
+        p.metadata.uid = None;
+        assert!(matches!(
+            chaos_manifest(&p, &spec, false),
+            Err(Error::MissingMetadata("uid"))
+        ));
+    }
+
+    #[test]
+    fn messages_tell_what_to_do() {
+        let (mut p, _) = proposal();
+        assert!(waiting_message(&p).contains("smart-chaos approve shop/kill-web"));
+        p.spec.approval = Approval {
+            state: ApprovalState::Rejected,
+            approved_by: Some("alice".into()),
+            decided_at: None,
+            reason: Some("too risky".into()),
+        };
+        assert_eq!(
+            rejected_message(&p),
+            "rejected by alice (too risky); it never runs"
+        );
+    }
+
+    #[test]
+    fn every_kind_maps_to_its_plural() {
+        for kind in ChaosKind::ALL {
+            let ar = chaos_resource(kind);
+            assert_eq!(ar.group, "chaos-mesh.org");
+            assert_eq!(ar.plural, kind.plural());
+            assert_eq!(ar.kind, kind.as_str());
+        }
+    }
+}

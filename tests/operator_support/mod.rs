@@ -1,0 +1,349 @@
+//! Support for the operator's integration tests: the shipped manifests (deploy/) installed on the
+//! real kube-apiserver, the test users bound to the shipped roles, and small typed builders.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStatus};
+use k8s_openapi::api::core::v1::{Container, PodSpec, PodTemplateSpec};
+use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding, RoleRef, Subject};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
+use kube::Client;
+use kube::api::{Api, DynamicObject, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::core::GroupVersionKind;
+use kube::discovery::{Scope, pinned_kind};
+use smart_chaos::api::{
+    Approval, ApprovalState, BlastRadius, CheckKind, ExperimentProposal, ExperimentProposalSpec,
+    ProposalHypothesis, SteadyStateCheck,
+};
+use smart_chaos::chaosmesh::{ChaosSpec, PodChaosAction, PodChaosSpec, PodSelector, SelectorMode};
+
+use crate::support::{self, User};
+
+/// The field manager tests apply with.
+pub const TEST_MANAGER: &str = "smart-chaos-tests";
+/// The operator's namespace in deploy/.
+pub const OPERATOR_NAMESPACE: &str = "smart-chaos-system";
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every object of a multi-document YAML text.
+pub fn yaml_objects(text: &str) -> Vec<DynamicObject> {
+    use serde::Deserialize;
+    serde_yaml::Deserializer::from_str(text)
+        .filter_map(|doc| Option::<DynamicObject>::deserialize(doc).expect("a Kubernetes object"))
+        .collect()
+}
+
+/// Server-side applies one object of any kind (found through discovery) as `client`.
+pub async fn apply_object(client: &Client, object: &DynamicObject, dry_run: bool) {
+    let types = object.types.as_ref().expect("apiVersion and kind");
+    let (group, version) = match types.api_version.split_once('/') {
+        Some((g, v)) => (g.to_string(), v.to_string()),
+        None => (String::new(), types.api_version.clone()),
+    };
+    let gvk = GroupVersionKind::gvk(&group, &version, &types.kind);
+    let (resource, caps) = pinned_kind(client, &gvk)
+        .await
+        .unwrap_or_else(|e| panic!("discovering {gvk:?}: {e}"));
+    let name = object.metadata.name.clone().expect("a name");
+    let api: Api<DynamicObject> = match caps.scope {
+        Scope::Cluster => Api::all_with(client.clone(), &resource),
+        Scope::Namespaced => Api::namespaced_with(
+            client.clone(),
+            object.metadata.namespace.as_deref().expect("a namespace"),
+            &resource,
+        ),
+    };
+    let mut params = PatchParams::apply(TEST_MANAGER).force();
+    params.dry_run = dry_run;
+    api.patch(&name, &params, &Patch::Apply(object))
+        .await
+        .unwrap_or_else(|e| panic!("applying {} {name}: {e}", types.kind));
+}
+
+/// The files deploy/kustomization.yaml lists, in order.
+pub fn kustomization_resources(dir: &Path) -> Vec<PathBuf> {
+    #[derive(serde::Deserialize)]
+    struct Kustomization {
+        resources: Vec<String>,
+    }
+    let text = std::fs::read_to_string(dir.join("kustomization.yaml")).expect("kustomization");
+    let k: Kustomization = serde_yaml::from_str(&text).expect("a kustomization");
+    k.resources.iter().map(|r| dir.join(r)).collect()
+}
+
+static INSTALLED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+
+/// An admin client on a server with our CRDs, the Chaos Mesh CRDs, and the approval policy, its
+/// binding and the RBAC from deploy/ installed; the approver and viewer groups bound to the
+/// shipped ClusterRoles; and the policy enforcing.
+pub async fn admin_with_operator_manifests() -> Client {
+    let admin = support::admin().await;
+    INSTALLED
+        .get_or_init(|| async {
+            let admin = support::server().client(User::Admin).await;
+            let deploy = repo_root().join("deploy");
+            for file in [
+                "namespace.yaml",
+                "approval-policy.yaml",
+                "approval-policy-binding.yaml",
+                "rbac.yaml",
+            ] {
+                let text = std::fs::read_to_string(deploy.join(file)).expect("deploy file");
+                for object in yaml_objects(&text) {
+                    apply_object(&admin, &object, false).await;
+                }
+            }
+            for (group, role) in [
+                ("smartchaos:approvers", "smart-chaos-approver"),
+                ("smartchaos:viewers", "smart-chaos-viewer"),
+            ] {
+                let binding = ClusterRoleBinding {
+                    metadata: ObjectMeta {
+                        name: Some(format!("test-{role}")),
+                        ..ObjectMeta::default()
+                    },
+                    role_ref: RoleRef {
+                        api_group: "rbac.authorization.k8s.io".into(),
+                        kind: "ClusterRole".into(),
+                        name: role.into(),
+                    },
+                    subjects: Some(vec![Subject {
+                        api_group: Some("rbac.authorization.k8s.io".into()),
+                        kind: "Group".into(),
+                        name: group.into(),
+                        namespace: None,
+                    }]),
+                };
+                let api: Api<ClusterRoleBinding> = Api::all(admin.clone());
+                api.patch(
+                    binding.metadata.name.as_deref().unwrap_or_default(),
+                    &PatchParams::apply(TEST_MANAGER).force(),
+                    &Patch::Apply(&binding),
+                )
+                .await
+                .expect("binding a test group");
+            }
+            wait_for_policy().await;
+        })
+        .await;
+    admin
+}
+
+/// Waits until the approval policy refuses the operator's decision (the API server loads policies,
+/// bindings and parameters asynchronously).
+async fn wait_for_policy() {
+    let admin = support::server().client(User::Admin).await;
+    let operator = support::server().client(User::Operator).await;
+    let ns = support::test_namespace(&admin, "policy-probe").await;
+    let mut probe = proposal("probe", &ns, "web");
+    probe.spec.approval = decided(
+        ApprovalState::Approved,
+        "system:serviceaccount:smart-chaos-system:smart-chaos",
+    );
+    let api: Api<ExperimentProposal> = Api::namespaced(operator, &ns);
+    let start = Instant::now();
+    loop {
+        match api
+            .create(
+                &PostParams {
+                    dry_run: true,
+                    field_manager: None,
+                },
+                &probe,
+            )
+            .await
+        {
+            Err(kube::Error::Api(status)) if status.message.contains("may never decide") => {
+                eprintln!("approval policy enforcing after {:?}", start.elapsed());
+                return;
+            }
+            other => {
+                assert!(
+                    start.elapsed() < Duration::from_secs(60),
+                    "the approval policy did not start enforcing within 60 s: {other:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+/// A decided approval by `user`, now.
+pub fn decided(state: ApprovalState, user: &str) -> Approval {
+    Approval {
+        state,
+        approved_by: Some(user.into()),
+        decided_at: Some(Time(jiff::Timestamp::now())),
+        reason: Some("test".into()),
+    }
+}
+
+/// A Pending pod-kill proposal against Deployment `target` in `ns`, with one AvailableReplicas
+/// check (at least 2).
+pub fn proposal(name: &str, ns: &str, target: &str) -> ExperimentProposal {
+    let spec = ChaosSpec::PodChaos(PodChaosSpec {
+        action: PodChaosAction::PodKill,
+        selector: PodSelector {
+            namespaces: vec![ns.into()],
+            label_selectors: BTreeMap::from([("app".into(), target.into())]),
+        },
+        mode: SelectorMode::One,
+        value: None,
+        duration: Some("10m".into()),
+        container_names: vec![],
+    });
+    let mut p = ExperimentProposal::new(
+        name,
+        ExperimentProposalSpec {
+            analysis_ref: "shop".into(),
+            target: format!("{ns}/Deployment/{target}"),
+            hypothesis: ProposalHypothesis {
+                id: "h-web-one-pod".into(),
+                statement: format!(
+                    "If one {target} pod dies, {target} keeps at least 2 available replicas"
+                ),
+            },
+            steady_state: vec![SteadyStateCheck {
+                name: format!("{target}-available"),
+                kind: CheckKind::AvailableReplicas,
+                subject: Some(format!("{ns}/Deployment/{target}")),
+                url: None,
+                query: None,
+                min_value: 2,
+            }],
+            blast_radius: BlastRadius {
+                affected_workloads: vec![format!("{ns}/Deployment/{target}")],
+                affected_entry_points: vec![],
+                pod_share_percent: 33,
+            },
+            experiment: spec.into(),
+            approval: Approval::default(),
+        },
+    );
+    p.metadata.namespace = Some(ns.into());
+    p
+}
+
+/// Creates `proposal` as admin and returns it as stored.
+pub async fn create_proposal(admin: &Client, proposal: &ExperimentProposal) -> ExperimentProposal {
+    let ns = proposal.metadata.namespace.as_deref().expect("namespace");
+    Api::<ExperimentProposal>::namespaced(admin.clone(), ns)
+        .create(&PostParams::default(), proposal)
+        .await
+        .expect("creating a proposal")
+}
+
+/// Creates Deployment `name` (3 replicas) and sets its status to `available` available replicas.
+/// Nothing runs pods here (no controller-manager), so the test writes the status itself.
+pub async fn deployment(admin: &Client, ns: &str, name: &str, available: i32) {
+    let labels = BTreeMap::from([("app".to_string(), name.to_string())]);
+    let d = Deployment {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some(ns.into()),
+            ..ObjectMeta::default()
+        },
+        spec: Some(DeploymentSpec {
+            replicas: Some(3),
+            selector: LabelSelector {
+                match_labels: Some(labels.clone()),
+                ..LabelSelector::default()
+            },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(PodSpec {
+                    containers: vec![Container {
+                        name: "web".into(),
+                        image: Some("nginx".into()),
+                        ..Container::default()
+                    }],
+                    ..PodSpec::default()
+                }),
+            },
+            ..DeploymentSpec::default()
+        }),
+        status: None,
+    };
+    Api::<Deployment>::namespaced(admin.clone(), ns)
+        .create(&PostParams::default(), &d)
+        .await
+        .expect("creating a deployment");
+    set_available(admin, ns, name, available).await;
+}
+
+/// Writes a Deployment's status through the status subresource.
+pub async fn set_available(admin: &Client, ns: &str, name: &str, available: i32) {
+    #[derive(serde::Serialize, Debug)]
+    struct StatusOnly {
+        status: DeploymentStatus,
+    }
+    let body = StatusOnly {
+        status: DeploymentStatus {
+            replicas: Some(3),
+            ready_replicas: Some(available),
+            available_replicas: Some(available),
+            unavailable_replicas: Some(3 - available),
+            ..DeploymentStatus::default()
+        },
+    };
+    Api::<Deployment>::namespaced(admin.clone(), ns)
+        .patch_status(name, &PatchParams::default(), &Patch::Merge(&body))
+        .await
+        .expect("setting deployment status");
+}
+
+/// Binds `user_kind`/`name` to ClusterRole `role` in `ns` only.
+pub async fn bind_in_namespace(
+    admin: &Client,
+    ns: &str,
+    binding: &str,
+    subject: Subject,
+    role: &str,
+) {
+    let rb = RoleBinding {
+        metadata: ObjectMeta {
+            name: Some(binding.into()),
+            namespace: Some(ns.into()),
+            ..ObjectMeta::default()
+        },
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "ClusterRole".into(),
+            name: role.into(),
+        },
+        subjects: Some(vec![subject]),
+    };
+    Api::<RoleBinding>::namespaced(admin.clone(), ns)
+        .create(&PostParams::default(), &rb)
+        .await
+        .expect("creating a role binding");
+}
+
+/// Polls `probe` every 100 ms until it returns `Some`, or fails the test after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
