@@ -189,6 +189,7 @@ async fn two_operators_at_once_one_acts() {
             controller: ControllerSettings {
                 check_interval: Duration::from_millis(500),
                 default_window: Duration::from_secs(60),
+                ..ControllerSettings::default()
             },
             lease: settings(&lease, identity),
             watch_namespace: Some(ns.clone()),

@@ -47,6 +47,7 @@ async fn start_operator(
         controller: ControllerSettings {
             check_interval: Duration::from_millis(500),
             default_window: Duration::from_secs(60),
+            ..ControllerSettings::default()
         },
         lease,
         watch_namespace: Some(ns.into()),
@@ -523,43 +524,6 @@ async fn the_operator_binary_serves_probes_and_stops_on_sigterm() {
     .await
     .expect("the lease");
     assert_eq!(lease.spec.and_then(|s| s.holder_identity), None);
-}
-
-/// Placeholder until the analysis pipeline is wired: the operator acknowledges each analysis with
-/// phase Pending and a Ready=False condition that says why, through the status subresource.
-#[tokio::test]
-async fn a_chaos_analysis_is_acknowledged_until_the_pipeline_is_wired() {
-    use smart_chaos::api::{AnalysisPhase, ChaosAnalysis};
-    let admin = admin_with_operator_manifests().await;
-    let ns = support::test_namespace(&admin, "analysis").await;
-    let analysis: ChaosAnalysis = serde_json::from_value(serde_json::json!({
-        "apiVersion": "chaos.smartchaos.io/v1alpha1",
-        "kind": "ChaosAnalysis",
-        "metadata": { "name": "shop", "namespace": ns },
-        "spec": { "scope": { "namespaces": [ns] } },
-    }))
-    .expect("an analysis");
-    let api: Api<ChaosAnalysis> = Api::namespaced(admin.clone(), &ns);
-    api.create(&kube::api::PostParams::default(), &analysis)
-        .await
-        .expect("creating the analysis");
-    let (_addr, stop, task) = start_operator(&ns, "analysis-a", &format!("lease-{ns}")).await;
-    let status = eventually("the analysis status", Duration::from_secs(20), || {
-        let api = api.clone();
-        async move { api.get("shop").await.ok().and_then(|a| a.status) }
-    })
-    .await;
-    assert_eq!(status.phase, Some(AnalysisPhase::Pending));
-    assert_eq!(status.observed_generation, Some(1));
-    let ready = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .expect("a Ready condition");
-    assert_eq!(ready.status, "False");
-    assert_eq!(ready.reason, "PipelineNotWired");
-    let _ = stop.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
 }
 
 /// A shutdown that arrives before the watches' first lists completed still ends the operator

@@ -36,6 +36,9 @@ pub struct OperatorArgs {
     /// Seconds an experiment without a duration (a one-shot pod-kill) is observed.
     #[arg(long, default_value_t = 60)]
     default_window_seconds: u64,
+    /// Seconds between re-reads of an analysis' scope to compare its map hash.
+    #[arg(long, default_value_t = 60)]
+    map_check_interval_seconds: u64,
     /// Log format.
     #[arg(
         long,
@@ -63,6 +66,8 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
         controller: ControllerSettings {
             check_interval: Duration::from_secs(args.check_interval_seconds.max(1)),
             default_window: Duration::from_secs(args.default_window_seconds),
+            map_check_interval: Duration::from_secs(args.map_check_interval_seconds.max(1)),
+            operator_namespace: Some(args.lease_namespace.clone()),
         },
         lease,
         watch_namespace: args.watch_namespace,

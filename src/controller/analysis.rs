@@ -1,29 +1,52 @@
-//! The ChaosAnalysis controller.
+//! The ChaosAnalysis controller, as a visible pipeline:
+//! `validate` (is the spec usable here?) → `gather` (snapshot of the scope, I/O) → `build map`
+//! (pure) → `analyze` (pure stages through the engine) → `apply_proposals` (SSA, I/O) →
+//! `apply_status` (SSA on /status, I/O).
 //!
-//! NOT WIRED YET: the analysis pipeline (snapshot → service map → stages → write-back of status and
-//! proposals) is built elsewhere and will be called from [`reconcile_analysis`]. Until then the
-//! reconciler only acknowledges each analysis: phase Pending, observedGeneration, and a Ready
-//! condition that says the pipeline is not connected, so nobody mistakes silence for a result.
+//! Re-analysis: every `map_check_interval` the scope is read again and the map's content hash
+//! compared with the one in status; the stages only run again when the hash, the generation or
+//! the refresh interval says so. Proposals are applied with deterministic names and the analysis
+//! as controller owner; a proposal somebody has decided on is never touched again.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use kube::api::{Api, Patch, PatchParams};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use tracing::instrument;
 
 use super::run::condition;
 use super::{Context, Error};
-use crate::api::{AnalysisPhase, ChaosAnalysis, ChaosAnalysisStatus, FIELD_MANAGER, conditions};
+use crate::analysis::{self, AnalysisConfig, AnalysisResult};
+use crate::api::{
+    ANALYSIS_LABEL, AnalysisPhase, ApprovalState, ChaosAnalysis, ChaosAnalysisStatus,
+    ExperimentProposal, FIELD_MANAGER, FindingStatus, HypothesisStatus, ProviderName, conditions,
+};
+use crate::servicemap::{self, ServiceMap};
+use crate::snapshot::cluster::{self, ClusterScope};
 
 /// Name of this controller in metrics and logs.
 pub const CONTROLLER: &str = "analyses";
 
-/// Reason of the Ready condition until the pipeline is wired.
-pub const REASON_NOT_WIRED: &str = "PipelineNotWired";
+/// Most findings and hypotheses copied into status; the rest are in the proposals and the CLI
+/// report. Keeps the object far below etcd's size limit on any map.
+const STATUS_ITEMS: usize = 20;
+
+mod reasons {
+    pub const INVALID_SPEC: &str = "InvalidSpec";
+    pub const ANALYZED: &str = "Analyzed";
+    pub const MAP_BUILT: &str = "MapBuilt";
+    pub const STAGES_FELL_BACK: &str = "StagesFellBack";
+    pub const PROVIDER_NOT_AVAILABLE: &str = "ProviderNotAvailable";
+    pub const ALL_STAGES_OK: &str = "AllStagesOk";
+}
 
 #[derive(Serialize, Debug)]
 #[serde(rename_all = "camelCase")]
@@ -33,7 +56,7 @@ struct StatusApply<'a> {
     status: &'a ChaosAnalysisStatus,
 }
 
-/// Reconciles one ChaosAnalysis. The place where the analysis pipeline plugs in.
+/// Reconciles one ChaosAnalysis.
 #[instrument(skip(obj, ctx), fields(namespace = obj.namespace(), name = obj.name_any()))]
 pub async fn reconcile_analysis(
     obj: Arc<DeserializeGuard<ChaosAnalysis>>,
@@ -52,44 +75,468 @@ pub async fn reconcile_analysis(
     if !ctx.is_leader() {
         return Ok(Action::await_change());
     }
+    let ns = analysis
+        .namespace()
+        .ok_or(Error::MissingMetadata("namespace"))?;
     let previous = analysis.status.clone().unwrap_or_default();
-    let now = Timestamp::from_second(Timestamp::now().as_second()).unwrap_or(Timestamp::UNIX_EPOCH);
     let generation = analysis.metadata.generation;
-    // Only the fields this stub owns; server-side apply leaves the others to their managers.
-    let desired = ChaosAnalysisStatus {
-        phase: Some(AnalysisPhase::Pending),
+    let recheck = Action::requeue(ctx.config.map_check_interval);
+
+    // validate
+    if let Err(message) = validate(&ctx, analysis).await? {
+        let status = failed_status(&previous, generation, &message);
+        if apply_status(&ctx, analysis, &ns, &previous, &status).await? {
+            publish(
+                &ctx,
+                analysis,
+                EventType::Warning,
+                reasons::INVALID_SPEC,
+                message,
+            )
+            .await;
+        }
+        // Namespaces can appear later (GitOps ordering): look again, slowly, without an error loop.
+        return Ok(recheck);
+    }
+    let config = AnalysisConfig::from_guardrails(
+        &analysis.spec.guardrails,
+        ctx.config.operator_namespace.as_deref(),
+    )
+    .map_err(|e| Error::InvalidSpec(format!("spec.guardrails: {e}")))?;
+
+    // gather + build map
+    let scope = ClusterScope {
+        namespaces: analysis.spec.scope.namespaces.clone(),
+        label_selector: analysis
+            .spec
+            .scope
+            .label_selector
+            .as_ref()
+            .map(label_selector_string),
+    };
+    let snapshot = cluster::read(&ctx.client, &scope).await?;
+    let map = servicemap::build(&snapshot);
+    let map_hash = map
+        .content_hash()
+        .map_err(|e| Error::Analysis(format!("hashing the map: {e}")))?;
+
+    if !needs_analysis(analysis, &previous, &map_hash) {
+        return Ok(recheck);
+    }
+
+    // analyze (pure)
+    let result = analyze(&map, &config).map_err(Error::Analysis)?;
+
+    // apply proposals
+    let proposals = apply_proposals(&ctx, analysis, &ns, &result).await?;
+
+    // apply status
+    let status = ready_status(
+        analysis, &previous, generation, &map, &map_hash, &result, proposals,
+    );
+    let changed_phase = previous.phase != status.phase;
+    apply_status(&ctx, analysis, &ns, &previous, &status).await?;
+    if changed_phase {
+        let note = format!(
+            "{} services, {} dependencies, {} hypotheses, {} proposals",
+            result.summary.services, result.summary.edges, result.summary.hypotheses, proposals
+        );
+        publish(&ctx, analysis, EventType::Normal, reasons::ANALYZED, note).await;
+    }
+    Ok(recheck)
+}
+
+/// `Err(message)` when the spec cannot be analysed here, with a message a person can act on.
+async fn validate(ctx: &Context, analysis: &ChaosAnalysis) -> Result<Result<(), String>, Error> {
+    let scope = &analysis.spec.scope;
+    if scope.namespaces.is_empty() && scope.label_selector.is_none() {
+        return Ok(Err(
+            "spec.scope is empty: name the namespaces to analyse in spec.scope.namespaces \
+             (or set spec.scope.labelSelector)"
+                .into(),
+        ));
+    }
+    let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
+    let wanted: BTreeSet<&String> = scope
+        .namespaces
+        .iter()
+        .chain(&analysis.spec.guardrails.allowed_namespaces)
+        .collect();
+    let mut missing = Vec::new();
+    for name in wanted {
+        match namespaces.get_opt(name).await {
+            Ok(Some(_)) => {}
+            Ok(None) => missing.push(name.clone()),
+            Err(source) => return Err(Error::ReadNamespaces(source)),
+        }
+    }
+    if !missing.is_empty() {
+        return Ok(Err(format!(
+            "namespace(s) {} named in spec.scope.namespaces or spec.guardrails.allowedNamespaces \
+             do not exist; create them or fix the spec",
+            missing.join(", ")
+        )));
+    }
+    if let Err(e) = AnalysisConfig::from_guardrails(&analysis.spec.guardrails, None) {
+        return Ok(Err(format!("spec.guardrails: {e}")));
+    }
+    Ok(Ok(()))
+}
+
+/// Whether the stages must run: a new generation, a new map (unless refresh.onMapChange is
+/// off), a due refresh interval, or no result yet.
+fn needs_analysis(
+    analysis: &ChaosAnalysis,
+    previous: &ChaosAnalysisStatus,
+    map_hash: &str,
+) -> bool {
+    if previous.phase != Some(AnalysisPhase::Ready)
+        || previous.observed_generation != analysis.metadata.generation
+    {
+        return true;
+    }
+    if analysis.spec.refresh.on_map_change && previous.map_hash.as_deref() != Some(map_hash) {
+        return true;
+    }
+    let interval = analysis
+        .spec
+        .refresh
+        .interval
+        .as_deref()
+        .and_then(|i| analysis::parse_go_duration(i).ok());
+    match (interval, &previous.last_analyzed) {
+        (Some(ms), Some(Time(last))) => {
+            let due = last
+                .as_millisecond()
+                .saturating_add(i64::try_from(ms).unwrap_or(i64::MAX));
+            Timestamp::now().as_millisecond() >= due
+        }
+        _ => false,
+    }
+}
+
+fn analyze(map: &ServiceMap, config: &AnalysisConfig) -> Result<AnalysisResult, String> {
+    // LLM providers plug in through analysis::analyze with their engine; the built-in engine
+    // never waits, so it runs here without blocking the runtime.
+    analysis::analyze_builtin(map, config).map_err(|e| e.to_string())
+}
+
+/// Applies the proposals of `result`, owned by the analysis; deletes Pending proposals the new
+/// result no longer contains; never touches a decided proposal. Returns how many exist now.
+async fn apply_proposals(
+    ctx: &Context,
+    analysis: &ChaosAnalysis,
+    ns: &str,
+    result: &AnalysisResult,
+) -> Result<i64, Error> {
+    let name = analysis.name_any();
+    let api: Api<ExperimentProposal> = Api::namespaced(ctx.client.clone(), ns);
+    let existing = api
+        .list(&ListParams::default().labels(&format!("{ANALYSIS_LABEL}={name}")))
+        .await
+        .map_err(Error::ListProposals)?;
+    let decided: BTreeMap<String, ApprovalState> = existing
+        .items
+        .iter()
+        .map(|p| (p.name_any(), p.approval_state()))
+        .collect();
+    let owner = analysis
+        .controller_owner_ref(&())
+        .ok_or(Error::MissingMetadata("uid"))?;
+    let mut desired_names = BTreeSet::new();
+    for mut proposal in analysis::build_proposals(result, &name) {
+        let proposal_name = proposal.name_any();
+        desired_names.insert(proposal_name.clone());
+        if decided
+            .get(&proposal_name)
+            .is_some_and(|state| *state != ApprovalState::Pending)
+        {
+            continue;
+        }
+        // Proposals live beside their analysis (owner references cannot cross namespaces);
+        // the experiment's selectors still name the target's namespace.
+        proposal.metadata.namespace = Some(ns.to_string());
+        proposal.metadata.owner_references = Some(vec![owner.clone()]);
+        let body = ProposalApply::without_approval(&proposal)?;
+        api.patch(
+            &proposal_name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&body),
+        )
+        .await
+        .map_err(|source| Error::ApplyProposal {
+            name: proposal_name.clone(),
+            source,
+        })?;
+    }
+    for (stale, state) in &decided {
+        if *state == ApprovalState::Pending && !desired_names.contains(stale) {
+            api.delete(stale, &DeleteParams::default())
+                .await
+                .map_err(|source| Error::ApplyProposal {
+                    name: stale.clone(),
+                    source,
+                })?;
+        }
+    }
+    let kept_decided = decided
+        .iter()
+        .filter(|(n, s)| **s != ApprovalState::Pending && !desired_names.contains(*n))
+        .count();
+    Ok(i64::try_from(desired_names.len() + kept_decided).unwrap_or(i64::MAX))
+}
+
+/// The SSA body of a proposal without `spec.approval`: the decision belongs to people, so the
+/// operator never owns that field (the CRD defaults it to Pending on create).
+struct ProposalApply;
+
+impl ProposalApply {
+    fn without_approval(proposal: &ExperimentProposal) -> Result<serde_json::Value, Error> {
+        let mut body = serde_json::to_value(proposal)
+            .map_err(|e| Error::Analysis(format!("serialising a proposal: {e}")))?;
+        if let Some(spec) = body.get_mut("spec").and_then(|s| s.as_object_mut()) {
+            spec.remove("approval");
+        }
+        if let Some(object) = body.as_object_mut() {
+            object.remove("status");
+        }
+        Ok(body)
+    }
+}
+
+fn now() -> Timestamp {
+    Timestamp::from_second(Timestamp::now().as_second()).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+fn failed_status(
+    previous: &ChaosAnalysisStatus,
+    generation: Option<i64>,
+    message: &str,
+) -> ChaosAnalysisStatus {
+    let now = now();
+    ChaosAnalysisStatus {
+        phase: Some(AnalysisPhase::Failed),
         observed_generation: generation,
         conditions: vec![condition(
             &previous.conditions,
             conditions::READY,
             false,
-            REASON_NOT_WIRED,
-            "the analysis pipeline is not connected to this operator build yet",
+            reasons::INVALID_SPEC,
+            message,
             generation,
             now,
         )],
-        ..ChaosAnalysisStatus::default()
-    };
-    let unchanged = previous.phase == desired.phase
-        && previous.observed_generation == desired.observed_generation
-        && previous.conditions == desired.conditions;
-    if !unchanged {
-        let ns = analysis
-            .namespace()
-            .ok_or(Error::MissingMetadata("namespace"))?;
-        let api: Api<ChaosAnalysis> = Api::namespaced(ctx.client.clone(), &ns);
-        let body = StatusApply {
-            api_version: ChaosAnalysis::api_version(&()).into_owned(),
-            kind: "ChaosAnalysis",
-            status: &desired,
-        };
-        api.patch_status(
-            &analysis.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&body),
-        )
-        .await
-        .map_err(Error::Status)?;
+        ..previous.clone()
     }
-    Ok(Action::await_change())
+}
+
+fn ready_status(
+    analysis: &ChaosAnalysis,
+    previous: &ChaosAnalysisStatus,
+    generation: Option<i64>,
+    map: &ServiceMap,
+    map_hash: &str,
+    result: &AnalysisResult,
+    proposals: i64,
+) -> ChaosAnalysisStatus {
+    let now = now();
+    let mut summary = result.summary.clone();
+    summary.proposals = proposals;
+    let provider_unavailable = analysis.spec.provider.name != ProviderName::Builtin;
+    let (degraded, degraded_reason, degraded_message) = if provider_unavailable {
+        (
+            true,
+            reasons::PROVIDER_NOT_AVAILABLE,
+            format!(
+                "provider {:?} is not available to this operator build; the built-in engine's results stand",
+                analysis.spec.provider.name
+            ),
+        )
+    } else if !result.notes.is_empty() {
+        let stages: Vec<String> = result
+            .notes
+            .iter()
+            .map(|n| format!("{:?}: {}", n.stage, n.message))
+            .collect();
+        (
+            true,
+            reasons::STAGES_FELL_BACK,
+            format!("built-in results stand for: {}", stages.join("; ")),
+        )
+    } else {
+        (
+            false,
+            reasons::ALL_STAGES_OK,
+            "every stage ran with the configured engine".to_string(),
+        )
+    };
+    let conditions = vec![
+        condition(
+            &previous.conditions,
+            conditions::READY,
+            true,
+            reasons::ANALYZED,
+            &format!(
+                "{} hypotheses, {proposals} proposals awaiting review",
+                summary.hypotheses
+            ),
+            generation,
+            now,
+        ),
+        condition(
+            &previous.conditions,
+            conditions::SERVICE_MAP_BUILT,
+            true,
+            reasons::MAP_BUILT,
+            &format!("{} nodes, {} edges", map.nodes.len(), map.edges.len()),
+            generation,
+            now,
+        ),
+        condition(
+            &previous.conditions,
+            conditions::ANALYZED,
+            true,
+            reasons::ANALYZED,
+            &format!("engine {}", result.engine),
+            generation,
+            now,
+        ),
+        condition(
+            &previous.conditions,
+            conditions::DEGRADED,
+            degraded,
+            degraded_reason,
+            &degraded_message,
+            generation,
+            now,
+        ),
+    ];
+    let mut findings: Vec<&analysis::Finding> = result.dependencies.findings.iter().collect();
+    findings.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.id.cmp(&b.id)));
+    ChaosAnalysisStatus {
+        phase: Some(AnalysisPhase::Ready),
+        observed_generation: generation,
+        conditions,
+        map_hash: Some(map_hash.to_string()),
+        last_analyzed: Some(Time(now)),
+        summary: Some(summary),
+        findings: findings
+            .into_iter()
+            .take(STATUS_ITEMS)
+            .map(|f| FindingStatus {
+                id: f.id.clone(),
+                severity: format!("{:?}", f.severity).to_lowercase(),
+                subject: f.subject.to_string(),
+                message: f.message.clone(),
+            })
+            .collect(),
+        hypotheses: result
+            .hypotheses
+            .hypotheses
+            .iter()
+            .take(STATUS_ITEMS)
+            .map(|h| HypothesisStatus {
+                id: h.id.clone(),
+                statement: h.statement.clone(),
+            })
+            .collect(),
+        rumsfeld: Some(result.rumsfeld_counts.clone()),
+        usage: previous.usage.clone(),
+        report_config_map: None,
+    }
+}
+
+/// Writes status when it differs from what is there; returns whether it wrote.
+async fn apply_status(
+    ctx: &Context,
+    analysis: &ChaosAnalysis,
+    ns: &str,
+    previous: &ChaosAnalysisStatus,
+    status: &ChaosAnalysisStatus,
+) -> Result<bool, Error> {
+    if previous == status {
+        return Ok(false);
+    }
+    let api: Api<ChaosAnalysis> = Api::namespaced(ctx.client.clone(), ns);
+    let body = StatusApply {
+        api_version: ChaosAnalysis::api_version(&()).into_owned(),
+        kind: "ChaosAnalysis",
+        status,
+    };
+    api.patch_status(
+        &analysis.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .map_err(Error::Status)?;
+    Ok(true)
+}
+
+/// Publishes an event; a failure to publish is logged, never fatal.
+async fn publish(
+    ctx: &Context,
+    analysis: &ChaosAnalysis,
+    type_: EventType,
+    reason: &str,
+    note: String,
+) {
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note.chars().take(1000).collect()),
+        action: "Analyze".into(),
+        secondary: None,
+    };
+    if let Err(error) = ctx
+        .recorder
+        .publish(&event, &analysis.object_ref(&()))
+        .await
+    {
+        tracing::warn!(%error, reason, "publishing an event");
+    }
+}
+
+/// A LabelSelector in the list API's string form.
+fn label_selector_string(
+    selector: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
+) -> String {
+    let mut parts: Vec<String> = selector
+        .match_labels
+        .iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    for requirement in selector.match_expressions.iter().flatten() {
+        let values = requirement.values.clone().unwrap_or_default().join(",");
+        parts.push(match requirement.operator.as_str() {
+            "In" => format!("{} in ({values})", requirement.key),
+            "NotIn" => format!("{} notin ({values})", requirement.key),
+            "Exists" => requirement.key.clone(),
+            _ => format!("!{}", requirement.key),
+        });
+    }
+    parts.join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
+
+    #[test]
+    fn label_selectors_render_in_the_list_api_form() {
+        let selector = LabelSelector {
+            match_labels: Some([("team".to_string(), "search".to_string())].into()),
+            match_expressions: Some(vec![LabelSelectorRequirement {
+                key: "tier".into(),
+                operator: "In".into(),
+                values: Some(vec!["web".into(), "api".into()]),
+            }]),
+        };
+        assert_eq!(
+            label_selector_string(&selector),
+            "team=search,tier in (web,api)"
+        );
+    }
 }

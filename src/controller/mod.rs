@@ -41,6 +41,10 @@ pub struct ControllerSettings {
     pub check_interval: Duration,
     /// How long an experiment with no duration (e.g. a one-shot pod-kill) is observed.
     pub default_window: Duration,
+    /// How often an analysis' scope is read again to compare its map hash.
+    pub map_check_interval: Duration,
+    /// The operator's own namespace: never a target unless an analysis allows system namespaces.
+    pub operator_namespace: Option<String>,
 }
 
 impl Default for ControllerSettings {
@@ -48,6 +52,8 @@ impl Default for ControllerSettings {
         ControllerSettings {
             check_interval: Duration::from_secs(5),
             default_window: Duration::from_secs(60),
+            map_check_interval: Duration::from_secs(60),
+            operator_namespace: None,
         }
     }
 }
@@ -172,6 +178,22 @@ pub enum Error {
     },
     #[error("writing status: {0}")]
     Status(#[source] kube::Error),
+    #[error("the spec cannot be analysed: {0}")]
+    InvalidSpec(String),
+    #[error("reading namespaces: {0}")]
+    ReadNamespaces(#[source] kube::Error),
+    #[error(transparent)]
+    ReadCluster(#[from] crate::snapshot::cluster::ClusterReadError),
+    #[error("analysis failed: {0}")]
+    Analysis(String),
+    #[error("listing proposals: {0}")]
+    ListProposals(#[source] kube::Error),
+    #[error("applying proposal {name}: {source}")]
+    ApplyProposal {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
 }
 
 impl Error {
@@ -184,6 +206,12 @@ impl Error {
             Error::ReadChaos { .. } => "ReadChaosResource",
             Error::ApplyChaos { .. } => "ApplyChaosResource",
             Error::Status(_) => "WriteStatus",
+            Error::InvalidSpec(_) => "InvalidSpec",
+            Error::ReadNamespaces(_) => "ReadNamespaces",
+            Error::ReadCluster(_) => "ReadCluster",
+            Error::Analysis(_) => "Analysis",
+            Error::ListProposals(_) => "ListProposals",
+            Error::ApplyProposal { .. } => "ApplyProposal",
         }
     }
 
@@ -193,7 +221,14 @@ impl Error {
         match self {
             Error::InvalidObject { .. } | Error::MissingMetadata(_) => true,
             Error::ApplyChaos { source, .. } => invalid_request(source),
-            Error::Check(_) | Error::ReadChaos { .. } | Error::Status(_) => false,
+            Error::InvalidSpec(_) | Error::Analysis(_) => true,
+            Error::ApplyProposal { source, .. } => invalid_request(source),
+            Error::Check(_)
+            | Error::ReadChaos { .. }
+            | Error::Status(_)
+            | Error::ReadNamespaces(_)
+            | Error::ReadCluster(_)
+            | Error::ListProposals(_) => false,
         }
     }
 }

@@ -1,0 +1,347 @@
+//! The operator end to end on the real kube-apiserver: Online Boutique applied to a namespace, a
+//! ChaosAnalysis scoped to it, and the operator (running as its service account, under the
+//! shipped RBAC and admission policy) writing status and Pending proposals that match the offline
+//! CLI's counts; restarts and re-analyses never duplicate a proposal or lose an approval;
+//! invalid analyses end in a condition a person can act on.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
+
+mod operator_support;
+mod support;
+
+use std::time::{Duration, Instant};
+
+use kube::Client;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use operator_support::{admin_with_operator_manifests, decided, eventually};
+use smart_chaos::analysis::{self, AnalysisConfig};
+use smart_chaos::api::{
+    ANALYSIS_LABEL, AnalysisPhase, ApprovalState, ChaosAnalysis, ChaosAnalysisStatus,
+    ExperimentProposal, Guardrails,
+};
+use smart_chaos::controller::leader::LeaseSettings;
+use smart_chaos::controller::{ControllerSettings, Operator, OperatorConfig};
+use smart_chaos::servicemap;
+use smart_chaos::snapshot::{self, ReadOptions};
+use support::User;
+
+struct Running {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
+    }
+}
+
+async fn start_operator(ns: &str, identity: &str) -> Running {
+    let client = support::server().client(User::Operator).await;
+    let mut lease = LeaseSettings::new("smart-chaos-system", &format!("lease-{ns}"), identity);
+    lease.lease_duration = Duration::from_secs(3);
+    lease.renew_deadline = Duration::from_secs(2);
+    lease.retry_period = Duration::from_millis(300);
+    let config = OperatorConfig {
+        controller: ControllerSettings {
+            check_interval: Duration::from_millis(500),
+            map_check_interval: Duration::from_secs(1),
+            operator_namespace: Some("smart-chaos-system".into()),
+            ..ControllerSettings::default()
+        },
+        lease,
+        watch_namespace: Some(ns.into()),
+        http_addr: "127.0.0.1:0".parse().unwrap(),
+    };
+    let operator = Operator::bind(client, config)
+        .await
+        .expect("binding the operator");
+    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        operator
+            .run(async {
+                let _ = stop_rx.await;
+            })
+            .await
+            .expect("the operator ran");
+    });
+    Running { stop, task }
+}
+
+fn analysis(ns: &str, name: &str, spec: serde_json::Value) -> ChaosAnalysis {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "chaos.smartchaos.io/v1alpha1",
+        "kind": "ChaosAnalysis",
+        "metadata": { "name": name, "namespace": ns },
+        "spec": spec,
+    }))
+    .unwrap()
+}
+
+/// Online Boutique applied to a fresh namespace; returns (namespace, offline result summary).
+async fn boutique(admin: &Client) -> (String, smart_chaos::api::AnalysisSummary, usize) {
+    let ns = support::test_namespace(admin, "op-boutique").await;
+    let docs =
+        support::manifests_in_namespace(&support::shared_dir().join("corpus/online-boutique"), &ns);
+    let dir = std::env::temp_dir().join(format!("smart-chaos-op-{ns}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("manifests.yaml");
+    support::write_yaml_docs(&file, &docs);
+    support::apply_manifests(admin, &docs).await;
+    let outcome = snapshot::read_paths(&[file], &ReadOptions::default()).unwrap();
+    let map = servicemap::build(&outcome.snapshot);
+    let config =
+        AnalysisConfig::from_guardrails(&Guardrails::default(), Some("smart-chaos-system"))
+            .unwrap();
+    let offline = analysis::analyze_builtin(&map, &config).unwrap();
+    (ns, offline.summary.clone(), offline.planned.len())
+}
+
+async fn wait_ready(api: &Api<ChaosAnalysis>, name: &str, generation: i64) -> ChaosAnalysisStatus {
+    eventually("the analysis to be Ready", Duration::from_secs(60), || {
+        let api = api.clone();
+        let name = name.to_string();
+        async move {
+            let status = api.get(&name).await.ok()?.status?;
+            (status.phase == Some(AnalysisPhase::Ready)
+                && status.observed_generation == Some(generation))
+            .then_some(status)
+        }
+    })
+    .await
+}
+
+async fn proposals(admin: &Client, ns: &str, name: &str) -> Vec<ExperimentProposal> {
+    Api::<ExperimentProposal>::namespaced(admin.clone(), ns)
+        .list(&ListParams::default().labels(&format!("{ANALYSIS_LABEL}={name}")))
+        .await
+        .unwrap()
+        .items
+}
+
+#[tokio::test]
+async fn online_boutique_reaches_ready_with_the_offline_counts_and_pending_proposals() {
+    let admin = admin_with_operator_manifests().await;
+    let (ns, offline, planned) = boutique(&admin).await;
+    let operator = start_operator(&ns, "e2e-a").await;
+    let api: Api<ChaosAnalysis> = Api::namespaced(admin.clone(), &ns);
+    let started = Instant::now();
+    let created = api
+        .create(
+            &PostParams::default(),
+            &analysis(
+                &ns,
+                "boutique",
+                serde_json::json!({"scope": {"namespaces": [ns]}}),
+            ),
+        )
+        .await
+        .unwrap();
+    let status = wait_ready(&api, "boutique", 1).await;
+    println!(
+        "apply to Ready for Online Boutique (built-in engine): {:?}",
+        started.elapsed()
+    );
+    let summary = status.summary.clone().unwrap();
+    assert_eq!(summary.services, offline.services);
+    assert_eq!(summary.workloads, offline.workloads);
+    assert_eq!(summary.edges, offline.edges);
+    assert_eq!(summary.unresolved, offline.unresolved);
+    assert_eq!(summary.findings, offline.findings);
+    assert_eq!(summary.hypotheses, offline.hypotheses);
+    assert_eq!(summary.proposals, i64::try_from(planned).unwrap());
+    for condition in ["Ready", "ServiceMapBuilt", "Analyzed"] {
+        let c = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == condition)
+            .unwrap();
+        assert_eq!(c.status, "True", "{condition}: {c:?}");
+    }
+    let degraded = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Degraded")
+        .unwrap();
+    assert_eq!(degraded.status, "False");
+    assert!(status.map_hash.is_some() && !status.hypotheses.is_empty());
+
+    let items = proposals(&admin, &ns, "boutique").await;
+    assert_eq!(items.len(), planned, "one proposal per planned experiment");
+    for p in &items {
+        assert_eq!(
+            p.approval_state(),
+            ApprovalState::Pending,
+            "{}",
+            p.metadata.name.as_deref().unwrap_or("")
+        );
+        let owner = &p.metadata.owner_references.as_ref().unwrap()[0];
+        assert_eq!(owner.uid, created.metadata.uid.clone().unwrap());
+        assert_eq!(owner.controller, Some(true));
+    }
+    println!(
+        "{} services, {} edges, {} hypotheses, {} proposals (offline CLI: the same)",
+        summary.services,
+        summary.edges,
+        summary.hypotheses,
+        items.len()
+    );
+    operator.stop().await;
+}
+
+#[tokio::test]
+async fn restarts_and_reanalyses_never_duplicate_proposals_or_lose_an_approval() {
+    let admin = admin_with_operator_manifests().await;
+    let (ns, _offline, planned) = boutique(&admin).await;
+    let api: Api<ChaosAnalysis> = Api::namespaced(admin.clone(), &ns);
+    api.create(
+        &PostParams::default(),
+        &analysis(
+            &ns,
+            "boutique",
+            serde_json::json!({"scope": {"namespaces": [ns]}}),
+        ),
+    )
+    .await
+    .unwrap();
+    // Killed while it works: abort the task outright, no graceful stop.
+    let first = start_operator(&ns, "e2e-killed").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    first.task.abort();
+    let _ = first.task.await;
+
+    let second = start_operator(&ns, "e2e-restarted").await;
+    wait_ready(&api, "boutique", 1).await;
+    let items = proposals(&admin, &ns, "boutique").await;
+    assert_eq!(items.len(), planned);
+
+    // A person approves one proposal.
+    let chosen = items[0].clone();
+    let name = chosen.metadata.name.clone().unwrap();
+    let proposals_api: Api<ExperimentProposal> = Api::namespaced(admin.clone(), &ns);
+    let patch =
+        serde_json::json!({"spec": {"approval": decided(ApprovalState::Approved, "admin")}});
+    proposals_api
+        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+
+    // A new generation forces a re-analysis, and a restart forces a fresh pass.
+    let bump = serde_json::json!({"spec": {"guardrails": {"maxDuration": "4m"}}});
+    api.patch("boutique", &PatchParams::default(), &Patch::Merge(&bump))
+        .await
+        .unwrap();
+    wait_ready(&api, "boutique", 2).await;
+    second.stop().await;
+    let third = start_operator(&ns, "e2e-third").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    wait_ready(&api, "boutique", 2).await;
+
+    let after = proposals(&admin, &ns, "boutique").await;
+    let mut names: Vec<String> = after
+        .iter()
+        .map(|p| p.metadata.name.clone().unwrap())
+        .collect();
+    let count = names.len();
+    names.dedup();
+    assert_eq!(names.len(), count, "duplicate proposals");
+    assert!(
+        count >= planned,
+        "proposals went missing: {count} < {planned}"
+    );
+    let approved = after
+        .iter()
+        .find(|p| p.metadata.name.as_deref() == Some(name.as_str()))
+        .unwrap();
+    assert_eq!(
+        approved.approval_state(),
+        ApprovalState::Approved,
+        "the approval was lost"
+    );
+    assert_eq!(approved.spec.approval.approved_by.as_deref(), Some("admin"));
+    assert_eq!(
+        approved.spec.experiment, chosen.spec.experiment,
+        "the approved experiment changed"
+    );
+    let pending_durations: Vec<Option<String>> = after
+        .iter()
+        .filter(|p| p.approval_state() == ApprovalState::Pending)
+        .map(|p| {
+            smart_chaos::chaosmesh::ChaosSpec::try_from(p.spec.experiment.clone())
+                .unwrap()
+                .duration()
+                .map(str::to_string)
+        })
+        .collect();
+    assert!(
+        pending_durations
+            .iter()
+            .all(|d| d.as_deref().is_none_or(|d| d != "5m")),
+        "pending proposals were not re-applied under the new guardrails: {pending_durations:?}"
+    );
+    third.stop().await;
+}
+
+#[tokio::test]
+async fn invalid_analyses_end_in_an_actionable_condition() {
+    let admin = admin_with_operator_manifests().await;
+    let ns = support::test_namespace(&admin, "op-invalid").await;
+    let operator = start_operator(&ns, "e2e-invalid").await;
+    let api: Api<ChaosAnalysis> = Api::namespaced(admin.clone(), &ns);
+    api.create(
+        &PostParams::default(),
+        &analysis(&ns, "ghost", serde_json::json!({"scope": {"namespaces": [ns]}, "guardrails": {"allowedNamespaces": ["no-such-namespace"]}})),
+    )
+    .await
+    .unwrap();
+    let status = eventually("a Failed phase", Duration::from_secs(30), || {
+        let api = api.clone();
+        async move {
+            api.get("ghost")
+                .await
+                .ok()?
+                .status
+                .filter(|s| s.phase == Some(AnalysisPhase::Failed))
+        }
+    })
+    .await;
+    let ready = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert_eq!(ready.status, "False");
+    assert_eq!(ready.reason, "InvalidSpec");
+    assert!(
+        ready.message.contains("no-such-namespace"),
+        "{}",
+        ready.message
+    );
+    assert!(
+        ready.message.contains("spec.guardrails.allowedNamespaces"),
+        "{}",
+        ready.message
+    );
+
+    // A provider this build cannot reach: the analysis still completes, Degraded says why.
+    api.create(
+        &PostParams::default(),
+        &analysis(&ns, "llm", serde_json::json!({"scope": {"namespaces": [ns]}, "provider": {"name": "bedrock", "model": "m"}})),
+    )
+    .await
+    .unwrap();
+    let status = wait_ready(&api, "llm", 1).await;
+    let degraded = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Degraded")
+        .unwrap();
+    assert_eq!(degraded.status, "True", "{degraded:?}");
+    assert!(
+        degraded.message.contains("built-in"),
+        "{}",
+        degraded.message
+    );
+    operator.stop().await;
+}
