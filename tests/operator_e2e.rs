@@ -38,6 +38,10 @@ impl Running {
 }
 
 async fn start_operator(ns: &str, identity: &str) -> Running {
+    start_operator_polling(ns, identity, Duration::from_secs(1)).await
+}
+
+async fn start_operator_polling(ns: &str, identity: &str, map_check_interval: Duration) -> Running {
     let client = support::server().client(User::Operator).await;
     let mut lease = LeaseSettings::new("smart-chaos-system", &format!("lease-{ns}"), identity);
     lease.lease_duration = Duration::from_secs(3);
@@ -46,7 +50,7 @@ async fn start_operator(ns: &str, identity: &str) -> Running {
     let config = OperatorConfig {
         controller: ControllerSettings {
             check_interval: Duration::from_millis(500),
-            map_check_interval: Duration::from_secs(1),
+            map_check_interval,
             operator_namespace: Some("smart-chaos-system".into()),
             ..ControllerSettings::default()
         },
@@ -343,5 +347,59 @@ async fn invalid_analyses_end_in_an_actionable_condition() {
         "{}",
         degraded.message
     );
+    operator.stop().await;
+}
+
+#[tokio::test]
+async fn a_change_in_the_scope_triggers_reanalysis_through_the_watches() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    let admin = admin_with_operator_manifests().await;
+    let (ns, offline, _) = boutique(&admin).await;
+    // Polling is off for the length of the test: only the watches can notice the change.
+    let operator = start_operator_polling(&ns, "e2e-watch", Duration::from_secs(3600)).await;
+    let api: Api<ChaosAnalysis> = Api::namespaced(admin.clone(), &ns);
+    api.create(
+        &PostParams::default(),
+        &analysis(
+            &ns,
+            "boutique",
+            serde_json::json!({"scope": {"namespaces": [ns]}}),
+        ),
+    )
+    .await
+    .unwrap();
+    let before = wait_ready(&api, "boutique", 1).await;
+    assert_eq!(before.summary.as_ref().unwrap().edges, offline.edges);
+
+    // adservice starts calling the cart: a new edge in the map.
+    let deployments: Api<Deployment> = Api::namespaced(admin.clone(), &ns);
+    let patch = serde_json::json!({"spec": {"template": {"spec": {"containers": [
+        {"name": "server", "env": [{"name": "CART_SERVICE_ADDR", "value": "cartservice:7070"}]}
+    ]}}}});
+    deployments
+        .patch(
+            "adservice",
+            &PatchParams::default(),
+            &Patch::Strategic(&patch),
+        )
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let after = eventually(
+        "a re-analysis with the new edge",
+        Duration::from_secs(30),
+        || {
+            let api = api.clone();
+            let old_hash = before.map_hash.clone();
+            async move {
+                let status = api.get("boutique").await.ok()?.status?;
+                (status.map_hash != old_hash && status.phase == Some(AnalysisPhase::Ready))
+                    .then_some(status)
+            }
+        },
+    )
+    .await;
+    println!("map change to re-analysis: {:?}", started.elapsed());
+    assert_eq!(after.summary.unwrap().edges, offline.edges + 1);
     operator.stop().await;
 }

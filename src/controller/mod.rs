@@ -538,6 +538,7 @@ impl Operator {
         )
         .reconcile_all_on(leadership_gained(leading_rx.clone()))
         .graceful_shutdown_on(stopped(stop_rx.clone()));
+        let analyses = analysis::watch_scopes(analyses, &client);
 
         let proposal_store = proposals.store();
         let analysis_store = analyses.store();
