@@ -1,9 +1,11 @@
 //! The `smart-chaos` command line: one file per subcommand.
 
 mod analyze;
+mod chat;
 mod crds;
 mod input;
 mod map;
+pub mod provider_args;
 
 use clap::{Parser, Subcommand};
 
@@ -23,6 +25,8 @@ pub enum Command {
     Analyze(analyze::AnalyzeArgs),
     /// Build the service map of manifests (or of the current kube context) and print it.
     Map(map::MapArgs),
+    /// Answer questions about an analysis from its results (with a model when one is set).
+    Chat(chat::ChatArgs),
 }
 
 impl Cli {
@@ -32,6 +36,7 @@ impl Cli {
             Command::Analyze(args) => analyze::run(args).await,
             Command::Crds(args) => crds::run(args),
             Command::Map(args) => map::run(args).await,
+            Command::Chat(args) => chat::run(args).await,
         }
     }
 }
