@@ -177,6 +177,22 @@ fn output_json(output: &StageOutput) -> String {
     json.unwrap_or_else(|e| quote(&format!("(not renderable: {e})")))
 }
 
+/// The part of an earlier output `stage` reads: everything, except that the blast-radius stage
+/// reads the experiments without their test cases and rationales (it needs targets and
+/// selectors, and its cache key then ignores wording it never uses).
+fn project(stage: StageId, output: StageOutput) -> StageOutput {
+    match (stage, output) {
+        (StageId::BlastRadius, StageOutput::Experiments(mut experiments)) => {
+            experiments.test_cases.clear();
+            for design in &mut experiments.experiments {
+                design.rationale.clear();
+            }
+            StageOutput::Experiments(experiments)
+        }
+        (_, output) => output,
+    }
+}
+
 /// Which nodes to show: `None` shows them all.
 struct Selection<'m> {
     detail: MapDetail,
@@ -408,7 +424,11 @@ pub fn build_stage_prompt(
         String::new()
     };
     let mut earlier = String::new();
-    let declared = input.declared_inputs(stage);
+    let declared: Vec<StageOutput> = input
+        .declared_inputs(stage)
+        .into_iter()
+        .map(|output| project(stage, output))
+        .collect();
     if !declared.is_empty() {
         earlier.push_str("## earlier stages (grounded results)\n");
         for output in &declared {
@@ -570,6 +590,21 @@ mod tests {
         .unwrap();
         assert!(hypotheses.context.contains("## edges"));
         assert!(!hypotheses.context.contains("evidence=["));
+    }
+
+    #[test]
+    fn blast_radius_reads_experiments_without_test_cases() {
+        let map = fixtures::boutique();
+        let (prompt, case_title) = with_input(&map, StageId::Experiments, |input| {
+            let title = input.earlier.experiments.as_ref().unwrap().test_cases[0].steps[0].clone();
+            (
+                build_stage_prompt(StageId::BlastRadius, input, 1_000_000).unwrap(),
+                title,
+            )
+        });
+        assert!(prompt.context.contains("### experiments\n{"));
+        assert!(prompt.context.contains("\"testCases\":[]"));
+        assert!(!prompt.context.contains(&case_title));
     }
 
     #[test]

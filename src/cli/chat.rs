@@ -41,7 +41,7 @@ fn read_analysis(path: &Path) -> anyhow::Result<AnalysisResult> {
 /// How questions are answered.
 enum Answerer {
     Builtin,
-    Model(ChatAssistant),
+    Model(Box<ChatAssistant>),
 }
 
 impl Answerer {
@@ -59,7 +59,9 @@ impl Answerer {
                     reply.answer
                 }
                 Err(error) => {
-                    eprintln!("warning: the model gave no usable answer ({error}); answering from the results instead");
+                    eprintln!(
+                        "warning: the model gave no usable answer ({error}); answering from the results instead"
+                    );
                     builtin_answer(result, question)
                 }
             },
@@ -98,7 +100,7 @@ fn write_answer(
 pub async fn run(args: ChatArgs) -> anyhow::Result<()> {
     let result = read_analysis(&args.analysis)?;
     let answerer = match args.provider.chat_session().await? {
-        Some((session, model)) => Answerer::Model(ChatAssistant::new(session, model)),
+        Some((session, model)) => Answerer::Model(Box::new(ChatAssistant::new(session, model))),
         None => Answerer::Builtin,
     };
     let questions: Vec<String> = if args.question.is_empty() {

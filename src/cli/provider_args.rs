@@ -139,7 +139,9 @@ impl ProviderArgs {
                 || self.endpoint.is_some()
                 || self.anonymize)
         {
-            bail!("--model, --stage-model, --endpoint and --anonymize need --provider bedrock or openai");
+            bail!(
+                "--model, --stage-model, --endpoint and --anonymize need --provider bedrock or openai"
+            );
         }
         if self.timeout == 0 {
             bail!("--timeout must be at least 1 second");
@@ -237,14 +239,10 @@ impl ProviderArgs {
             );
         }
         let prices = self.prices()?;
-        let engine = LlmStageEngine::from_config(
-            config,
-            prices,
-            self.cache(),
-            self.engine_options(),
-        )
-        .await
-        .context("setting up the model provider")?;
+        let engine =
+            LlmStageEngine::from_config(config, prices, self.cache(), self.engine_options())
+                .await
+                .context("setting up the model provider")?;
         let engine = Arc::new(engine);
         Ok(SelectedEngine {
             stage_engine: engine.clone(),
@@ -325,8 +323,14 @@ mod tests {
         .unwrap();
         let config = args.provider_config().unwrap();
         assert_eq!(config.provider, ProviderName::Bedrock);
-        assert_eq!(config.model_for("hypotheses"), Some("anthropic.claude-sonnet-4"));
-        assert_eq!(config.model_for("discovery"), Some("anthropic.claude-haiku-4-5"));
+        assert_eq!(
+            config.model_for("hypotheses"),
+            Some("anthropic.claude-sonnet-4")
+        );
+        assert_eq!(
+            config.model_for("discovery"),
+            Some("anthropic.claude-haiku-4-5")
+        );
         assert_eq!(config.region.as_deref(), Some("eu-west-1"));
         assert_eq!(config.budgets.max_tokens, Some(200_000));
         assert_eq!(config.budgets.max_cost_usd, Some(0.75));
@@ -340,7 +344,9 @@ mod tests {
     #[test]
     fn bad_flags_are_refused() {
         assert!(parse(&["--stage-model", "hypotheses"]).is_err());
-        let unknown = parse(&["--stage-model", "planning=m"]).unwrap_err().to_string();
+        let unknown = parse(&["--stage-model", "planning=m"])
+            .unwrap_err()
+            .to_string();
         assert!(unknown.contains("unknown stage"), "{unknown}");
         assert!(parse(&["--provider", "gemini"]).is_err());
         let builtin_with_model = parse(&["--model", "gpt-4o"]).unwrap();
@@ -362,7 +368,10 @@ mod tests {
         ])
         .unwrap();
         let error = args.engine().await.err().unwrap().to_string();
-        assert!(error.contains("discovery") && !error.contains("hypotheses"), "{error}");
+        assert!(
+            error.contains("discovery") && !error.contains("hypotheses"),
+            "{error}"
+        );
         let builtin = parse(&[]).unwrap().engine().await.unwrap();
         assert_eq!(builtin.stage_engine().name(), "builtin");
         assert!(builtin.usage_report().is_none());

@@ -173,7 +173,7 @@ impl FakeLlmServer {
         let addr = listener.local_addr()?;
         let state = Arc::new(Mutex::new(State {
             script: script.into(),
-            requests: Vec::new(),
+            ..State::default()
         }));
         let loop_state = state.clone();
         let accept_loop = tokio::spawn(async move {
