@@ -870,6 +870,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn redaction_leaves_a_clean_prompt_as_it_is() {
+        use crate::analysis::prompt::build_stage_prompt;
+        use crate::analysis::{MapIndex, builtin::BuiltinEngine};
+        let map = fixtures::boutique();
+        let config = AnalysisConfig::default();
+        let index = MapIndex::new(&map);
+        let namespaces = config.effective_namespaces(&map);
+        let mut earlier = crate::analysis::StageOutputs::default();
+        for stage in StageId::ALL {
+            let input = StageInput {
+                map: &map,
+                index: &index,
+                config: &config,
+                namespaces: &namespaces,
+                earlier: &earlier,
+            };
+            let prompt = build_stage_prompt(stage, &input, DEFAULT_PROMPT_TOKENS).unwrap();
+            // Defence in depth must not garble what the model needs: ids, hashes, images, URLs.
+            assert_eq!(redact(&prompt.context), prompt.context, "{stage}");
+            assert_eq!(redact(&prompt.task), prompt.task, "{stage}");
+            let output = BuiltinEngine::run_now(stage, &input).unwrap();
+            earlier.insert(output);
+        }
+    }
+
+    #[tokio::test]
     async fn anonymised_prompts_name_no_one_and_answers_map_back() {
         let map = fixtures::boutique();
         let config = AnalysisConfig::default();
