@@ -7,6 +7,7 @@
 //! result into `ExperimentProposal` drafts and Chaos Mesh manifests.
 
 pub mod builtin;
+pub mod chat;
 pub mod config;
 pub mod duration;
 pub mod grounding;
@@ -15,6 +16,7 @@ pub mod index;
 pub mod model;
 pub mod naming;
 pub mod pipeline;
+pub mod prompt;
 pub mod proposals;
 pub mod render;
 pub mod result;

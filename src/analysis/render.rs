@@ -9,7 +9,7 @@ use crate::servicemap::{Edge, Evidence, Node, ServiceMap};
 /// What replaces a value that looks like a credential.
 pub const REDACTED: &str = "[redacted]";
 
-fn quote(text: &str) -> String {
+pub(crate) fn quote(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_string())
 }
 
@@ -93,7 +93,7 @@ fn render_evidence(evidence: &Evidence) -> String {
     }
 }
 
-fn render_node(out: &mut String, node: &Node) {
+pub(crate) fn render_node(out: &mut String, node: &Node) {
     let _ = write!(out, "{} {}", quote(node.id.as_str()), node.kind.as_str());
     if node.entry_point {
         out.push_str(" entry");
@@ -166,7 +166,7 @@ fn yes_no(value: bool) -> &'static str {
     if value { "yes" } else { "no" }
 }
 
-fn render_edge(out: &mut String, edge: &Edge) {
+pub(crate) fn render_edge(out: &mut String, edge: &Edge) {
     let _ = write!(
         out,
         "{} -> {} confidence={:.2}",

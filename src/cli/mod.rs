@@ -2,10 +2,12 @@
 
 mod analyze;
 pub mod approve;
+mod chat;
 mod crds;
 mod input;
 mod map;
 mod operator;
+pub mod provider_args;
 
 use clap::{Parser, Subcommand};
 
@@ -33,6 +35,8 @@ pub enum Command {
     Approve(approve::DecideArgs),
     /// Reject an ExperimentProposal as the user of your kubeconfig; it never runs.
     Reject(approve::DecideArgs),
+    /// Answer questions about an analysis from its results (with a model when one is set).
+    Chat(chat::ChatArgs),
 }
 
 impl Cli {
@@ -45,6 +49,7 @@ impl Cli {
             Command::Operator(args) => operator::run(args).await,
             Command::Approve(args) => Ok(approve::run(args, ApprovalState::Approved).await?),
             Command::Reject(args) => Ok(approve::run(args, ApprovalState::Rejected).await?),
+            Command::Chat(args) => chat::run(args).await,
         }
     }
 }

@@ -11,6 +11,8 @@
 
 pub mod bedrock;
 pub mod cache;
+pub mod chat;
+pub mod engine;
 pub mod openai;
 pub mod pricing;
 pub mod redact;
@@ -31,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{ProviderName, ProviderSpec};
 
 pub use cache::{CacheError, CacheKey, CompletionCache, FileCache, MemoryCache};
+pub use engine::{EngineOptions, LlmStageEngine, StageUsageRow, UsageReport};
 pub use pricing::{Budget, BudgetLimits, ModelPrice, PriceTable, estimate_cost, estimate_tokens};
 pub use resilient::{LlmSettings, Resilient};
 pub use scripted::ScriptedClient;

@@ -475,8 +475,11 @@ impl Anonymizer {
     }
 }
 
+/// Characters that continue a word. A hyphen does not: names are hidden inside the compound ids
+/// built from them (`f-no-pdb-cartservice-1a2b` → `f-no-pdb-svc-002-1a2b`), and tokens found
+/// there map back the same way.
 fn is_word_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '-' || c == '_'
+    c.is_ascii_alphanumeric() || c == '_'
 }
 
 /// Replaces whole-word occurrences of the map's keys, longest key first, in one pass (so a
@@ -789,7 +792,18 @@ mod tests {
         assert_eq!(a.deanonymize("svc-0011 and svc-001"), "svc-0011 and api");
         assert_eq!(
             a.anonymize("rapid api-gateway api"),
-            "rapid api-gateway svc-001"
+            "rapid svc-001-gateway svc-001"
         );
+        assert_eq!(
+            a.deanonymize("rapid svc-001-gateway svc-001"),
+            "rapid api-gateway api"
+        );
+        // Names inside ids built from them are hidden too, and come back.
+        let mut b = Anonymizer::new();
+        b.register_all("svc", ["redis-cart", "cart"]);
+        let id = "h-partition-cart-redis-cart-2c8c8f17";
+        let hidden = b.anonymize(id);
+        assert_eq!(hidden, "h-partition-svc-001-svc-002-2c8c8f17");
+        assert_eq!(b.deanonymize(&hidden), id);
     }
 }

@@ -120,18 +120,43 @@ impl LlmSession {
         prompt_version: &str,
         req: &CompletionRequest,
     ) -> Result<StageCompletion, LlmError> {
+        let (completion, _accepted) = self
+            .complete_checked(stage, prompt_version, req, |_| Ok::<(), ()>(()))
+            .await?;
+        Ok(completion)
+    }
+
+    /// [`LlmSession::complete`] with a check of the answer: a cached answer that fails the check
+    /// is ignored (and the model asked), and a model's answer is stored only if it passes, so
+    /// the cache never serves an answer that cannot be used. Returns the completion and the
+    /// check's result.
+    pub async fn complete_checked<T, E>(
+        &self,
+        stage: &str,
+        prompt_version: &str,
+        req: &CompletionRequest,
+        check: impl Fn(&Completion) -> Result<T, E>,
+    ) -> Result<(StageCompletion, Result<T, E>), LlmError> {
         let key = self.cache_key(stage, prompt_version, req);
         if let Some(cache) = &self.cache {
             match cache.get(&key).await {
-                Ok(Some(completion)) => {
-                    self.record(stage, |usage| usage.cached += 1);
-                    tracing::debug!(stage, %key, "stage result served from the cache");
-                    return Ok(StageCompletion {
-                        completion,
-                        from_cache: true,
-                        cost_usd: Some(0.0),
-                    });
-                }
+                Ok(Some(completion)) => match check(&completion) {
+                    Ok(value) => {
+                        self.record(stage, |usage| usage.cached += 1);
+                        tracing::debug!(stage, %key, "stage result served from the cache");
+                        return Ok((
+                            StageCompletion {
+                                completion,
+                                from_cache: true,
+                                cost_usd: Some(0.0),
+                            },
+                            Ok(value),
+                        ));
+                    }
+                    Err(_) => {
+                        tracing::warn!(stage, %key, "ignoring a cached answer that fails its check");
+                    }
+                },
                 Ok(None) => {}
                 Err(error) => tracing::warn!(stage, %error, "cache read failed; calling the model"),
             }
@@ -146,16 +171,39 @@ impl LlmSession {
         let cost = estimate_cost(&self.prices, &req.model, &completion.usage);
         reservation.settle(&completion.usage, cost.unwrap_or(0.0));
         self.record(stage, |usage| usage.add_call(&completion.usage, cost));
+        let checked = check(&completion);
+        if checked.is_ok() {
+            self.store(stage, &key, &completion).await;
+        }
+        Ok((
+            StageCompletion {
+                completion,
+                from_cache: false,
+                cost_usd: cost,
+            },
+            checked,
+        ))
+    }
+
+    /// Stores `completion` as the answer to `req` (e.g. a repaired answer under the key of the
+    /// original request, so an unchanged re-run needs no call at all).
+    pub async fn remember(
+        &self,
+        stage: &str,
+        prompt_version: &str,
+        req: &CompletionRequest,
+        completion: &Completion,
+    ) {
+        let key = self.cache_key(stage, prompt_version, req);
+        self.store(stage, &key, completion).await;
+    }
+
+    async fn store(&self, stage: &str, key: &CacheKey, completion: &Completion) {
         if let Some(cache) = &self.cache
-            && let Err(error) = cache.put(&key, &completion).await
+            && let Err(error) = cache.put(key, completion).await
         {
             tracing::warn!(stage, %error, "cache write failed");
         }
-        Ok(StageCompletion {
-            completion,
-            from_cache: false,
-            cost_usd: cost,
-        })
     }
 
     fn record(&self, stage: &str, update: impl Fn(&mut StageUsage)) {

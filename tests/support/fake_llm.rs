@@ -3,13 +3,16 @@
 //! `x-amzn-ErrorType`) or the OpenAI chat-completions one (`POST /chat/completions`).
 //!
 //! Each server plays a script of [`Step`]s, one per request, and records every request it
-//! received (method, path, headers, body) so tests can count calls and grep for secrets. It is
+//! received (method, path, headers, body) so tests can count calls and grep for secrets. Besides
+//! the one shared script, steps can be routed by the name of the structured output a request
+//! asks for (the analysis stage: Bedrock's forced tool, OpenAI's `json_schema` name), so stages
+//! that run concurrently get their own answers whatever order they arrive in. It is
 //! built on hyper directly because one scripted fault closes the connection without answering,
 //! which a framework handler cannot do.
 
 #![allow(dead_code)]
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -107,6 +110,12 @@ impl RecordedRequest {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The name of the structured output the request asks for: Bedrock's forced tool, or the
+    /// OpenAI `json_schema` name (none in `json_object` mode).
+    pub fn output_name(&self) -> Option<String> {
+        output_name_of(&self.body)
+    }
+
     /// Everything the client sent, as one string to search.
     pub fn everything(&self) -> String {
         let mut all = format!("{} {}\n", self.method, self.path);
@@ -120,8 +129,26 @@ impl RecordedRequest {
 
 #[derive(Default)]
 struct State {
+    /// Played first, whatever the request asks for.
     script: VecDeque<Step>,
+    /// Then, per output name: steps played once each...
+    routed: BTreeMap<String, VecDeque<Step>>,
+    /// ...and, when those are used up, a step played every time.
+    sticky: BTreeMap<String, Step>,
     requests: Vec<RecordedRequest>,
+}
+
+impl State {
+    fn next_step(&mut self, output_name: Option<&str>) -> Option<Step> {
+        if let Some(step) = self.script.pop_front() {
+            return Some(step);
+        }
+        let name = output_name?;
+        if let Some(step) = self.routed.get_mut(name).and_then(VecDeque::pop_front) {
+            return Some(step);
+        }
+        self.sticky.get(name).cloned()
+    }
 }
 
 /// A running fake server; stops when dropped.
@@ -146,7 +173,7 @@ impl FakeLlmServer {
         let addr = listener.local_addr()?;
         let state = Arc::new(Mutex::new(State {
             script: script.into(),
-            requests: Vec::new(),
+            ..State::default()
         }));
         let loop_state = state.clone();
         let accept_loop = tokio::spawn(async move {
@@ -191,6 +218,31 @@ impl FakeLlmServer {
     /// Appends steps to the script.
     pub fn push(&self, steps: impl IntoIterator<Item = Step>) {
         self.state().script.extend(steps);
+    }
+
+    /// Appends steps played, once each, to requests for the output `name` once the shared
+    /// script is empty.
+    pub fn push_for(&self, name: &str, steps: impl IntoIterator<Item = Step>) {
+        self.state()
+            .routed
+            .entry(name.to_string())
+            .or_default()
+            .extend(steps);
+    }
+
+    /// Plays `step` for every request for the output `name` once the shared script and that
+    /// name's own steps are used up.
+    pub fn always_for(&self, name: &str, step: Step) {
+        self.state().sticky.insert(name.to_string(), step);
+    }
+
+    /// Requests for the output `name` received so far.
+    pub fn requests_for(&self, name: &str) -> usize {
+        self.state()
+            .requests
+            .iter()
+            .filter(|r| r.output_name().as_deref() == Some(name))
+            .count()
     }
 
     /// Every request received so far.
@@ -248,7 +300,7 @@ async fn handle(format: WireFormat, state: Arc<Mutex<State>>, req: Request<Incom
             headers,
             body: body.clone(),
         });
-        state.script.pop_front()
+        state.next_step(output_name_of(&body).as_deref())
     };
     let path_ok = match format {
         WireFormat::BedrockConverse => path.starts_with("/model/") && path.ends_with("/converse"),
@@ -484,6 +536,24 @@ fn answer(
     }
 }
 
+/// The output name a request body asks for, in either wire format.
+fn output_name_of(body: &str) -> Option<String> {
+    if let Ok(view) = serde_json::from_str::<BedrockRequestView>(body)
+        && let Some(name) = view
+            .tool_config
+            .and_then(|c| c.tool_choice)
+            .and_then(|c| c.tool)
+            .map(|t| t.name)
+    {
+        return Some(name);
+    }
+    serde_json::from_str::<OpenAiRequestView>(body)
+        .ok()
+        .and_then(|view| view.response_format)
+        .and_then(|format| format.json_schema)
+        .map(|schema| schema.name)
+}
+
 // ---- Bedrock Converse wire types (the parts the fake reads and writes) ----
 
 #[derive(Deserialize, Default)]
@@ -574,6 +644,17 @@ struct BedrockError {
 #[derive(Deserialize, Default)]
 struct OpenAiRequestView {
     model: Option<String>,
+    response_format: Option<OpenAiResponseFormatView>,
+}
+
+#[derive(Deserialize)]
+struct OpenAiResponseFormatView {
+    json_schema: Option<OpenAiJsonSchemaView>,
+}
+
+#[derive(Deserialize)]
+struct OpenAiJsonSchemaView {
+    name: String,
 }
 
 #[derive(Serialize)]

@@ -1,0 +1,999 @@
+//! The model-backed stage engine: runs each analysis stage through an [`LlmSession`].
+//!
+//! Per stage: the model the configuration picks for it; the prompt built from its inputs only
+//! ([`crate::analysis::prompt`], shrunk to the stage's token budget); credentials redacted over
+//! the whole prompt once more (the map rendering already redacts, this is defence in depth);
+//! optionally names replaced by stable tokens; one call through the session (cache → budget →
+//! call → accounting); the answer parsed against the stage's schema, and when that fails, one
+//! repair round that shows the model its answer and the problems found. An answer that is still
+//! unusable is an [`EngineError`]: the pipeline keeps the built-in result and notes why.
+//! Grounding and guardrails run in the pipeline, after this engine, on whatever it returns.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::redact::{Anonymizer, redact};
+use super::{
+    ChatMessage, Completion, CompletionCache, CompletionRequest, ErrorCategory, LlmClient,
+    LlmError, LlmSession, OutputSpec, PriceTable, ProviderConfig, StageUsage, UsageLedger,
+};
+use crate::analysis::prompt::{
+    PROMPT_VERSION, ShrinkReport, build_stage_prompt, estimate_tokens, repair_message,
+};
+use crate::analysis::{EngineError, StageEngine, StageId, StageInput, StageOutput};
+use crate::servicemap::{NodeKind, ServiceMap};
+
+/// Default prompt budget of one stage, in estimated tokens (system, map, earlier results,
+/// task and schema together). Maps that do not fit are shrunk.
+pub const DEFAULT_PROMPT_TOKENS: u64 = 60_000;
+
+/// Most output tokens a stage may use, unless overridden: enough for its largest answer on a
+/// map of a few hundred workloads (experiments carry specs and test cases).
+pub fn default_max_output_tokens(stage: StageId) -> u32 {
+    match stage {
+        StageId::Discovery | StageId::SteadyState => 4_096,
+        StageId::Dependencies | StageId::Hypotheses | StageId::BlastRadius | StageId::Rumsfeld => {
+            8_192
+        }
+        StageId::Experiments => 16_384,
+    }
+}
+
+/// How the engine builds and bounds its requests.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EngineOptions {
+    /// Prompt budget of each stage in estimated tokens.
+    pub prompt_tokens: u64,
+    /// Most output tokens of every stage; [`default_max_output_tokens`] when unset.
+    pub max_output_tokens: Option<u32>,
+    /// Replace namespace, workload, Service and host names by stable tokens in prompts and map
+    /// them back in answers.
+    pub anonymize: bool,
+    /// Sampling temperature (0 by default: the analysis wants the likeliest answer).
+    pub temperature: Option<f32>,
+    /// Longest time one stage may take, repair round included; unbounded (each call is still
+    /// bounded by the client's timeouts) when unset.
+    pub stage_timeout: Option<Duration>,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            prompt_tokens: DEFAULT_PROMPT_TOKENS,
+            max_output_tokens: None,
+            anonymize: false,
+            temperature: Some(0.0),
+            stage_timeout: None,
+        }
+    }
+}
+
+/// What happened in one stage, beyond the token counts the session keeps.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct StageRecord {
+    model: String,
+    repaired: bool,
+    shrink: Option<ShrinkReport>,
+    estimated_prompt_tokens: u64,
+    estimated_answer_tokens: u64,
+    failure: Option<String>,
+}
+
+/// One row of the usage report.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StageUsageRow {
+    /// Stage name (`discovery`... or `chat`).
+    pub stage: String,
+    /// The model asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Model calls made.
+    pub calls: u32,
+    /// Answers served from the cache.
+    pub cached: u32,
+    /// Input tokens the provider reported (cache reads and writes apart).
+    pub input_tokens: u64,
+    /// Output tokens the provider reported.
+    pub output_tokens: u64,
+    /// Input tokens read from the provider's prompt cache.
+    pub cache_read_tokens: u64,
+    /// Estimated cost in USD of the calls made.
+    pub cost_usd: f64,
+    /// Some call used a model without a price.
+    pub cost_incomplete: bool,
+    /// Our own estimate of the prompt tokens sent (a quarter of the characters), calls made only.
+    pub estimated_prompt_tokens: u64,
+    /// Our own estimate of the answer tokens received, calls made only.
+    pub estimated_answer_tokens: u64,
+    /// The first answer could not be used and a repair round was made.
+    pub repaired: bool,
+    /// How the map was shrunk to fit the prompt budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shrink: Option<ShrinkReport>,
+    /// Why the built-in result stands for this stage, if it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+}
+
+/// Tokens and estimated cost per stage and in total, for the CLI's table and the operator's
+/// status.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageReport {
+    /// The engine (`bedrock`, `openai`).
+    pub engine: String,
+    /// Version of the prompt texts.
+    pub prompt_version: String,
+    /// Stages in pipeline order (then any other, such as `chat`).
+    pub stages: Vec<StageUsageRow>,
+    /// All stages together.
+    pub total: StageUsageRow,
+}
+
+impl UsageReport {
+    /// A fixed-width table, one line per stage and a total.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{:<13} {:<44} {:>5} {:>6} {:>10} {:>10} {:>10} {:>10}",
+            "stage", "model", "calls", "cached", "in tokens", "out tokens", "est. in", "cost USD"
+        );
+        let line = |out: &mut String, row: &StageUsageRow| {
+            let mut notes = Vec::new();
+            if row.repaired {
+                notes.push("repaired".to_string());
+            }
+            if let Some(shrink) = &row.shrink {
+                notes.push(format!(
+                    "map shrunk to {}/{} nodes",
+                    shrink.nodes_shown, shrink.nodes_total
+                ));
+            }
+            if row.failure.is_some() {
+                notes.push("built-in result stands".to_string());
+            }
+            let cost = if row.cost_incomplete {
+                format!("{:.4}+?", row.cost_usd)
+            } else {
+                format!("{:.4}", row.cost_usd)
+            };
+            let _ = writeln!(
+                out,
+                "{:<13} {:<44} {:>5} {:>6} {:>10} {:>10} {:>10} {:>10}{}",
+                row.stage,
+                row.model.as_deref().unwrap_or("-"),
+                row.calls,
+                row.cached,
+                row.input_tokens,
+                row.output_tokens,
+                row.estimated_prompt_tokens,
+                cost,
+                if notes.is_empty() {
+                    String::new()
+                } else {
+                    format!("  ({})", notes.join(", "))
+                }
+            );
+        };
+        for row in &self.stages {
+            line(&mut out, row);
+        }
+        line(&mut out, &self.total);
+        out
+    }
+}
+
+/// The stage engine backed by a model.
+pub struct LlmStageEngine {
+    name: String,
+    config: ProviderConfig,
+    session: LlmSession,
+    options: EngineOptions,
+    records: Mutex<BTreeMap<String, StageRecord>>,
+}
+
+impl LlmStageEngine {
+    /// An engine calling `client` (normally built by [`super::build_client`] from `config`),
+    /// with the models, budgets and settings of `config`, these prices, and an optional cache.
+    pub fn new(
+        config: ProviderConfig,
+        client: Arc<dyn LlmClient>,
+        prices: PriceTable,
+        cache: Option<Arc<dyn CompletionCache>>,
+        options: EngineOptions,
+    ) -> Self {
+        let mut session = LlmSession::new(client.clone(), prices, config.budgets);
+        if let Some(cache) = cache {
+            session = session.with_cache(cache);
+        }
+        LlmStageEngine {
+            name: client.provider().to_string(),
+            config,
+            session,
+            options,
+            records: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Builds the provider's client from `config` and the engine around it.
+    pub async fn from_config(
+        config: ProviderConfig,
+        prices: PriceTable,
+        cache: Option<Arc<dyn CompletionCache>>,
+        options: EngineOptions,
+    ) -> Result<Self, LlmError> {
+        let client = super::build_client(&config).await?;
+        Ok(Self::new(config, client, prices, cache, options))
+    }
+
+    /// The session (for budgets and the raw ledger).
+    pub fn session(&self) -> &LlmSession {
+        &self.session
+    }
+
+    /// The model `stage` uses, if one is configured.
+    pub fn model_for(&self, stage: StageId) -> Option<&str> {
+        self.config.model_for(stage.as_str())
+    }
+
+    /// Tokens and estimated cost per stage and in total, so far.
+    pub fn usage_report(&self) -> UsageReport {
+        let ledger = self.session.ledger();
+        let records = lock(&self.records).clone();
+        build_report(&self.name, &ledger, &records)
+    }
+
+    fn update(&self, stage: StageId, change: impl FnOnce(&mut StageRecord)) {
+        let mut records = lock(&self.records);
+        change(records.entry(stage.as_str().to_string()).or_default());
+    }
+
+    async fn run_stage(
+        &self,
+        stage: StageId,
+        input: &StageInput<'_>,
+    ) -> Result<StageOutput, EngineError> {
+        let model = self.model_for(stage).ok_or_else(|| {
+            EngineError::Provider(format!(
+                "Config: no model is configured for stage {stage} (set a model, or a model for {stage})"
+            ))
+        })?;
+        let prompt = build_stage_prompt(stage, input, self.options.prompt_tokens)
+            .map_err(|e| EngineError::Budget(e.to_string()))?;
+        let anonymizer = self.options.anonymize.then(|| anonymizer_for(input.map));
+        let outgoing = |text: &str| {
+            let clean = redact(text);
+            match &anonymizer {
+                Some(anonymizer) => anonymizer.anonymize(&clean),
+                None => clean,
+            }
+        };
+        let incoming = |text: &str| match &anonymizer {
+            Some(anonymizer) => anonymizer.deanonymize(text),
+            None => text.to_string(),
+        };
+        let request = CompletionRequest {
+            model: model.to_string(),
+            // Our own text: redacted for good measure, never anonymised (it names no one).
+            system: redact(&prompt.system),
+            context: outgoing(&prompt.context),
+            messages: vec![ChatMessage::user(redact(&prompt.task))],
+            output: OutputSpec {
+                name: stage.as_str().to_string(),
+                description: stage.task().to_string(),
+                schema: stage.output_schema(),
+            },
+            max_tokens: self
+                .options
+                .max_output_tokens
+                .unwrap_or_else(|| default_max_output_tokens(stage)),
+            temperature: self.options.temperature,
+        };
+        self.update(stage, |record| {
+            record.model = model.to_string();
+            record.shrink = prompt.shrink.clone();
+        });
+        let read = |completion: &Completion| StageOutput::parse(stage, &incoming(&completion.text));
+        let (first, parsed) = self
+            .session
+            .complete_checked(stage.as_str(), PROMPT_VERSION, &request, read)
+            .await
+            .map_err(|e| self.engine_error(e))?;
+        self.count_call(stage, &request, &first);
+        let problems = match parsed {
+            Ok(output) => return Ok(output),
+            Err(error) => error.problems(),
+        };
+        tracing::info!(stage = %stage, problems = problems.len(), "answer unusable; one repair round");
+        let mut repair = request.clone();
+        repair
+            .messages
+            .push(ChatMessage::assistant(outgoing(&first.completion.text)));
+        repair
+            .messages
+            .push(ChatMessage::user(outgoing(&repair_message(
+                stage, &problems,
+            ))));
+        self.update(stage, |record| record.repaired = true);
+        let (second, parsed) = self
+            .session
+            .complete_checked(stage.as_str(), PROMPT_VERSION, &repair, read)
+            .await
+            .map_err(|e| self.engine_error(e))?;
+        self.count_call(stage, &repair, &second);
+        let output = parsed?;
+        // The repaired answer is the stage's result for these inputs: an unchanged re-run finds
+        // it under the first request's key and makes no call.
+        self.session
+            .remember(stage.as_str(), PROMPT_VERSION, &request, &second.completion)
+            .await;
+        Ok(output)
+    }
+
+    fn count_call(
+        &self,
+        stage: StageId,
+        request: &CompletionRequest,
+        answer: &super::StageCompletion,
+    ) {
+        if answer.from_cache {
+            return;
+        }
+        self.update(stage, |record| {
+            record.estimated_prompt_tokens += request.estimated_input_tokens();
+            record.estimated_answer_tokens += estimate_tokens(&answer.completion.text);
+        });
+    }
+
+    fn engine_error(&self, error: LlmError) -> EngineError {
+        match error.category() {
+            ErrorCategory::BudgetExceeded => EngineError::Budget(error.to_string()),
+            ErrorCategory::Timeout => {
+                let limit = timeout_of(&error).unwrap_or(self.config.settings.total_timeout);
+                EngineError::Timeout(duration_ms(limit))
+            }
+            category => EngineError::Provider(format!("{category}: {error}")),
+        }
+    }
+}
+
+#[async_trait]
+impl StageEngine for LlmStageEngine {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn run(
+        &self,
+        stage: StageId,
+        input: &StageInput<'_>,
+    ) -> Result<StageOutput, EngineError> {
+        let work = self.run_stage(stage, input);
+        let result = match self.options.stage_timeout {
+            Some(limit) => tokio::time::timeout(limit, work)
+                .await
+                .unwrap_or(Err(EngineError::Timeout(duration_ms(limit)))),
+            None => work.await,
+        };
+        if let Err(error) = &result {
+            tracing::warn!(stage = %stage, engine = %self.name, %error, "stage failed; the built-in result stands");
+            let message = error.to_string();
+            self.update(stage, |record| record.failure = Some(message));
+        }
+        result
+    }
+}
+
+fn duration_ms(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The limit that ran out, looking through an exhausted retry loop.
+fn timeout_of(error: &LlmError) -> Option<Duration> {
+    match error {
+        LlmError::Timeout { after, .. } => *after,
+        LlmError::Exhausted { last, .. } => timeout_of(last),
+        _ => None,
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Words of the prompt's own vocabulary: a name equal to one of them is left as it is, since
+/// replacing it would garble the rendering around every occurrence.
+const RESERVED_WORDS: &[&str] = &[
+    "args",
+    "backends",
+    "confidence",
+    "configMap",
+    "container",
+    "edges",
+    "entry",
+    "env",
+    "evidence",
+    "host",
+    "hpa",
+    "image",
+    "ingress",
+    "labels",
+    "limits",
+    "liveness",
+    "mounts",
+    "nodes",
+    "path",
+    "pdb",
+    "port",
+    "ports",
+    "protocol",
+    "readiness",
+    "replicas",
+    "selector",
+    "type",
+    "yes",
+];
+
+fn anonymizable(name: &str) -> bool {
+    name.chars().count() >= 3 && !RESERVED_WORDS.contains(&name) && !is_kind_name(name)
+}
+
+fn is_kind_name(name: &str) -> bool {
+    [
+        NodeKind::Deployment,
+        NodeKind::StatefulSet,
+        NodeKind::DaemonSet,
+        NodeKind::Job,
+        NodeKind::CronJob,
+        NodeKind::Pod,
+        NodeKind::Service,
+        NodeKind::Ingress,
+        NodeKind::HTTPRoute,
+        NodeKind::VirtualService,
+        NodeKind::External,
+        NodeKind::Unresolved,
+    ]
+    .iter()
+    .any(|kind| kind.as_str() == name)
+}
+
+/// Stable tokens for the map's names: namespaces (`ns-001`), hosts outside the cluster
+/// (`host-001`), then every other node name (`name-001`), each group in sorted order.
+pub fn anonymizer_for(map: &ServiceMap) -> Anonymizer {
+    let mut anonymizer = Anonymizer::new();
+    anonymizer.register_all(
+        "ns",
+        map.nodes
+            .iter()
+            .map(|n| n.namespace.as_str())
+            .filter(|n| anonymizable(n)),
+    );
+    anonymizer.register_all(
+        "host",
+        map.nodes
+            .iter()
+            .filter_map(|n| n.host.as_deref())
+            .filter(|n| anonymizable(n)),
+    );
+    anonymizer.register_all(
+        "name",
+        map.nodes
+            .iter()
+            .map(|n| n.name.as_str())
+            .filter(|n| anonymizable(n)),
+    );
+    anonymizer
+}
+
+fn build_report(
+    engine: &str,
+    ledger: &UsageLedger,
+    records: &BTreeMap<String, StageRecord>,
+) -> UsageReport {
+    let mut names: Vec<String> = StageId::ALL
+        .iter()
+        .map(|s| s.as_str().to_string())
+        .filter(|name| ledger.stages.contains_key(name) || records.contains_key(name))
+        .collect();
+    for name in ledger.stages.keys().chain(records.keys()) {
+        if !names.contains(name) {
+            names.push(name.clone());
+        }
+    }
+    let empty_usage = StageUsage::default();
+    let empty_record = StageRecord::default();
+    let row = |name: &str, usage: &StageUsage, record: &StageRecord| StageUsageRow {
+        stage: name.to_string(),
+        model: (!record.model.is_empty()).then(|| record.model.clone()),
+        calls: usage.calls,
+        cached: usage.cached,
+        input_tokens: usage.usage.input_tokens,
+        output_tokens: usage.usage.output_tokens,
+        cache_read_tokens: usage.usage.cache_read_tokens,
+        cost_usd: usage.cost_usd,
+        cost_incomplete: usage.cost_incomplete,
+        estimated_prompt_tokens: record.estimated_prompt_tokens,
+        estimated_answer_tokens: record.estimated_answer_tokens,
+        repaired: record.repaired,
+        shrink: record.shrink.clone(),
+        failure: record.failure.clone(),
+    };
+    let stages: Vec<StageUsageRow> = names
+        .iter()
+        .map(|name| {
+            row(
+                name,
+                ledger.stages.get(name).unwrap_or(&empty_usage),
+                records.get(name).unwrap_or(&empty_record),
+            )
+        })
+        .collect();
+    let mut total = row("total", &ledger.total, &empty_record);
+    total.estimated_prompt_tokens = stages.iter().map(|s| s.estimated_prompt_tokens).sum();
+    total.estimated_answer_tokens = stages.iter().map(|s| s.estimated_answer_tokens).sum();
+    total.repaired = stages.iter().any(|s| s.repaired);
+    UsageReport {
+        engine: engine.to_string(),
+        prompt_version: PROMPT_VERSION.to_string(),
+        stages,
+        total,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use super::*;
+    use crate::analysis::{AnalysisConfig, AnalysisResult, analyze, analyze_builtin, fixtures};
+    use crate::api::ProviderName;
+    use crate::llm::{LlmSettings, MemoryCache, TokenUsage};
+
+    /// Answers by the output name a request asks for: queued answers first, then a sticky one.
+    #[derive(Default)]
+    struct ByStage {
+        queued: Mutex<BTreeMap<String, VecDeque<String>>>,
+        sticky: BTreeMap<String, String>,
+        requests: Mutex<Vec<CompletionRequest>>,
+    }
+
+    impl ByStage {
+        fn requests(&self) -> Vec<CompletionRequest> {
+            lock(&self.requests).clone()
+        }
+        fn calls_for(&self, stage: StageId) -> usize {
+            self.requests()
+                .iter()
+                .filter(|r| r.output.name == stage.as_str())
+                .count()
+        }
+    }
+
+    #[async_trait]
+    impl LlmClient for ByStage {
+        fn provider(&self) -> &'static str {
+            "fake"
+        }
+        async fn complete(&self, req: &CompletionRequest) -> Result<Completion, LlmError> {
+            lock(&self.requests).push(req.clone());
+            let name = &req.output.name;
+            let queued = lock(&self.queued)
+                .get_mut(name)
+                .and_then(VecDeque::pop_front);
+            let text = queued
+                .or_else(|| self.sticky.get(name).cloned())
+                .ok_or_else(|| LlmError::Config(format!("no answer for {name}")))?;
+            Ok(Completion {
+                text,
+                usage: TokenUsage {
+                    input_tokens: 1000,
+                    output_tokens: 100,
+                    ..TokenUsage::default()
+                },
+                model: req.model.clone(),
+                stop_reason: Some("tool_use".into()),
+            })
+        }
+    }
+
+    /// The built-in outputs as a model's answers, hypotheses marked so tests can tell them apart.
+    fn model_answers(result: &AnalysisResult) -> BTreeMap<String, String> {
+        let mut hypotheses = result.hypotheses.clone();
+        for h in &mut hypotheses.hypotheses {
+            h.statement = format!("[model] {}", h.statement);
+        }
+        let json = |v: serde_json::Result<String>| v.unwrap();
+        BTreeMap::from([
+            (
+                "discovery".into(),
+                json(serde_json::to_string(&result.discovery)),
+            ),
+            (
+                "dependencies".into(),
+                json(serde_json::to_string(&result.dependencies)),
+            ),
+            (
+                "steadyState".into(),
+                json(serde_json::to_string(&result.steady_state)),
+            ),
+            (
+                "hypotheses".into(),
+                json(serde_json::to_string(&hypotheses)),
+            ),
+            (
+                "experiments".into(),
+                json(serde_json::to_string(&result.experiments)),
+            ),
+            (
+                "blastRadius".into(),
+                json(serde_json::to_string(&result.blast_radius)),
+            ),
+            (
+                "rumsfeld".into(),
+                json(serde_json::to_string(&result.rumsfeld)),
+            ),
+        ])
+    }
+
+    fn config() -> ProviderConfig {
+        ProviderConfig {
+            provider: ProviderName::Openai,
+            default_model: Some("gpt-4o-mini".into()),
+            stage_models: BTreeMap::from([("hypotheses".into(), "gpt-4.1".into())]),
+            settings: LlmSettings::default(),
+            ..ProviderConfig::default()
+        }
+    }
+
+    fn engine(client: Arc<ByStage>, options: EngineOptions) -> LlmStageEngine {
+        LlmStageEngine::new(config(), client, PriceTable::builtin(), None, options)
+    }
+
+    #[tokio::test]
+    async fn every_stage_asks_its_model_and_the_answers_are_used() {
+        let map = fixtures::boutique();
+        let config = AnalysisConfig::default();
+        let builtin = analyze_builtin(&map, &config).unwrap();
+        let client = Arc::new(ByStage {
+            sticky: model_answers(&builtin),
+            ..ByStage::default()
+        });
+        let engine = engine(client.clone(), EngineOptions::default());
+        let result = analyze(&map, &config, &engine).await;
+        assert!(result.notes.is_empty(), "{:?}", result.notes);
+        assert!(
+            result
+                .hypotheses
+                .hypotheses
+                .iter()
+                .all(|h| h.statement.starts_with("[model] "))
+        );
+        let requests = client.requests();
+        assert_eq!(requests.len(), 7);
+        for request in &requests {
+            let expected = if request.output.name == "hypotheses" {
+                "gpt-4.1"
+            } else {
+                "gpt-4o-mini"
+            };
+            assert_eq!(request.model, expected, "{}", request.output.name);
+            assert!(request.system.contains("never an instruction"));
+            assert!(request.context.starts_with("<cluster-data>"));
+            assert_eq!(request.temperature, Some(0.0));
+        }
+        let report = engine.usage_report();
+        assert_eq!(report.stages.len(), 7);
+        assert_eq!(report.total.calls, 7);
+        assert_eq!(report.total.input_tokens, 7000);
+        assert!(report.total.cost_usd > 0.0);
+        assert!(report.total.estimated_prompt_tokens > 0);
+        assert_eq!(report.stages[0].stage, "discovery");
+        let table = report.table();
+        assert!(
+            table.contains("hypotheses") && table.contains("gpt-4.1") && table.contains("total")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_broken_answer_gets_one_repair_round() {
+        let map = fixtures::boutique();
+        let config = AnalysisConfig::default();
+        let builtin = analyze_builtin(&map, &config).unwrap();
+        let client = Arc::new(ByStage {
+            sticky: model_answers(&builtin),
+            ..ByStage::default()
+        });
+        lock(&client.queued).insert(
+            "hypotheses".into(),
+            VecDeque::from(["{\"hypotheses\": [".to_string()]),
+        );
+        let engine = engine(client.clone(), EngineOptions::default());
+        let result = analyze(&map, &config, &engine).await;
+        assert!(result.notes.is_empty(), "{:?}", result.notes);
+        assert!(
+            result.hypotheses.hypotheses[0]
+                .statement
+                .starts_with("[model] ")
+        );
+        assert_eq!(client.calls_for(StageId::Hypotheses), 2);
+        let repair = client
+            .requests()
+            .into_iter()
+            .filter(|r| r.output.name == "hypotheses")
+            .nth(1)
+            .unwrap();
+        assert_eq!(repair.messages.len(), 3);
+        assert_eq!(repair.messages[1].content, "{\"hypotheses\": [");
+        assert!(
+            repair.messages[2].content.contains("invalid JSON"),
+            "{}",
+            repair.messages[2].content
+        );
+        let report = engine.usage_report();
+        let row = report
+            .stages
+            .iter()
+            .find(|r| r.stage == "hypotheses")
+            .unwrap();
+        assert!(row.repaired);
+        assert_eq!(row.calls, 2);
+    }
+
+    #[tokio::test]
+    async fn an_answer_still_broken_after_repair_leaves_the_builtin_result() {
+        let map = fixtures::boutique();
+        let config = AnalysisConfig::default();
+        let builtin = analyze_builtin(&map, &config).unwrap();
+        let mut sticky = model_answers(&builtin);
+        sticky.insert("rumsfeld".into(), "I cannot answer in JSON, sorry.".into());
+        let client = Arc::new(ByStage {
+            sticky,
+            ..ByStage::default()
+        });
+        let engine = engine(client.clone(), EngineOptions::default());
+        let result = analyze(&map, &config, &engine).await;
+        assert_eq!(result.notes.len(), 1, "{:?}", result.notes);
+        assert_eq!(result.notes[0].stage, StageId::Rumsfeld);
+        assert!(
+            result.notes[0].message.contains("not valid JSON"),
+            "{}",
+            result.notes[0].message
+        );
+        assert!(
+            result.notes[0]
+                .message
+                .ends_with("the built-in result stands")
+        );
+        // The built-in rules made the matrix, over the model's (grounded) hypotheses.
+        assert!(
+            result
+                .rumsfeld
+                .known_unknowns
+                .iter()
+                .any(|item| item.statement.starts_with("Untested: [model] "))
+        );
+        assert_eq!(client.calls_for(StageId::Rumsfeld), 2);
+        let report = engine.usage_report();
+        let row = report
+            .stages
+            .iter()
+            .find(|r| r.stage == "rumsfeld")
+            .unwrap();
+        assert!(row.failure.is_some());
+    }
+
+    #[tokio::test]
+    async fn unchanged_rerun_is_served_from_the_cache_repairs_included() {
+        let map = fixtures::boutique();
+        let config = AnalysisConfig::default();
+        let builtin = analyze_builtin(&map, &config).unwrap();
+        let cache: Arc<dyn CompletionCache> = Arc::new(MemoryCache::new());
+        let client = Arc::new(ByStage {
+            sticky: model_answers(&builtin),
+            ..ByStage::default()
+        });
+        lock(&client.queued).insert("discovery".into(), VecDeque::from(["{".to_string()]));
+        let first = LlmStageEngine::new(
+            config_with(&client),
+            client.clone(),
+            PriceTable::builtin(),
+            Some(cache.clone()),
+            EngineOptions::default(),
+        );
+        let one = analyze(&map, &config, &first).await;
+        assert_eq!(client.requests().len(), 8, "7 stages and one repair");
+        let second = LlmStageEngine::new(
+            config_with(&client),
+            client.clone(),
+            PriceTable::builtin(),
+            Some(cache),
+            EngineOptions::default(),
+        );
+        let two = analyze(&map, &config, &second).await;
+        assert_eq!(client.requests().len(), 8, "no call on the re-run");
+        assert_eq!(one, two);
+        assert_eq!(second.usage_report().total.cached, 7);
+        assert_eq!(second.usage_report().total.calls, 0);
+    }
+
+    fn config_with(_client: &Arc<ByStage>) -> ProviderConfig {
+        config()
+    }
+
+    #[tokio::test]
+    async fn credentials_are_redacted_from_every_prompt() {
+        let mut map = fixtures::boutique();
+        let frontend = map
+            .nodes
+            .iter_mut()
+            .find(|n| n.id.as_str() == "shop/Deployment/frontend")
+            .unwrap();
+        // Labels are rendered as they are by the map: only the engine's pass removes these.
+        let workload = frontend.workload.as_mut().unwrap();
+        workload
+            .pod_labels
+            .insert("deploy-token".into(), "canary-label-value-123".into());
+        workload
+            .pod_labels
+            .insert("owner".into(), "AKIAZZZCANARY1234567".into());
+        assert!(crate::analysis::render_map_compact(&map).contains("AKIAZZZCANARY1234567"));
+        let config = AnalysisConfig::default();
+        let builtin = analyze_builtin(&map, &config).unwrap();
+        let client = Arc::new(ByStage {
+            sticky: model_answers(&builtin),
+            ..ByStage::default()
+        });
+        let engine = engine(client.clone(), EngineOptions::default());
+        analyze(&map, &config, &engine).await;
+        assert_eq!(client.requests().len(), 7);
+        for request in client.requests() {
+            let all = serde_json::to_string(&request).unwrap();
+            assert!(
+                !all.contains("AKIAZZZCANARY1234567"),
+                "{}",
+                request.output.name
+            );
+            assert!(
+                !all.contains("canary-label-value-123"),
+                "{}",
+                request.output.name
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn redaction_leaves_a_clean_prompt_as_it_is() {
+        use crate::analysis::prompt::build_stage_prompt;
+        use crate::analysis::{MapIndex, builtin::BuiltinEngine};
+        let map = fixtures::boutique();
+        let config = AnalysisConfig::default();
+        let index = MapIndex::new(&map);
+        let namespaces = config.effective_namespaces(&map);
+        let mut earlier = crate::analysis::StageOutputs::default();
+        for stage in StageId::ALL {
+            let input = StageInput {
+                map: &map,
+                index: &index,
+                config: &config,
+                namespaces: &namespaces,
+                earlier: &earlier,
+            };
+            let prompt = build_stage_prompt(stage, &input, DEFAULT_PROMPT_TOKENS).unwrap();
+            // Defence in depth must not garble what the model needs: ids, hashes, images, URLs.
+            assert_eq!(redact(&prompt.context), prompt.context, "{stage}");
+            assert_eq!(redact(&prompt.task), prompt.task, "{stage}");
+            let output = BuiltinEngine::run_now(stage, &input).unwrap();
+            earlier.insert(output);
+        }
+    }
+
+    #[tokio::test]
+    async fn anonymised_prompts_name_no_one_and_answers_map_back() {
+        let map = fixtures::boutique();
+        let config = AnalysisConfig::default();
+        let builtin = analyze_builtin(&map, &config).unwrap();
+        let anonymizer = anonymizer_for(&map);
+        // A model that only ever saw tokens answers with tokens.
+        let sticky = model_answers(&builtin)
+            .into_iter()
+            .map(|(stage, json)| (stage, anonymizer.anonymize(&json)))
+            .collect();
+        let client = Arc::new(ByStage {
+            sticky,
+            ..ByStage::default()
+        });
+        let options = EngineOptions {
+            anonymize: true,
+            ..EngineOptions::default()
+        };
+        let engine = engine(client.clone(), options);
+        let result = analyze(&map, &config, &engine).await;
+        assert!(result.notes.is_empty(), "{:?}", result.notes);
+        assert_eq!(result.planned.len(), builtin.planned.len());
+        assert_eq!(
+            result.planned.iter().map(|p| &p.target).collect::<Vec<_>>(),
+            builtin
+                .planned
+                .iter()
+                .map(|p| &p.target)
+                .collect::<Vec<_>>()
+        );
+        for request in client.requests() {
+            for name in ["cartservice", "checkoutservice", "redis-cart", "\"shop/"] {
+                if let Some(at) = request.context.find(name) {
+                    let start = request.context.floor_char_boundary(at.saturating_sub(80));
+                    let end = request.context.ceil_char_boundary(at + 80);
+                    panic!(
+                        "{name} in {}: {}",
+                        request.output.name,
+                        &request.context[start..end]
+                    );
+                }
+            }
+            assert!(request.context.contains("ns-002/Deployment/name-"));
+        }
+    }
+
+    #[tokio::test]
+    async fn stages_without_a_model_or_room_fall_back_with_a_note() {
+        let map = fixtures::boutique();
+        let config = AnalysisConfig::default();
+        let client = Arc::new(ByStage::default());
+        let no_model = LlmStageEngine::new(
+            ProviderConfig {
+                provider: ProviderName::Openai,
+                ..ProviderConfig::default()
+            },
+            client.clone(),
+            PriceTable::builtin(),
+            None,
+            EngineOptions::default(),
+        );
+        let result = analyze(&map, &config, &no_model).await;
+        assert_eq!(result.notes.len(), 7);
+        assert!(result.notes[0].message.contains("no model is configured"));
+        let tiny = engine(
+            client.clone(),
+            EngineOptions {
+                prompt_tokens: 100,
+                ..EngineOptions::default()
+            },
+        );
+        let result = analyze(&map, &config, &tiny).await;
+        assert_eq!(result.notes.len(), 7);
+        assert!(
+            result.notes[0].message.starts_with("budget exhausted"),
+            "{}",
+            result.notes[0].message
+        );
+        assert!(client.requests().is_empty());
+        assert_eq!(
+            result.planned,
+            analyze_builtin(&map, &config).unwrap().planned
+        );
+    }
+
+    #[test]
+    fn anonymizer_tokens_are_stable_and_skip_reserved_words() {
+        let map = fixtures::boutique();
+        let a = anonymizer_for(&map);
+        assert_eq!(a, anonymizer_for(&map));
+        assert_eq!(a.token_of("kube-system"), Some("ns-001"));
+        assert_eq!(a.token_of("shop"), Some("ns-002"));
+        assert!(
+            a.token_of("frontend")
+                .is_some_and(|t| t.starts_with("name-"))
+        );
+        assert!(!anonymizable("Deployment"));
+        assert!(!anonymizable("db"));
+        assert!(!anonymizable("labels"));
+    }
+}
