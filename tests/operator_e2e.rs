@@ -52,6 +52,15 @@ async fn start_operator_polling(ns: &str, identity: &str, map_check_interval: Du
             check_interval: Duration::from_millis(500),
             map_check_interval,
             operator_namespace: Some("smart-chaos-system".into()),
+            llm_settings: smart_chaos::llm::LlmSettings {
+                timeout: Duration::from_secs(2),
+                total_timeout: Duration::from_secs(5),
+                connect_timeout: Duration::from_secs(1),
+                max_attempts: 2,
+                base_backoff: Duration::from_millis(50),
+                max_backoff: Duration::from_millis(200),
+                concurrency: 4,
+            },
             ..ControllerSettings::default()
         },
         lease,
@@ -328,22 +337,61 @@ async fn invalid_analyses_end_in_an_actionable_condition() {
         ready.message
     );
 
-    // A provider this build cannot reach: the analysis still completes, Degraded says why.
+    // A model endpoint that refuses connections: the analysis still completes with the built-in
+    // results, and Degraded names the stages that fell back.
     api.create(
         &PostParams::default(),
-        &analysis(&ns, "llm", serde_json::json!({"scope": {"namespaces": [ns]}, "provider": {"name": "bedrock", "model": "m"}})),
+        &analysis(
+            &ns,
+            "llm-down",
+            serde_json::json!({"scope": {"namespaces": [ns]},
+            "provider": {"name": "openai", "model": "m", "endpoint": "http://127.0.0.1:9/v1"}}),
+        ),
     )
     .await
     .unwrap();
-    let status = wait_ready(&api, "llm", 1).await;
+    let status = wait_ready(&api, "llm-down", 1).await;
     let degraded = status
         .conditions
         .iter()
         .find(|c| c.type_ == "Degraded")
         .unwrap();
     assert_eq!(degraded.status, "True", "{degraded:?}");
+    assert_eq!(degraded.reason, "StagesFellBack", "{degraded:?}");
     assert!(
-        degraded.message.contains("built-in"),
+        degraded.message.contains("built-in results stand"),
+        "{}",
+        degraded.message
+    );
+
+    // Credentials in a Secret the operator may not read (the shipped RBAC grants no Secrets):
+    // refused by the API server, reported, and the built-in results stand.
+    api.create(
+        &PostParams::default(),
+        &analysis(
+            &ns,
+            "llm-secret",
+            serde_json::json!({"scope": {"namespaces": [ns]},
+            "provider": {"name": "openai", "model": "m", "endpoint": "http://127.0.0.1:9/v1",
+                         "credentialsSecretRef": {"name": "openai", "key": "token"}}}),
+        ),
+    )
+    .await
+    .unwrap();
+    let status = wait_ready(&api, "llm-secret", 1).await;
+    let degraded = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Degraded")
+        .unwrap();
+    assert_eq!(degraded.reason, "ProviderNotAvailable", "{degraded:?}");
+    assert!(
+        degraded.message.contains("cannot read Secret"),
+        "{}",
+        degraded.message
+    );
+    assert!(
+        degraded.message.contains("forbidden"),
         "{}",
         degraded.message
     );

@@ -5,6 +5,7 @@ use std::time::Instant;
 use anyhow::Context;
 
 use super::input::SourceArgs;
+use super::provider_args::ProviderArgs;
 use crate::analysis::{self, AnalysisConfig, AnalysisResult};
 use crate::api::Guardrails;
 use crate::chaosmesh::ChaosKind;
@@ -15,6 +16,8 @@ use crate::{report, servicemap};
 pub struct AnalyzeArgs {
     #[command(flatten)]
     pub source: SourceArgs,
+    #[command(flatten)]
+    pub provider: ProviderArgs,
     /// Folder for report.md, report.html, analysis.json, proposals/ and chaos/.
     #[arg(long, value_name = "DIR", default_value = "smart-chaos-report")]
     pub out: PathBuf,
@@ -84,8 +87,12 @@ pub async fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     let snapshot = args.source.read().await?;
     progress.step("building the service map");
     let map = servicemap::build(&snapshot);
+    let engine = args.provider.engine().await?;
     progress.step("running the analysis stages");
-    let result = analysis::analyze_builtin(&map, &config).context("running the analysis")?;
+    let result = analysis::analyze(&map, &config, engine.stage_engine()).await;
+    if let Some(usage) = engine.usage_report() {
+        eprint!("{}", usage.table());
+    }
     progress.step("writing reports");
     let proposals = analysis::build_proposals(&result, &args.name);
     let manifests = analysis::build_chaos_manifests(&result, &args.name);

@@ -68,6 +68,7 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
             default_window: Duration::from_secs(args.default_window_seconds),
             map_check_interval: Duration::from_secs(args.map_check_interval_seconds.max(1)),
             operator_namespace: Some(args.lease_namespace.clone()),
+            llm_settings: crate::llm::LlmSettings::default(),
         },
         lease,
         watch_namespace: args.watch_namespace,

@@ -25,10 +25,14 @@ use tracing::instrument;
 use super::run::condition;
 use super::{Context, Error};
 use crate::analysis::{self, AnalysisConfig, AnalysisResult};
+use crate::api::UsageStatus;
 use crate::api::{
     ANALYSIS_LABEL, AnalysisPhase, ApprovalState, ChaosAnalysis, ChaosAnalysisStatus,
     ExperimentProposal, FIELD_MANAGER, FindingStatus, HypothesisStatus, ProviderName, conditions,
 };
+use crate::llm::ProviderConfig;
+use crate::llm::engine::{EngineOptions, LlmStageEngine};
+use crate::llm::pricing::PriceTable;
 use crate::servicemap::{self, ServiceMap};
 use crate::snapshot::cluster::{self, ClusterScope};
 
@@ -124,16 +128,15 @@ pub async fn reconcile_analysis(
         return Ok(recheck);
     }
 
-    // analyze (pure)
-    let result = analyze(&map, &config).map_err(Error::Analysis)?;
+    // analyze (pure stages; a model engine does its I/O through the trait)
+    let analyzed = analyze(&ctx, analysis, &ns, &map, &config).await?;
+    let result = &analyzed.result;
 
     // apply proposals
-    let proposals = apply_proposals(&ctx, analysis, &ns, &result).await?;
+    let proposals = apply_proposals(&ctx, analysis, &ns, result).await?;
 
     // apply status
-    let status = ready_status(
-        analysis, &previous, generation, &map, &map_hash, &result, proposals,
-    );
+    let status = ready_status(&previous, generation, &map, &map_hash, &analyzed, proposals);
     let changed_phase = previous.phase != status.phase;
     apply_status(&ctx, analysis, &ns, &previous, &status).await?;
     if changed_phase {
@@ -215,10 +218,128 @@ fn needs_analysis(
     }
 }
 
-fn analyze(map: &ServiceMap, config: &AnalysisConfig) -> Result<AnalysisResult, String> {
-    // LLM providers plug in through analysis::analyze with their engine; the built-in engine
-    // never waits, so it runs here without blocking the runtime.
-    analysis::analyze_builtin(map, config).map_err(|e| e.to_string())
+/// The outcome of the stages, with what the provider cost and why it fell short, if it did.
+struct Analyzed {
+    result: AnalysisResult,
+    usage: Option<UsageStatus>,
+    /// Set when the configured provider could not be used at all.
+    provider_problem: Option<String>,
+}
+
+/// Runs the stages with the analysis' provider: the built-in engine, or a model engine built from
+/// the spec (credentials from the one named Secret, if any). Where the provider cannot be built,
+/// the built-in engine runs and the problem is reported, never hidden.
+async fn analyze(
+    ctx: &Context,
+    analysis: &ChaosAnalysis,
+    ns: &str,
+    map: &ServiceMap,
+    config: &AnalysisConfig,
+) -> Result<Analyzed, Error> {
+    let spec = &analysis.spec.provider;
+    if spec.name == ProviderName::Builtin {
+        let result =
+            analysis::analyze_builtin(map, config).map_err(|e| Error::Analysis(e.to_string()))?;
+        return Ok(Analyzed {
+            result,
+            usage: None,
+            provider_problem: None,
+        });
+    }
+    let engine = match model_engine(ctx, spec, ns).await {
+        Ok(engine) => engine,
+        Err(problem) => {
+            let result = analysis::analyze_builtin(map, config)
+                .map_err(|e| Error::Analysis(e.to_string()))?;
+            return Ok(Analyzed {
+                result,
+                usage: None,
+                provider_problem: Some(problem),
+            });
+        }
+    };
+    let result = analysis::analyze(map, config, &engine).await;
+    let report = engine.usage_report();
+    for row in &report.stages {
+        ctx.metrics.record_llm_usage(
+            &report.engine,
+            row.model.as_deref().unwrap_or("unknown"),
+            row.input_tokens,
+            row.output_tokens,
+            row.cost_usd,
+        );
+    }
+    let usage = UsageStatus {
+        input_tokens: i64::try_from(report.total.input_tokens).unwrap_or(i64::MAX),
+        output_tokens: i64::try_from(report.total.output_tokens).unwrap_or(i64::MAX),
+        estimated_cost_usd: format!("{:.4}", report.total.cost_usd),
+        cached_stages: report
+            .stages
+            .iter()
+            .filter(|r| r.calls == 0 && r.cached > 0)
+            .count()
+            .try_into()
+            .unwrap_or(i64::MAX),
+    };
+    Ok(Analyzed {
+        result,
+        usage: Some(usage),
+        provider_problem: None,
+    })
+}
+
+/// A model engine for `spec`, or a message a person can act on.
+async fn model_engine(
+    ctx: &Context,
+    spec: &crate::api::ProviderSpec,
+    ns: &str,
+) -> Result<LlmStageEngine, String> {
+    let api_key = match &spec.credentials_secret_ref {
+        None => None,
+        Some(reference) => {
+            // The one Secret the operator may read, and only when an analysis names it.
+            let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+                Api::namespaced(ctx.client.clone(), ns);
+            let secret = secrets.get(&reference.name).await.map_err(|e| {
+                format!(
+                    "cannot read Secret {ns}/{} named in spec.provider.credentialsSecretRef ({e}); \
+                     grant the operator get on that Secret",
+                    reference.name
+                )
+            })?;
+            let value = secret
+                .data
+                .and_then(|d| d.get(&reference.key).cloned())
+                .ok_or_else(|| {
+                    format!(
+                        "Secret {ns}/{} has no key {:?}",
+                        reference.name, reference.key
+                    )
+                })?;
+            Some(
+                String::from_utf8(value.0)
+                    .map_err(|_| {
+                        format!(
+                            "Secret {ns}/{} key {:?} is not UTF-8",
+                            reference.name, reference.key
+                        )
+                    })?
+                    .trim()
+                    .to_string(),
+            )
+        }
+    };
+    let mut config =
+        ProviderConfig::from_spec(spec, api_key).map_err(|e| format!("spec.provider: {e}"))?;
+    config.settings = ctx.config.llm_settings.clone();
+    LlmStageEngine::from_config(
+        config,
+        PriceTable::builtin(),
+        Some(ctx.llm_cache.clone()),
+        EngineOptions::default(),
+    )
+    .await
+    .map_err(|e| format!("provider {:?}: {e}", spec.name))
 }
 
 /// Applies the proposals of `result`, owned by the analysis; deletes Pending proposals the new
@@ -331,45 +452,42 @@ fn failed_status(
 }
 
 fn ready_status(
-    analysis: &ChaosAnalysis,
     previous: &ChaosAnalysisStatus,
     generation: Option<i64>,
     map: &ServiceMap,
     map_hash: &str,
-    result: &AnalysisResult,
+    analyzed: &Analyzed,
     proposals: i64,
 ) -> ChaosAnalysisStatus {
     let now = now();
+    let result = &analyzed.result;
     let mut summary = result.summary.clone();
     summary.proposals = proposals;
-    let provider_unavailable = analysis.spec.provider.name != ProviderName::Builtin;
-    let (degraded, degraded_reason, degraded_message) = if provider_unavailable {
-        (
-            true,
-            reasons::PROVIDER_NOT_AVAILABLE,
-            format!(
-                "provider {:?} is not available to this operator build; the built-in engine's results stand",
-                analysis.spec.provider.name
-            ),
-        )
-    } else if !result.notes.is_empty() {
-        let stages: Vec<String> = result
-            .notes
-            .iter()
-            .map(|n| format!("{:?}: {}", n.stage, n.message))
-            .collect();
-        (
-            true,
-            reasons::STAGES_FELL_BACK,
-            format!("built-in results stand for: {}", stages.join("; ")),
-        )
-    } else {
-        (
-            false,
-            reasons::ALL_STAGES_OK,
-            "every stage ran with the configured engine".to_string(),
-        )
-    };
+    let (degraded, degraded_reason, degraded_message) =
+        if let Some(problem) = &analyzed.provider_problem {
+            (
+                true,
+                reasons::PROVIDER_NOT_AVAILABLE,
+                format!("{problem}; the built-in engine's results stand"),
+            )
+        } else if !result.notes.is_empty() {
+            let stages: Vec<String> = result
+                .notes
+                .iter()
+                .map(|n| format!("{:?}: {}", n.stage, n.message))
+                .collect();
+            (
+                true,
+                reasons::STAGES_FELL_BACK,
+                format!("built-in results stand for: {}", stages.join("; ")),
+            )
+        } else {
+            (
+                false,
+                reasons::ALL_STAGES_OK,
+                "every stage ran with the configured engine".to_string(),
+            )
+        };
     let conditions = vec![
         condition(
             &previous.conditions,
@@ -441,7 +559,7 @@ fn ready_status(
             })
             .collect(),
         rumsfeld: Some(result.rumsfeld_counts.clone()),
-        usage: previous.usage.clone(),
+        usage: analyzed.usage.clone().or_else(|| previous.usage.clone()),
         report_config_map: None,
     }
 }

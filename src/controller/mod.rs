@@ -45,6 +45,8 @@ pub struct ControllerSettings {
     pub map_check_interval: Duration,
     /// The operator's own namespace: never a target unless an analysis allows system namespaces.
     pub operator_namespace: Option<String>,
+    /// Timeouts, retries and concurrency of model calls.
+    pub llm_settings: crate::llm::LlmSettings,
 }
 
 impl Default for ControllerSettings {
@@ -54,6 +56,7 @@ impl Default for ControllerSettings {
             default_window: Duration::from_secs(60),
             map_check_interval: Duration::from_secs(60),
             operator_namespace: None,
+            llm_settings: crate::llm::LlmSettings::default(),
         }
     }
 }
@@ -120,6 +123,9 @@ pub struct Context {
     pub config: ControllerSettings,
     /// Per-object retry delays.
     pub backoff: Backoff,
+    /// Stage results of model engines, so an unchanged re-analysis costs no tokens while the
+    /// process lives (keyed by stage, prompt version, model and input hash).
+    pub llm_cache: Arc<crate::llm::MemoryCache>,
     leading: watch::Receiver<bool>,
 }
 
@@ -145,6 +151,7 @@ impl Context {
             metrics,
             config,
             backoff: Backoff::default(),
+            llm_cache: Arc::new(crate::llm::MemoryCache::new()),
             leading,
         }
     }
