@@ -320,6 +320,20 @@ async fn an_approved_proposals_experiment_is_immutable() {
     );
     assert!(status.message.contains("immutable"), "{}", status.message);
 
+    // Nor its stop condition: the checks that were approved.
+    let mut loosened = approved.clone();
+    loosened.spec.steady_state[0].min_value = 0;
+    let err = api
+        .replace("kill-cart", &PostParams::default(), &loosened)
+        .await
+        .expect_err("loosening an approved stop condition must be refused");
+    assert!(err.to_string().contains("spec.steadyState"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("steady-state checks of an Approved proposal are immutable"),
+        "{err}"
+    );
+
     // Nor may the decision flip back.
     let mut flipped = approved.clone();
     flipped.spec.approval.state = ApprovalState::Pending;

@@ -32,6 +32,7 @@ use crate::chaosmesh::{
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!has(oldSelf.approval) || oldSelf.approval.state != 'Approved' || self.experiment == oldSelf.experiment").message("the experiment of an Approved proposal is immutable").reason(Reason::FieldValueForbidden).field_path(".experiment"))]
+#[x_kube(validation = Rule::new("!has(oldSelf.approval) || oldSelf.approval.state != 'Approved' || self.steadyState == oldSelf.steadyState").message("the steady-state checks of an Approved proposal are immutable: they are the stop condition that was approved").reason(Reason::FieldValueForbidden).field_path(".steadyState"))]
 #[x_kube(validation = Rule::new("!has(oldSelf.approval) || oldSelf.approval.state == 'Pending' || self.approval.state == oldSelf.approval.state").message("an Approved or Rejected proposal cannot change its decision; create a new proposal").field_path(".approval.state"))]
 pub struct ExperimentProposalSpec {
     /// Name of the ChaosAnalysis (same namespace) that proposed this experiment.
