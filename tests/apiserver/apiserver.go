@@ -45,7 +45,8 @@ func apiserverFlags(c apiserverConfig) []string {
 		// cluster, so the tests can prove what each user may and may not do.
 		"--authorization-mode=RBAC",
 
-		"--service-cluster-ip-range=10.0.0.0/24",
+		// A /16 so that tests and benchmarks can create thousands of ClusterIP Services.
+		"--service-cluster-ip-range=10.0.0.0/16",
 		"--service-account-key-file=" + c.pki.saKeyFile,
 		"--service-account-signing-key-file=" + c.pki.saKeyFile,
 		"--service-account-issuer=" + c.pki.serviceAccount,

@@ -82,7 +82,7 @@ func generatePKI(s stateDir) (pkiFiles, error) {
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		// Clients connect by IP; the DNS names cover in-cluster style names
 		// should a test ever use them, and 10.0.0.1 is the `kubernetes`
-		// Service's cluster IP in 10.0.0.0/24.
+		// Service's cluster IP in 10.0.0.0/16.
 		IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("10.0.0.1")},
 		DNSNames: []string{
 			"localhost", "kubernetes", "kubernetes.default",
