@@ -56,7 +56,7 @@ pub struct Scope {
     /// Namespaces to analyse.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(
-        length(max = 64),
+        length(max = 1000),
         inner(
             length(min = 1, max = 63),
             regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
