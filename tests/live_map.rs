@@ -51,6 +51,26 @@ async fn compare(app: &str) {
         files_map.content_hash().unwrap(),
         live_map.content_hash().unwrap()
     );
+
+    // The CLI without -f reads the current kube context the same way.
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_smart-chaos"))
+        .args(["map", "-n", &ns])
+        .env(
+            "KUBECONFIG",
+            support::server().kubeconfig_path(support::User::Admin),
+        )
+        .output()
+        .unwrap();
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(cli.stdout).unwrap(),
+        files_map.to_json().unwrap(),
+        "{app}: `smart-chaos map -n` differs"
+    );
 }
 
 #[tokio::test]

@@ -252,7 +252,7 @@ pub fn read_yaml_docs<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
 pub const CORPUS_APPS: [&str; 3] = ["online-boutique", "sock-shop", "bookinfo"];
 
 /// Every document of a corpus app (or any folder of manifests), moved into `namespace`:
-/// namespaced objects get it, Namespace objects are dropped. Lets a test apply an app to its own
+/// namespaced objects get it, Namespace objects are dropped, fixed nodePorts are cleared. Lets a test apply an app to its own
 /// namespace and read the same objects from files.
 pub fn manifests_in_namespace(dir: &Path, namespace: &str) -> Vec<serde_yaml::Value> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -269,6 +269,17 @@ pub fn manifests_in_namespace(dir: &Path, namespace: &str) -> Vec<serde_yaml::Va
             }
             if let Some(metadata) = doc.get_mut("metadata").and_then(|m| m.as_mapping_mut()) {
                 metadata.insert("namespace".into(), namespace.into());
+            }
+            // Fixed nodePorts are cluster-wide: a second copy of the app would collide.
+            if doc["kind"].as_str() == Some("Service")
+                && let Some(ports) = doc
+                    .get_mut("spec")
+                    .and_then(|s| s.get_mut("ports"))
+                    .and_then(|p| p.as_sequence_mut())
+            {
+                for port in ports.iter_mut().filter_map(|p| p.as_mapping_mut()) {
+                    port.remove("nodePort");
+                }
             }
             docs.push(doc);
         }
