@@ -637,28 +637,6 @@ fn label_selector_string(
     parts.join(",")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
-
-    #[test]
-    fn label_selectors_render_in_the_list_api_form() {
-        let selector = LabelSelector {
-            match_labels: Some([("team".to_string(), "search".to_string())].into()),
-            match_expressions: Some(vec![LabelSelectorRequirement {
-                key: "tier".into(),
-                operator: "In".into(),
-                values: Some(vec!["web".into(), "api".into()]),
-            }]),
-        };
-        assert_eq!(
-            label_selector_string(&selector),
-            "team=search,tier in (web,api)"
-        );
-    }
-}
-
 /// Changes in the scoped objects coalesce for this long before an analysis looks again.
 const SCOPE_DEBOUNCE: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -722,4 +700,26 @@ fn analyses_in_scope(
         })
         .map(|guard| kube::runtime::reflector::ObjectRef::from_obj(guard.as_ref()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
+
+    #[test]
+    fn label_selectors_render_in_the_list_api_form() {
+        let selector = LabelSelector {
+            match_labels: Some([("team".to_string(), "search".to_string())].into()),
+            match_expressions: Some(vec![LabelSelectorRequirement {
+                key: "tier".into(),
+                operator: "In".into(),
+                values: Some(vec!["web".into(), "api".into()]),
+            }]),
+        };
+        assert_eq!(
+            label_selector_string(&selector),
+            "team=search,tier in (web,api)"
+        );
+    }
 }
