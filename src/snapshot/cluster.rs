@@ -51,7 +51,9 @@ pub enum ClusterReadError {
 /// Reads the scope into a snapshot. Optional kinds (Istio, Gateway API) are skipped when their
 /// CRDs are not installed; a namespace that does not exist simply has no objects.
 pub async fn read(client: &Client, scope: &ClusterScope) -> Result<Snapshot, ClusterReadError> {
-    let mut objects: Vec<KubeObject> = Vec::new();
+    // Each page is pruned into the snapshot as it arrives, so at most one page of full objects is
+    // in memory at a time (full objects cost kilobytes each; records a fraction of that).
+    let mut snapshot = Snapshot::default();
     let namespaces: Vec<Option<&str>> = if scope.namespaces.is_empty() {
         vec![None]
     } else {
@@ -68,29 +70,33 @@ pub async fn read(client: &Client, scope: &ClusterScope) -> Result<Snapshot, Clu
             selector: scope.label_selector.as_deref(),
         };
         reader
-            .typed::<Deployment>("Deployment", &mut objects)
+            .typed::<Deployment>("Deployment", &mut snapshot)
             .await?;
         reader
-            .typed::<StatefulSet>("StatefulSet", &mut objects)
-            .await?;
-        reader.typed::<DaemonSet>("DaemonSet", &mut objects).await?;
-        reader.typed::<Job>("Job", &mut objects).await?;
-        reader.typed::<CronJob>("CronJob", &mut objects).await?;
-        reader.typed::<Pod>("Pod", &mut objects).await?;
-        reader.typed::<Service>("Service", &mut objects).await?;
-        reader
-            .typed::<EndpointSlice>("EndpointSlice", &mut objects)
-            .await?;
-        reader.typed::<Ingress>("Ingress", &mut objects).await?;
-        reader.typed::<ConfigMap>("ConfigMap", &mut objects).await?;
-        reader
-            .typed::<NetworkPolicy>("NetworkPolicy", &mut objects)
+            .typed::<StatefulSet>("StatefulSet", &mut snapshot)
             .await?;
         reader
-            .typed::<HorizontalPodAutoscaler>("HorizontalPodAutoscaler", &mut objects)
+            .typed::<DaemonSet>("DaemonSet", &mut snapshot)
+            .await?;
+        reader.typed::<Job>("Job", &mut snapshot).await?;
+        reader.typed::<CronJob>("CronJob", &mut snapshot).await?;
+        reader.typed::<Pod>("Pod", &mut snapshot).await?;
+        reader.typed::<Service>("Service", &mut snapshot).await?;
+        reader
+            .typed::<EndpointSlice>("EndpointSlice", &mut snapshot)
+            .await?;
+        reader.typed::<Ingress>("Ingress", &mut snapshot).await?;
+        reader
+            .typed::<ConfigMap>("ConfigMap", &mut snapshot)
             .await?;
         reader
-            .typed::<PodDisruptionBudget>("PodDisruptionBudget", &mut objects)
+            .typed::<NetworkPolicy>("NetworkPolicy", &mut snapshot)
+            .await?;
+        reader
+            .typed::<HorizontalPodAutoscaler>("HorizontalPodAutoscaler", &mut snapshot)
+            .await?;
+        reader
+            .typed::<PodDisruptionBudget>("PodDisruptionBudget", &mut snapshot)
             .await?;
         reader
             .optional::<VirtualService>(
@@ -100,7 +106,7 @@ pub async fn read(client: &Client, scope: &ClusterScope) -> Result<Snapshot, Clu
                     "VirtualService",
                     "virtualservices",
                 ),
-                &mut objects,
+                &mut snapshot,
             )
             .await?;
         reader
@@ -111,18 +117,18 @@ pub async fn read(client: &Client, scope: &ClusterScope) -> Result<Snapshot, Clu
                     "DestinationRule",
                     "destinationrules",
                 ),
-                &mut objects,
+                &mut snapshot,
             )
             .await?;
         reader
             .optional::<HttpRoute>(
                 ("gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes"),
-                &mut objects,
+                &mut snapshot,
             )
             .await?;
     }
-    // Every listed object has its namespace set, so the default is never used.
-    Ok(Snapshot::from_objects(objects, super::DEFAULT_NAMESPACE))
+    snapshot.normalize();
+    Ok(snapshot)
 }
 
 struct Reader<'a> {
@@ -150,11 +156,7 @@ impl Reader<'_> {
         params
     }
 
-    async fn typed<K>(
-        &self,
-        kind: &'static str,
-        out: &mut Vec<KubeObject>,
-    ) -> Result<(), ClusterReadError>
+    async fn typed<K>(&self, kind: &'static str, out: &mut Snapshot) -> Result<(), ClusterReadError>
     where
         K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
             + Clone
@@ -176,7 +178,10 @@ impl Reader<'_> {
                     scope: self.scope(),
                     source,
                 })?;
-            out.extend(page.items.into_iter().map(Into::into));
+            for item in page.items {
+                // Every listed object has its namespace set, so the default is never used.
+                out.add(item, super::DEFAULT_NAMESPACE);
+            }
             match page.metadata.continue_ {
                 Some(token) if !token.is_empty() => continue_token = Some(token),
                 _ => return Ok(()),
@@ -188,7 +193,7 @@ impl Reader<'_> {
     async fn optional<K>(
         &self,
         (group, version, kind, plural): (&str, &str, &'static str, &str),
-        out: &mut Vec<KubeObject>,
+        out: &mut Snapshot,
     ) -> Result<(), ClusterReadError>
     where
         K: DeserializeOwned + Into<KubeObject>,
@@ -216,7 +221,7 @@ impl Reader<'_> {
                 let value = serde_json::to_value(&item)
                     .and_then(serde_json::from_value::<K>)
                     .map_err(|source| ClusterReadError::Decode { kind, source })?;
-                out.push(value.into());
+                out.add(value, super::DEFAULT_NAMESPACE);
             }
             match page.metadata.continue_ {
                 Some(token) if !token.is_empty() => continue_token = Some(token),
