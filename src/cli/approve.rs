@@ -146,6 +146,27 @@ pub async fn decide(
 ) -> Result<ExperimentProposal, DecideError> {
     let user = who_am_i(client).await?;
     let api: Api<ExperimentProposal> = Api::namespaced(client.clone(), &proposal.namespace);
+    // The operator writes the proposal's status, which moves its resourceVersion; a conflict
+    // means "read again": the fresh read re-checks that nobody decided in the meantime.
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match decide_once(&api, &user, proposal, decision).await {
+            Err(DecideError::Conflict { .. }) if attempts < CONFLICT_ATTEMPTS => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Reads before each write, at most this many times.
+const CONFLICT_ATTEMPTS: u32 = 5;
+
+async fn decide_once(
+    api: &Api<ExperimentProposal>,
+    user: &str,
+    proposal: &ProposalRef,
+    decision: &Decision,
+) -> Result<ExperimentProposal, DecideError> {
     let current = api
         .get_opt(&proposal.name)
         .await
@@ -169,7 +190,7 @@ pub async fn decide(
     let resource_version = current.metadata.resource_version.unwrap_or_default();
     let approval = Approval {
         state: decision.state,
-        approved_by: Some(user),
+        approved_by: Some(user.to_string()),
         decided_at: Some(Time(jiff::Timestamp::now())),
         reason: decision.reason.clone(),
     };
