@@ -17,7 +17,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use tracing::instrument;
@@ -591,7 +591,7 @@ async fn apply_status(
     Ok(true)
 }
 
-/// Publishes an event; a failure to publish is logged, never fatal.
+/// Publishes an event about an analysis.
 async fn publish(
     ctx: &Context,
     analysis: &ChaosAnalysis,
@@ -599,20 +599,7 @@ async fn publish(
     reason: &str,
     note: String,
 ) {
-    let event = Event {
-        type_,
-        reason: reason.into(),
-        note: Some(note.chars().take(1000).collect()),
-        action: "Analyze".into(),
-        secondary: None,
-    };
-    if let Err(error) = ctx
-        .recorder
-        .publish(&event, &analysis.object_ref(&()))
-        .await
-    {
-        tracing::warn!(%error, reason, "publishing an event");
-    }
+    super::publish_event(ctx, analysis, "Analyze", type_, reason, Some(note)).await;
 }
 
 /// A LabelSelector in the list API's string form.

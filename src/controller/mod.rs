@@ -240,6 +240,28 @@ impl Error {
     }
 }
 
+/// Publishes an event about `object`; a failure to publish is logged, never fatal.
+pub(crate) async fn publish_event<K: Resource<DynamicType = ()>>(
+    ctx: &Context,
+    object: &K,
+    action: &str,
+    type_: kube::runtime::events::EventType,
+    reason: &str,
+    note: Option<String>,
+) {
+    let event = kube::runtime::events::Event {
+        type_,
+        reason: reason.into(),
+        // Event notes are limited to 1 kB.
+        note: note.map(|n| n.chars().take(1000).collect()),
+        action: action.into(),
+        secondary: None,
+    };
+    if let Err(error) = ctx.recorder.publish(&event, &object.object_ref(&())).await {
+        tracing::warn!(%error, reason, "publishing an event");
+    }
+}
+
 /// What to do after a failed reconcile: wait for a change when retrying cannot help, otherwise
 /// retry with per-object exponential backoff.
 pub fn error_policy<K: Resource>(obj: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {

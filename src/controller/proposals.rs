@@ -14,7 +14,7 @@ use jiff::Timestamp;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, DeserializeGuard, GroupVersionKind};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use tracing::{debug, info, instrument};
@@ -348,7 +348,7 @@ async fn write_status(
     Ok(true)
 }
 
-/// Publishes an event; a failure to publish is logged, never fatal.
+/// Publishes an event about a proposal's run.
 async fn publish(
     ctx: &Context,
     proposal: &ExperimentProposal,
@@ -356,21 +356,7 @@ async fn publish(
     reason: &str,
     note: Option<String>,
 ) {
-    let event = Event {
-        type_,
-        reason: reason.into(),
-        // Event notes are limited to 1 kB.
-        note: note.map(|n| n.chars().take(1000).collect()),
-        action: "Run".into(),
-        secondary: None,
-    };
-    if let Err(error) = ctx
-        .recorder
-        .publish(&event, &proposal.object_ref(&()))
-        .await
-    {
-        tracing::warn!(%error, reason, "publishing an event");
-    }
+    super::publish_event(ctx, proposal, "Run", type_, reason, note).await;
 }
 
 #[cfg(test)]
