@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use crate::servicemap::{
-    ContainerInfo, DataStoreKind, Edge, Evidence, Node, NodeId, NodeKind, ServiceInfo, ServiceMap,
-    ServiceType, WorkloadInfo,
+    ContainerInfo, DataStoreKind, Edge, Evidence, EvidenceKind, Node, NodeId, NodeKind,
+    ServiceInfo, ServiceMap, ServiceType, WorkloadInfo,
 };
 
 /// A workload node with one container named like the workload, labelled `app=<name>`.
@@ -100,6 +100,7 @@ pub fn env_edge(from: &Node, to: &Node, var: &str, value: &str, port: Option<i32
             name: var.to_string(),
             value: value.to_string(),
         }],
+        kinds: vec![EvidenceKind::Config],
         confidence: 0.9,
         port,
         protocol: Some(if port == Some(6379) { "redis" } else { "grpc" }.to_string()),
@@ -110,7 +111,11 @@ pub fn env_edge(from: &Node, to: &Node, var: &str, value: &str, port: Option<i32
 pub fn finish(mut nodes: Vec<Node>, mut edges: Vec<Edge>) -> ServiceMap {
     nodes.sort_by(|a, b| a.id.cmp(&b.id));
     edges.sort_by(|a, b| (&a.from, &a.to).cmp(&(&b.from, &b.to)));
-    ServiceMap { nodes, edges }
+    ServiceMap {
+        nodes,
+        edges,
+        unmatched: Vec::new(),
+    }
 }
 
 /// An Online-Boutique-like shop in namespace `shop`: an Ingress and a LoadBalancer in front of the
@@ -235,6 +240,7 @@ pub fn boutique() -> ServiceMap {
                 host: "shop.example.com".to_string(),
                 path: "/".to_string(),
             }],
+            kinds: vec![EvidenceKind::Config],
             confidence: 1.0,
             port: Some(80),
             protocol: Some("http".to_string()),
@@ -245,6 +251,7 @@ pub fn boutique() -> ServiceMap {
             evidence: vec![Evidence::Exposure {
                 service_type: ServiceType::LoadBalancer,
             }],
+            kinds: vec![EvidenceKind::Config],
             confidence: 1.0,
             port: Some(80),
             protocol: Some("http".to_string()),
@@ -435,6 +442,7 @@ pub fn synthetic(workloads: usize) -> ServiceMap {
                     host: format!("{}.example.com", workload_nodes[i].name),
                     path: "/".to_string(),
                 }],
+                kinds: vec![EvidenceKind::Config],
                 confidence: 1.0,
                 port: Some(80),
                 protocol: Some("http".to_string()),

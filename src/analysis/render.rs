@@ -90,6 +90,25 @@ fn render_evidence(evidence: &Evidence) -> String {
         } => format!("istio {} host={}", quote(virtual_service), quote(host)),
         Evidence::NetworkPolicy { policy } => format!("networkPolicy {}", quote(policy)),
         Evidence::Exposure { service_type } => format!("exposure {service_type:?}"),
+        Evidence::Traffic(traffic) => {
+            let mut text = format!(
+                "traffic {} requests={} errors={}",
+                quote(&traffic.origin),
+                traffic.requests,
+                traffic.errors
+            );
+            if let Some(window) = traffic.window_seconds {
+                let _ = write!(text, " window={window}s");
+            }
+            if let Some(p99) = traffic.p99_micros {
+                let _ = write!(text, " p99={}ms", p99 / 1000);
+            }
+            text
+        }
+        Evidence::Declared(declared) => match declared.line {
+            Some(line) => format!("declared {}:{line}", quote(&declared.origin)),
+            None => format!("declared {}", quote(&declared.origin)),
+        },
     }
 }
 

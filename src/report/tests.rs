@@ -7,7 +7,7 @@ use super::layout::{MAX_DRAWN_NODES, layout};
 use super::*;
 use crate::analysis::fixtures;
 use crate::analysis::{AnalysisConfig, analyze_builtin, build_chaos_manifests, build_proposals};
-use crate::servicemap::{Edge, Evidence, NodeId, NodeKind};
+use crate::servicemap::{Edge, Evidence, EvidenceKind, NodeId, NodeKind};
 
 fn render(map: &ServiceMap) -> Vec<(PathBuf, String)> {
     let result = analyze_builtin(map, &AnalysisConfig::default()).unwrap();
@@ -120,6 +120,7 @@ fn cluster_text_cannot_inject_markup() {
             name: "FRAUD_API".into(),
             value: format!("https://{evil}/| # * [x](javascript:alert(3))"),
         }],
+        kinds: vec![EvidenceKind::Config],
         confidence: 0.9,
         port: Some(443),
         protocol: None,

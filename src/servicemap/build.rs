@@ -1115,27 +1115,32 @@ impl Builder<'_> {
         let edges_in = std::mem::take(&mut self.edges);
         let mut edges = Vec::with_capacity(edges_in.len());
         for ((from, to), mut acc) in edges_in {
-            acc.evidence.sort();
-            acc.evidence.dedup();
             let port = acc.ports.first().copied();
             let protocol = acc.protocol.map(str::to_owned).or_else(|| {
                 service_by_id
                     .get(&to)
                     .and_then(|&s| self.service_protocol(s, port))
             });
-            edges.push(Edge {
+            let mut edge = Edge {
                 from,
                 to,
                 evidence: acc.evidence,
+                kinds: Vec::new(),
                 confidence: (acc.confidence * 1000.0).round() / 1000.0,
                 port,
                 protocol,
-            });
+            };
+            edge.normalize();
+            edges.push(edge);
         }
         nodes.extend(std::mem::take(&mut self.extra_nodes).into_values());
         nodes.sort_by(|a, b| a.id.cmp(&b.id));
         nodes.dedup_by(|a, b| a.id == b.id);
-        ServiceMap { nodes, edges }
+        ServiceMap {
+            nodes,
+            edges,
+            unmatched: Vec::new(),
+        }
     }
 }
 

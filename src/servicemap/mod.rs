@@ -2,13 +2,17 @@
 //! ([`build::build`]), rendered as JSON (the stable contract), Graphviz dot or Mermaid.
 
 pub mod address;
+pub mod attach;
 pub mod build;
 pub mod datastore;
 pub mod model;
+pub mod names;
 pub mod render;
 
+pub use attach::{AttachReport, NamedCall, attach};
 pub use build::build;
 pub use model::*;
+pub use names::{Matching, NameHints, NameIndex};
 
 #[cfg(test)]
 mod tests;

@@ -268,6 +268,102 @@ pub enum Evidence {
     /// An entry-point Service (LoadBalancer, NodePort) exposing its own backends.
     #[serde(rename_all = "camelCase")]
     Exposure { service_type: ServiceType },
+    /// Calls observed at runtime: in traces, or in mesh and service-graph metrics.
+    Traffic(TrafficEvidence),
+    /// The team's architecture names the call: a diagram, a services list, or a model's reading
+    /// of an image.
+    Declared(DeclaredEvidence),
+}
+
+impl Evidence {
+    /// Which of the three kinds of evidence this is.
+    pub fn kind(&self) -> EvidenceKind {
+        match self {
+            Evidence::Traffic(_) => EvidenceKind::Traffic,
+            Evidence::Declared(_) => EvidenceKind::Declared,
+            Evidence::Env { .. }
+            | Evidence::ConfigMap { .. }
+            | Evidence::Args { .. }
+            | Evidence::IngressRule { .. }
+            | Evidence::HttpRoute { .. }
+            | Evidence::IstioRoute { .. }
+            | Evidence::NetworkPolicy { .. }
+            | Evidence::Exposure { .. } => EvidenceKind::Config,
+        }
+    }
+}
+
+/// The three kinds of evidence. They never conflict; the differences between them are findings
+/// (declared but not observed, observed but declared nowhere).
+#[derive(
+    Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash,
+)]
+#[serde(rename_all = "camelCase")]
+pub enum EvidenceKind {
+    /// The cluster's objects or manifests: env, ConfigMaps, routes, policies.
+    Config,
+    /// Observed at runtime: traces, mesh or service-graph metrics.
+    Traffic,
+    /// The team's architecture: a diagram, a services list, text or an image read by a model.
+    Declared,
+}
+
+impl EvidenceKind {
+    /// The kind as JSON spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EvidenceKind::Config => "config",
+            EvidenceKind::Traffic => "traffic",
+            EvidenceKind::Declared => "declared",
+        }
+    }
+}
+
+/// Calls seen at runtime. Counts and latencies are integers so that evidence stays comparable
+/// and sortable (the map is hashed); rates and ratios are derived from them.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "camelCase")]
+pub struct TrafficEvidence {
+    /// Where the calls were seen: a trace file, or a Prometheus metric name.
+    pub origin: String,
+    /// Length of the observed window in seconds, when the data has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_seconds: Option<u64>,
+    /// Calls seen in the window.
+    pub requests: u64,
+    /// Of those, calls that failed.
+    pub errors: u64,
+    /// Median latency in microseconds, when the data has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p50_micros: Option<u64>,
+    /// 99th-percentile latency in microseconds, when the data has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99_micros: Option<u64>,
+}
+
+impl TrafficEvidence {
+    /// Requests per second over the window, when there is one.
+    pub fn rate_per_second(&self) -> Option<f64> {
+        self.window_seconds
+            .filter(|&w| w > 0)
+            .map(|w| self.requests as f64 / w as f64)
+    }
+
+    /// Share of failed calls, 0.0 to 1.0 (None without calls).
+    pub fn error_ratio(&self) -> Option<f64> {
+        (self.requests > 0).then(|| self.errors as f64 / self.requests as f64)
+    }
+}
+
+/// A call the team's architecture names.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "camelCase")]
+pub struct DeclaredEvidence {
+    /// The file it was read from, or "read by model M from image I".
+    pub origin: String,
+    /// Line in that file, for diagrams as code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
 }
 
 /// A dependency: `from` calls `to`.
@@ -278,6 +374,9 @@ pub struct Edge {
     pub to: NodeId,
     /// Everything that shows the dependency, sorted.
     pub evidence: Vec<Evidence>,
+    /// The kinds of evidence present, sorted (config, traffic, declared).
+    #[serde(default)]
+    pub kinds: Vec<EvidenceKind>,
     /// How sure we are, 0.0 to 1.0.
     pub confidence: f64,
     /// The port called, when the evidence names one.
@@ -288,9 +387,56 @@ pub struct Edge {
     pub protocol: Option<String>,
 }
 
+impl Edge {
+    /// Sorts and deduplicates the evidence and recomputes [`Edge::kinds`] from it.
+    pub fn normalize(&mut self) {
+        self.evidence.sort();
+        self.evidence.dedup();
+        self.kinds = self.evidence.iter().map(Evidence::kind).collect();
+        self.kinds.sort();
+        self.kinds.dedup();
+    }
+
+    /// Whether some evidence of `kind` supports the edge.
+    pub fn has_kind(&self, kind: EvidenceKind) -> bool {
+        self.kinds.contains(&kind)
+    }
+}
+
+/// Which end of a call a name was.
+#[derive(
+    Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord,
+)]
+#[serde(rename_all = "camelCase")]
+pub enum CallEnd {
+    Caller,
+    Callee,
+}
+
+/// A name from telemetry or a diagram that matched no node of the map.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "camelCase")]
+pub struct UnmatchedName {
+    /// The name as the source spelled it (with its namespace when given).
+    pub name: String,
+    /// Where it was found: a trace file, a metric, a diagram file.
+    pub origin: String,
+    /// The kind of evidence it came with.
+    pub kind: EvidenceKind,
+    /// Which end of a call it was.
+    pub end: CallEnd,
+    /// Why it matched nothing.
+    pub reason: String,
+    /// How many calls named it.
+    pub calls: u64,
+}
+
 /// The service map: nodes sorted by id, edges sorted by (from, to).
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
 pub struct ServiceMap {
     pub nodes: Vec<Node>,
     pub edges: Vec<Edge>,
+    /// Names in telemetry or in the architecture that matched no node, sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmatched: Vec<UnmatchedName>,
 }

@@ -217,10 +217,12 @@ mod tests {
                     name: "DB_ADDR".to_owned(),
                     value: "db:5432".to_owned(),
                 }],
+                kinds: vec![EvidenceKind::Config],
                 confidence: 0.6,
                 port: Some(5432),
                 protocol: Some("postgres".to_owned()),
             }],
+            unmatched: Vec::new(),
         }
     }
 

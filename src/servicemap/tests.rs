@@ -572,3 +572,155 @@ fn synthetic_clusters_build_with_dangling_and_external_references() {
         )
     );
 }
+
+mod attach_calls {
+    use super::*;
+    use crate::servicemap::{Matching, NameHints, NamedCall, attach};
+
+    fn traffic(origin: &str, requests: u64) -> Evidence {
+        Evidence::Traffic(TrafficEvidence {
+            origin: origin.into(),
+            window_seconds: Some(60),
+            requests,
+            errors: 1,
+            p50_micros: Some(2_000),
+            p99_micros: Some(9_000),
+        })
+    }
+
+    fn named(service_name: &str) -> NameHints {
+        NameHints {
+            service_name: Some(service_name.into()),
+            ..NameHints::default()
+        }
+    }
+
+    fn shop() -> ServiceMap {
+        let mut yaml = app(
+            "shop",
+            "front",
+            80,
+            "[{name: CART_ADDR, value: 'cart:7070'}]",
+        );
+        yaml.push_str(&app("shop", "cart", 7070, "[]"));
+        yaml.push_str(&app("shop", "orders", 8080, "[]"));
+        map_of(&yaml)
+    }
+
+    #[test]
+    fn observed_call_joins_config_edge_and_adds_hidden_one() {
+        let mut map = shop();
+        let calls = vec![
+            NamedCall {
+                caller: named("front"),
+                callee: named("cart"),
+                evidence: traffic("t.json", 10),
+            },
+            NamedCall {
+                caller: NameHints {
+                    pod: Some("front-7d9f8b6c5d-x2x9k".into()),
+                    namespace: Some("shop".into()),
+                    ..NameHints::default()
+                },
+                callee: NameHints {
+                    host: Some("orders.shop.svc.cluster.local:8080".into()),
+                    ..NameHints::default()
+                },
+                evidence: traffic("t.json", 5),
+            },
+        ];
+        let report = attach(&mut map, calls, Matching::Exact);
+        assert_eq!((report.attached, report.new_edges), (2, 1));
+        let cart = edge(&map, "shop/Deployment/front", "shop/Service/cart").expect("cart edge");
+        assert_eq!(
+            cart.kinds,
+            vec![EvidenceKind::Config, EvidenceKind::Traffic]
+        );
+        let orders =
+            edge(&map, "shop/Deployment/front", "shop/Service/orders").expect("hidden edge");
+        assert_eq!(orders.kinds, vec![EvidenceKind::Traffic]);
+        assert!(map.unmatched.is_empty());
+    }
+
+    #[test]
+    fn unknown_names_are_listed_never_invented() {
+        let mut map = shop();
+        let before = map.nodes.len();
+        let calls = vec![NamedCall {
+            caller: named("front"),
+            callee: named("recommendations"),
+            evidence: traffic("t.json", 3),
+        }];
+        let report = attach(&mut map, calls, Matching::Exact);
+        assert_eq!(report.unmatched_calls, 1);
+        assert_eq!(map.nodes.len(), before);
+        assert_eq!(map.unmatched.len(), 1);
+        assert_eq!(map.unmatched[0].name, "recommendations");
+        assert_eq!(map.unmatched[0].end, CallEnd::Callee);
+    }
+
+    #[test]
+    fn outside_host_becomes_external_node() {
+        let mut map = shop();
+        let calls = vec![NamedCall {
+            caller: named("orders"),
+            callee: NameHints {
+                host: Some("api.stripe.com:443".into()),
+                ..NameHints::default()
+            },
+            evidence: traffic("t.json", 2),
+        }];
+        attach(&mut map, calls, Matching::Exact);
+        assert!(
+            edge(
+                &map,
+                "shop/Deployment/orders",
+                "external/External/api.stripe.com"
+            )
+            .is_some()
+        );
+    }
+
+    #[test]
+    fn loose_names_only_for_declared_sources() {
+        let declared = Evidence::Declared(DeclaredEvidence {
+            origin: "arch.mmd".into(),
+            line: Some(3),
+        });
+        let call = NamedCall {
+            caller: named("Front End"),
+            callee: named("Orders Service [Java]"),
+            evidence: declared,
+        };
+        let mut exact = shop();
+        assert_eq!(
+            attach(&mut exact, vec![call.clone()], Matching::Exact).attached,
+            0
+        );
+        let mut loose = shop();
+        assert_eq!(attach(&mut loose, vec![call], Matching::Loose).attached, 0);
+        // "Front End" normalizes to "front-end", which is not "front": unmatched, as it should be.
+        assert_eq!(loose.unmatched[0].name, "Front End");
+        let mut loose = shop();
+        let call = NamedCall {
+            caller: named("FRONT"),
+            callee: named("Orders Service [Java]"),
+            evidence: Evidence::Declared(DeclaredEvidence {
+                origin: "arch.mmd".into(),
+                line: Some(3),
+            }),
+        };
+        assert_eq!(attach(&mut loose, vec![call], Matching::Loose).attached, 1);
+        let e = edge(&loose, "shop/Deployment/front", "shop/Service/orders").expect("declared");
+        assert_eq!(e.kinds, vec![EvidenceKind::Declared]);
+    }
+
+    #[test]
+    fn pod_names_lose_their_hash_and_suffix() {
+        use crate::servicemap::names::{normalize, workload_of_pod};
+        assert!(workload_of_pod("cart-7d9f8b6c5d-x2x9k").contains(&"cart".to_owned()));
+        assert!(workload_of_pod("redis-0").contains(&"redis".to_owned()));
+        assert_eq!(normalize("Orders_Service"), "orders");
+        assert_eq!(normalize("user-db [MongoDB]"), "user-db");
+    }
+}

@@ -588,6 +588,7 @@ mod tests {
             from: NodeId("shop/StatefulSet/redis-cart".into()),
             to: NodeId("shop/Service/cartservice".into()),
             evidence: vec![],
+            kinds: vec![],
             confidence: 0.5,
             port: None,
             protocol: None,

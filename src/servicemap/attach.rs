@@ -1,0 +1,174 @@
+//! Adding calls known from outside the manifests (traffic seen in traces or metrics, calls the
+//! team's architecture declares) to a map built from the cluster's objects. One edge keeps every
+//! kind of evidence; names are matched by [`super::names`], and what matches nothing is listed
+//! in [`ServiceMap::unmatched`], never turned into a node. A called host outside the input becomes
+//! an External node, as a URL in an env var does.
+
+use std::collections::BTreeMap;
+
+use super::build::EXTERNAL_NAMESPACE;
+use super::model::{
+    CallEnd, Edge, Evidence, EvidenceKind, Node, NodeId, NodeKind, ServiceMap, UnmatchedName,
+};
+use super::names::{Callee, Matching, NameHints, NameIndex};
+
+/// A call between two named ends, with the evidence that shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NamedCall {
+    pub caller: NameHints,
+    pub callee: NameHints,
+    /// `Evidence::Traffic` or `Evidence::Declared`.
+    pub evidence: Evidence,
+}
+
+/// How sure an edge is that only runtime or declared evidence shows.
+mod confidence {
+    /// Seen at runtime: the call happened.
+    pub const TRAFFIC: f64 = 0.95;
+    /// Written down by the team: true when written, perhaps stale.
+    pub const DECLARED: f64 = 0.8;
+}
+
+/// What [`attach`] did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AttachReport {
+    /// Calls that became (or joined) an edge.
+    pub attached: usize,
+    /// Edges that did not exist before.
+    pub new_edges: usize,
+    /// Calls dropped because an end matched nothing (listed in the map's `unmatched`).
+    pub unmatched_calls: usize,
+    /// Calls from a workload to a Service that selects it (a pod calling itself).
+    pub self_calls: usize,
+}
+
+/// Adds `calls` to `map`. Telemetry names are matched exactly, declared names loosely
+/// (`matching`). Edges stay sorted and their evidence normalized.
+pub fn attach(
+    map: &mut ServiceMap,
+    calls: impl IntoIterator<Item = NamedCall>,
+    matching: Matching,
+) -> AttachReport {
+    let mut report = AttachReport::default();
+    let mut additions: Vec<(NodeId, NodeId, Evidence)> = Vec::new();
+    let mut externals: BTreeMap<NodeId, String> = BTreeMap::new();
+    let mut unmatched: BTreeMap<(String, String, CallEnd), UnmatchedName> = BTreeMap::new();
+    {
+        let index = NameIndex::new(map);
+        for call in calls {
+            let kind = call.evidence.kind();
+            let origin = evidence_origin(&call.evidence);
+            let caller = index.workload(&call.caller, matching);
+            let callee = index.callee(&call.callee, matching);
+            let mut note = |hints: &NameHints, end: CallEnd, reason: String| {
+                let name = hints.display_name();
+                unmatched
+                    .entry((name.clone(), origin.clone(), end))
+                    .or_insert_with(|| UnmatchedName {
+                        name,
+                        origin: origin.clone(),
+                        kind,
+                        end,
+                        reason,
+                        calls: 0,
+                    })
+                    .calls += 1;
+            };
+            let (from, to) = match (caller, callee) {
+                (Ok(from), Ok(callee)) => (from, callee),
+                (caller, callee) => {
+                    if let Err(why) = caller {
+                        note(&call.caller, CallEnd::Caller, why.reason());
+                    }
+                    if let Err(why) = callee {
+                        note(&call.callee, CallEnd::Callee, why.reason());
+                    }
+                    report.unmatched_calls += 1;
+                    continue;
+                }
+            };
+            let to = match to {
+                Callee::Service(id) => {
+                    let selects_caller = index
+                        .map()
+                        .nodes
+                        .iter()
+                        .find(|n| n.id == id)
+                        .and_then(|n| n.service.as_ref())
+                        .is_some_and(|s| s.backends.contains(&from));
+                    if selects_caller {
+                        report.self_calls += 1;
+                        continue;
+                    }
+                    id
+                }
+                Callee::External(host) => {
+                    let id = NodeId::new(EXTERNAL_NAMESPACE, NodeKind::External, &host);
+                    externals.insert(id.clone(), host);
+                    id
+                }
+            };
+            report.attached += 1;
+            additions.push((from, to, call.evidence));
+        }
+    }
+    for (id, host) in externals {
+        if !map.nodes.iter().any(|n| n.id == id) {
+            map.nodes.push(Node {
+                id,
+                kind: NodeKind::External,
+                namespace: EXTERNAL_NAMESPACE.to_owned(),
+                name: host.clone(),
+                entry_point: false,
+                workload: None,
+                service: None,
+                host: Some(host),
+            });
+        }
+    }
+    map.nodes.sort_by(|a, b| a.id.cmp(&b.id));
+
+    let mut edges: BTreeMap<(NodeId, NodeId), Edge> = std::mem::take(&mut map.edges)
+        .into_iter()
+        .map(|e| ((e.from.clone(), e.to.clone()), e))
+        .collect();
+    for (from, to, evidence) in additions {
+        let floor = match evidence.kind() {
+            EvidenceKind::Traffic => confidence::TRAFFIC,
+            EvidenceKind::Declared | EvidenceKind::Config => confidence::DECLARED,
+        };
+        let edge = edges.entry((from.clone(), to.clone())).or_insert_with(|| {
+            report.new_edges += 1;
+            Edge {
+                from,
+                to,
+                evidence: Vec::new(),
+                kinds: Vec::new(),
+                confidence: 0.0,
+                port: None,
+                protocol: None,
+            }
+        });
+        edge.evidence.push(evidence);
+        edge.confidence = edge.confidence.max(floor);
+    }
+    map.edges = edges
+        .into_values()
+        .map(|mut e| {
+            e.normalize();
+            e
+        })
+        .collect();
+    map.unmatched.extend(unmatched.into_values());
+    map.unmatched.sort();
+    map.unmatched.dedup();
+    report
+}
+
+fn evidence_origin(evidence: &Evidence) -> String {
+    match evidence {
+        Evidence::Traffic(t) => t.origin.clone(),
+        Evidence::Declared(d) => d.origin.clone(),
+        other => other.kind().as_str().to_owned(),
+    }
+}
