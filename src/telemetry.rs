@@ -1,5 +1,7 @@
 //! Logging: `tracing` with an `EnvFilter` (`RUST_LOG`, default `info,kube=warn`), as text or JSON.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// The filter used when `RUST_LOG` is unset.
@@ -8,7 +10,8 @@ pub const DEFAULT_FILTER: &str = "info,kube=warn";
 /// Log output format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
-    /// Human-readable lines.
+    /// Human-readable lines, coloured only when stderr is a terminal (a file or a log collector
+    /// gets no ANSI codes).
     #[default]
     Text,
     /// One JSON object per line, for log collectors.
@@ -36,7 +39,8 @@ pub fn filter() -> Result<EnvFilter, TelemetryError> {
 pub fn init(format: LogFormat) -> Result<(), TelemetryError> {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter()?)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(format == LogFormat::Text && std::io::stderr().is_terminal());
     let result = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

@@ -62,7 +62,7 @@ async fn our_crds_are_established_with_printer_columns_and_short_names() {
     let api: Api<CustomResourceDefinition> = Api::all(client);
     for (name, short) in [
         ("chaosanalyses.chaos.smartchaos.io", "ca"),
-        ("experimentproposals.chaos.smartchaos.io", "ep"),
+        ("experimentproposals.chaos.smartchaos.io", "chaosprop"),
     ] {
         let crd = api.get(name).await.expect("CRD exists");
         let conditions = crd.status.and_then(|s| s.conditions).unwrap_or_default();

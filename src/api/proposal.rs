@@ -21,7 +21,7 @@ use crate::chaosmesh::{
     plural = "experimentproposals",
     namespaced,
     status = "ExperimentProposalStatus",
-    shortname = "ep",
+    shortname = "chaosprop",
     shortname = "proposal",
     category = "smartchaos",
     printcolumn = r#"{"name":"State","type":"string","jsonPath":".spec.approval.state"}"#,
