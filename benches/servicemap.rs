@@ -10,6 +10,11 @@
 //! - `offline`: the whole offline analysis from the YAML text: read, map, every stage, proposals,
 //!   Chaos Mesh manifests and the rendered reports (everything `analyze -f` does but the writes).
 //!
+//! Then, whole processes on the same objects as one `kind: List` (the shape of `kubectl get -o
+//! json`), as JSON and as YAML: `smart-chaos map -f FILE -o json` against this binary merely
+//! parsing the same file into one serde value (`--parse FILE`), each timed (best of 3) with its
+//! peak RSS from GNU time.
+//!
 //! Memory: the process' peak RSS during the phase (VmHWM, reset through /proc/self/clear_refs
 //! just before it) and the RSS just before it, so the phase's own growth is the difference.
 
@@ -169,8 +174,118 @@ fn child(phase: &str, objects: usize) -> Result<Vec<f64>, Box<dyn Error>> {
         .collect::<Result<Vec<f64>, _>>()?)
 }
 
+/// A `kind: List` holding the objects, typed so that the bench builds no JSON by hand.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ObjectList {
+    api_version: &'static str,
+    kind: &'static str,
+    items: Vec<serde_yaml::Value>,
+}
+
+/// Writes the synthetic objects as one List, in JSON and in YAML; returns both paths.
+fn write_lists(objects: usize, dir: &Path) -> Result<[std::path::PathBuf; 2], Box<dyn Error>> {
+    let yaml = synthetic::generate(objects, SEED)?;
+    let items = serde_yaml::Deserializer::from_str(&yaml)
+        .map(serde::Deserialize::deserialize)
+        .collect::<Result<Vec<serde_yaml::Value>, _>>()?;
+    let list = ObjectList {
+        api_version: "v1",
+        kind: "List",
+        items,
+    };
+    let json = dir.join(format!("list-{objects}.json"));
+    let yaml = dir.join(format!("list-{objects}.yaml"));
+    std::fs::write(&json, serde_json::to_vec(&list)?)?;
+    std::fs::write(&yaml, serde_yaml::to_string(&list)?)?;
+    Ok([json, yaml])
+}
+
+/// The plain serde baseline: the whole file into one value.
+fn parse_only(path: &Path) -> Result<(), Box<dyn Error>> {
+    let bytes = std::fs::read(path)?;
+    let items = if path.extension().is_some_and(|e| e == "json") {
+        let value: serde_json::Value = serde_json::from_slice(&bytes)?;
+        value["items"].as_array().map_or(0, Vec::len)
+    } else {
+        let value: serde_yaml::Value = serde_yaml::from_slice(&bytes)?;
+        value["items"].as_sequence().map_or(0, Vec::len)
+    };
+    println!("{items} items");
+    Ok(())
+}
+
+/// Best wall time of RUNS runs and the largest peak RSS (MiB), from GNU time.
+fn whole_process(program: &Path, args: &[&str]) -> Result<(f64, f64), Box<dyn Error>> {
+    let mut best = f64::INFINITY;
+    let mut peak: f64 = 0.0;
+    for _ in 0..RUNS {
+        let output = Command::new("/usr/bin/time")
+            .args(["-f", "TIME %e %M"])
+            .arg(program)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .output()
+            .map_err(|e| format!("running /usr/bin/time (GNU time, Debian package `time`): {e}"))?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if !output.status.success() {
+            return Err(format!("{} {args:?} failed: {stderr}", program.display()).into());
+        }
+        let line = stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("TIME "))
+            .ok_or("GNU time printed no TIME line")?;
+        let mut fields = line.split_whitespace().map(str::parse::<f64>);
+        let seconds = fields.next().ok_or("no time")??;
+        let kib = fields.next().ok_or("no memory")??;
+        best = best.min(seconds);
+        peak = peak.max(kib / 1024.0);
+    }
+    Ok((best, peak))
+}
+
+/// `map` on the objects as one List, JSON and YAML, against parsing the file alone.
+fn list_table(objects: usize) -> Result<(), Box<dyn Error>> {
+    let dir = std::env::temp_dir().join(format!("smart-chaos-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let files = write_lists(objects, &dir)?;
+    let smart_chaos = Path::new(env!("CARGO_BIN_EXE_smart-chaos"));
+    let this = std::env::current_exe()?;
+    println!();
+    println!(
+        "{:>8} {:>5} {:>8} | {:>9} {:>9} {:>6} | {:>9} {:>9} {:>6}",
+        "objects", "list", "MB", "map s", "serde s", "ratio", "map MiB", "serde MiB", "ratio"
+    );
+    for file in &files {
+        let path = file.to_str().ok_or("temp path is not UTF-8")?;
+        let (map_s, map_mib) = whole_process(smart_chaos, &["map", "-f", path, "-o", "json"])?;
+        let (serde_s, serde_mib) = whole_process(&this, &["--parse", path])?;
+        println!(
+            "{:>8} {:>5} {:>8.1} | {:>9.2} {:>9.2} {:>6.2} | {:>9.0} {:>9.0} {:>6.2}",
+            objects,
+            file.extension().and_then(|e| e.to_str()).unwrap_or("?"),
+            std::fs::metadata(file)?.len() as f64 / 1e6,
+            map_s,
+            serde_s,
+            map_s / serde_s,
+            map_mib,
+            serde_mib,
+            map_mib / serde_mib,
+        );
+    }
+    std::fs::remove_dir_all(&dir)?;
+    println!(
+        "List runs: whole processes, best of {RUNS}; `map -f FILE -o json` vs parsing the file into one serde value."
+    );
+    Ok(())
+}
+
 fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(at) = args.iter().position(|a| a == "--parse") {
+        let path = args.get(at + 1).ok_or("--parse needs a file")?;
+        return parse_only(Path::new(path));
+    }
     let sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
     if let Some(at) = args.iter().position(|a| a == "--phase") {
         let phase = args.get(at + 1).ok_or("--phase needs a name")?;
@@ -200,7 +315,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         "offline MiB",
         "experiments"
     );
-    for objects in sizes {
+    for &objects in &sizes {
         let mut results = Vec::new();
         for phase in PHASES {
             results.push(child(phase, objects)?);
@@ -234,5 +349,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!(
         "build: the map from the snapshot; read: YAML -> typed objects -> snapshot; serde: YAML -> serde_yaml::Value."
     );
+    for &objects in &sizes {
+        list_table(objects)?;
+    }
     Ok(())
 }

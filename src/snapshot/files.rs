@@ -10,7 +10,9 @@
 //! serde_json stop at 128 levels of nesting, and serde_yaml refuses alias bombs.
 
 use std::collections::BTreeSet;
+use std::fmt;
 use std::io::Read;
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
@@ -21,7 +23,10 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
+use serde::de::{
+    self, DeserializeOwned, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
+    Visitor,
+};
 
 use super::mesh::{DestinationRule, HttpRoute, VirtualService};
 use super::{DEFAULT_NAMESPACE, KubeObject, ReadWarning, Snapshot, SnapshotError};
@@ -127,6 +132,10 @@ trait Format {
     /// Whether documents must be checked for deep flow nesting before parsing.
     const NEEDS_NESTING_CHECK: bool;
     fn from_text<T: DeserializeOwned>(text: &str) -> Result<T, DocError>;
+    /// Drives `seed` over the document, for reading it piece by piece.
+    fn from_text_seed<S>(text: &str, seed: S) -> Result<(), DocError>
+    where
+        S: for<'de> DeserializeSeed<'de, Value = ()>;
     fn from_value<T: DeserializeOwned>(value: Self::Value) -> Result<T, DocError>;
     fn str_field<'v>(value: &'v Self::Value, key: &str) -> Option<&'v str>;
     fn remove_field(value: &mut Self::Value, key: &str);
@@ -144,6 +153,17 @@ impl Format for Yaml {
             line: e.location().map(|l| l.line()),
             message: e.to_string(),
         })
+    }
+
+    fn from_text_seed<S>(text: &str, seed: S) -> Result<(), DocError>
+    where
+        S: for<'de> DeserializeSeed<'de, Value = ()>,
+    {
+        seed.deserialize(serde_yaml::Deserializer::from_str(text))
+            .map_err(|e| DocError {
+                line: e.location().map(|l| l.line()),
+                message: e.to_string(),
+            })
     }
 
     fn from_value<T: DeserializeOwned>(value: Self::Value) -> Result<T, DocError> {
@@ -170,6 +190,19 @@ impl Format for Json {
             line: Some(e.line()).filter(|&l| l > 0),
             message: e.to_string(),
         })
+    }
+
+    fn from_text_seed<S>(text: &str, seed: S) -> Result<(), DocError>
+    where
+        S: for<'de> DeserializeSeed<'de, Value = ()>,
+    {
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        seed.deserialize(&mut deserializer)
+            .and_then(|()| deserializer.end())
+            .map_err(|e| DocError {
+                line: Some(e.line()).filter(|&l| l > 0),
+                message: e.to_string(),
+            })
     }
 
     fn from_value<T: DeserializeOwned>(value: Self::Value) -> Result<T, DocError> {
@@ -203,10 +236,99 @@ struct TypeMeta {
     kind: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct ListDocument<V> {
-    #[serde(default = "Vec::new")]
-    items: Vec<V>,
+/// A List document read item by item: each item of `items` is parsed into its own value tree,
+/// handed to `on_item` and dropped, so a `kubectl get -o json` of a large cluster never exists as
+/// one tree (ten times the size of its text). Other fields are skipped unparsed.
+struct ListItems<'c, V, F> {
+    on_item: &'c mut F,
+    /// The reader's error that stopped the walk (strict mode), to return as it is.
+    stopped: &'c mut Option<SnapshotError>,
+    item: PhantomData<V>,
+}
+
+impl<'de, V, F> DeserializeSeed<'de> for ListItems<'_, V, F>
+where
+    V: DeserializeOwned,
+    F: FnMut(V) -> Result<(), SnapshotError>,
+{
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de, V, F> Visitor<'de> for ListItems<'_, V, F>
+where
+    V: DeserializeOwned,
+    F: FnMut(V) -> Result<(), SnapshotError>,
+{
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a List object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "items" {
+                map.next_value_seed(ItemSequence {
+                    on_item: &mut *self.on_item,
+                    stopped: &mut *self.stopped,
+                    item: PhantomData,
+                })?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `items` array of a [`ListItems`].
+struct ItemSequence<'c, V, F> {
+    on_item: &'c mut F,
+    stopped: &'c mut Option<SnapshotError>,
+    item: PhantomData<V>,
+}
+
+impl<'de, V, F> DeserializeSeed<'de> for ItemSequence<'_, V, F>
+where
+    V: DeserializeOwned,
+    F: FnMut(V) -> Result<(), SnapshotError>,
+{
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de, V, F> Visitor<'de> for ItemSequence<'_, V, F>
+where
+    V: DeserializeOwned,
+    F: FnMut(V) -> Result<(), SnapshotError>,
+{
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of objects in `items`")
+    }
+
+    /// `items: null` is an empty List.
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(item) = seq.next_element::<V>()? {
+            if let Err(error) = (self.on_item)(item) {
+                *self.stopped = Some(error);
+                return Err(de::Error::custom("reading stopped"));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Deserialize)]
@@ -425,38 +547,62 @@ impl<'o> Reader<'o> {
         text: &str,
         kind: &str,
     ) -> Result<(), SnapshotError> {
-        let list: ListDocument<F::Value> = match F::from_text(text) {
-            Ok(list) => list,
+        // `DeploymentList` items may omit their kind.
+        let item_kind = kind.strip_suffix("List").filter(|k| !k.is_empty());
+        let mut index = 0;
+        let mut stopped = None;
+        let mut on_item = |item: F::Value| {
+            let result = self.read_list_item::<F>(file, start_line, index, item, item_kind);
+            index += 1;
+            result
+        };
+        let parsed = F::from_text_seed(
+            text,
+            ListItems {
+                on_item: &mut on_item,
+                stopped: &mut stopped,
+                item: PhantomData,
+            },
+        );
+        if let Some(error) = stopped {
+            return Err(error);
+        }
+        match parsed {
+            Ok(()) => Ok(()),
             Err(e) => {
                 let line = absolute_line(start_line, e.line);
                 let message = format!("{kind}: {}", rebase_lines(&e.message, start_line));
-                return self.warn(file, line, message);
-            }
-        };
-        // `DeploymentList` items may omit their kind.
-        let item_kind = kind.strip_suffix("List").filter(|k| !k.is_empty());
-        for (index, item) in list.items.into_iter().enumerate() {
-            self.outcome.documents += 1;
-            let kind = F::str_field(&item, "kind").or(item_kind).map(str::to_owned);
-            let Some(kind) = kind else {
-                self.warn(
-                    file,
-                    start_line,
-                    format!("item {index} of the List has no `kind`"),
-                )?;
-                continue;
-            };
-            let api_version = F::str_field(&item, "apiVersion").map(str::to_owned);
-            match self.decode_kind::<F>(&kind, api_version.as_deref(), Input::Value(item)) {
-                Ok(decoded) => self.note_decoded(file, start_line, &kind, decoded)?,
-                Err(e) => self.warn(
-                    file,
-                    start_line,
-                    format!("item {index} of the List ({kind}): {}", e.message),
-                )?,
+                self.warn(file, line, message)
             }
         }
-        Ok(())
+    }
+
+    fn read_list_item<F: Format>(
+        &mut self,
+        file: &Path,
+        start_line: usize,
+        index: usize,
+        item: F::Value,
+        item_kind: Option<&str>,
+    ) -> Result<(), SnapshotError> {
+        self.outcome.documents += 1;
+        let kind = F::str_field(&item, "kind").or(item_kind).map(str::to_owned);
+        let Some(kind) = kind else {
+            return self.warn(
+                file,
+                start_line,
+                format!("item {index} of the List has no `kind`"),
+            );
+        };
+        let api_version = F::str_field(&item, "apiVersion").map(str::to_owned);
+        match self.decode_kind::<F>(&kind, api_version.as_deref(), Input::Value(item)) {
+            Ok(decoded) => self.note_decoded(file, start_line, &kind, decoded),
+            Err(e) => self.warn(
+                file,
+                start_line,
+                format!("item {index} of the List ({kind}): {}", e.message),
+            ),
+        }
     }
 
     fn note_decoded(
@@ -986,5 +1132,60 @@ spec: {containers: [{name: c, image: i}]}
         let lines: Vec<usize> = outcome.warnings.iter().map(|w| w.line).collect();
         assert_eq!(lines, vec![1, 3, 6], "{:?}", outcome.warnings);
         assert!(outcome.snapshot.skipped.is_empty());
+    }
+
+    fn service(name: &str) -> String {
+        format!(
+            r#"{{"apiVersion":"v1","kind":"Service","metadata":{{"name":"{name}","namespace":"n"}},"spec":{{"ports":[{{"port":80}}]}}}}"#
+        )
+    }
+
+    #[test]
+    fn json_list_is_read_item_by_item_and_a_bad_item_loses_only_itself() {
+        let text = format!(
+            r#"{{"kind":"List","metadata":{{}},"items":[{},{{"apiVersion":"v1","kind":"Service","spec":"oops"}},{}]}}"#,
+            service("a"),
+            service("b")
+        );
+        let outcome = read_str(&text, Path::new("l.json"), &ReadOptions::default()).expect("reads");
+        assert_eq!(outcome.snapshot.services.len(), 2);
+        assert_eq!(outcome.warnings.len(), 1, "{:?}", outcome.warnings);
+        assert!(
+            outcome.warnings[0]
+                .message
+                .starts_with("item 1 of the List (Service)"),
+            "{}",
+            outcome.warnings[0].message
+        );
+    }
+
+    #[test]
+    fn truncated_list_is_one_warning_with_its_cause() {
+        let text = format!(
+            r#"{{"kind":"List","items":[{},{},{{"kind":"Serv"#,
+            service("a"),
+            service("b")
+        );
+        let outcome = read_str(&text, Path::new("l.json"), &ReadOptions::default()).expect("reads");
+        // Not valid JSON: its kind cannot be trusted, so nothing of it is read.
+        assert_eq!(outcome.snapshot.services.len(), 0);
+        assert_eq!(outcome.warnings.len(), 1);
+        assert!(
+            outcome.warnings[0].message.contains("EOF"),
+            "{}",
+            outcome.warnings[0].message
+        );
+        let strict = ReadOptions {
+            strict: true,
+            ..ReadOptions::default()
+        };
+        assert!(read_str(&text, Path::new("l.json"), &strict).is_err());
+    }
+
+    #[test]
+    fn yaml_list_with_null_items_is_empty() {
+        let outcome = read("apiVersion: v1\nkind: List\nitems:\n");
+        assert!(outcome.warnings.is_empty(), "{:?}", outcome.warnings);
+        assert_eq!(outcome.documents, 1);
     }
 }
