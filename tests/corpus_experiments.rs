@@ -11,7 +11,7 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use kube::api::{Api, DynamicObject, PostParams};
+use kube::api::{Api, DynamicObject};
 use kube::core::{ApiResource, GroupVersionKind};
 use smart_chaos::analysis::{self, AnalysisConfig};
 use smart_chaos::api::{ExperimentProposal, Guardrails};
@@ -77,10 +77,6 @@ async fn check(app: &str, source: PathBuf) -> Counts {
         blast_ids: 0,
     };
 
-    let params = PostParams {
-        dry_run: true,
-        field_manager: Some("smart-chaos-tests".into()),
-    };
     for manifest in &manifests {
         let kind = manifest.spec.kind();
         for selector in selectors_of(&manifest.spec) {
@@ -104,12 +100,17 @@ async fn check(app: &str, source: PathBuf) -> Counts {
         );
         let object: DynamicObject =
             serde_json::from_value(serde_json::to_value(manifest).unwrap()).unwrap();
-        api.create(&params, &object).await.unwrap_or_else(|e| {
-            panic!(
-                "{app}: Chaos Mesh refused {kind} {:?}: {e}",
-                manifest.metadata.name
-            )
-        });
+        let name = object.metadata.name.clone().unwrap();
+        let accepted = support::dry_run_strict(&api, &name, &object)
+            .await
+            .unwrap_or_else(|e| panic!("{app}: Chaos Mesh refused {kind} {name}: {e}"));
+        // Strict validation refuses unknown fields; what is left to check is that nothing we
+        // sent was pruned or rewritten.
+        assert_eq!(
+            serde_json::to_value(&accepted.data["spec"]).unwrap(),
+            serde_json::to_value(&object.data["spec"]).unwrap(),
+            "{app}: the API server changed the spec of {kind} {name}"
+        );
         counts.manifests += 1;
     }
     let proposals_api: Api<ExperimentProposal> = Api::namespaced(client.clone(), &ns);
@@ -139,15 +140,14 @@ async fn check(app: &str, source: PathBuf) -> Counts {
                 );
             }
         }
-        proposals_api
-            .create(&params, proposal)
+        let name = proposal.metadata.name.clone().unwrap();
+        let accepted = support::dry_run_strict(&proposals_api, &name, proposal)
             .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "{app}: our CRD refused proposal {:?}: {e}",
-                    proposal.metadata.name
-                )
-            });
+            .unwrap_or_else(|e| panic!("{app}: our CRD refused proposal {name}: {e}"));
+        assert_eq!(
+            accepted.spec, proposal.spec,
+            "{app}: the API server changed proposal {name}"
+        );
         counts.proposals += 1;
     }
     for hypothesis in &result.hypotheses.hypotheses {

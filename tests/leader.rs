@@ -12,13 +12,15 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::events::v1::Event;
-use kube::api::{Api, ListParams};
+use kube::api::{Api, DynamicObject, ListParams};
 use operator_support::{
     admin_with_operator_manifests, create_proposal, deployment, eventually, proposal,
 };
 use smart_chaos::api::ApprovalState;
+use smart_chaos::chaosmesh::ChaosKind;
 use smart_chaos::cli::approve::{Decision, ProposalRef, decide};
 use smart_chaos::controller::leader::{LeaderElector, LeaseSettings};
+use smart_chaos::controller::proposals::chaos_resource;
 use smart_chaos::controller::{ControllerSettings, Operator, OperatorConfig};
 use support::User;
 use tokio::sync::watch;
@@ -240,8 +242,30 @@ async fn two_operators_at_once_one_acts() {
         Some(actor.clone()),
         "the Lease holder acted"
     );
-    // Give the follower every chance to act too; it must not.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Started once, shown by the Chaos Mesh object itself: one object, one uid, generation 1,
+    // through a window that gives the follower every chance to act too.
+    let chaos: Api<DynamicObject> =
+        Api::namespaced_with(admin.clone(), &ns, &chaos_resource(ChaosKind::PodChaos));
+    let mut uids = std::collections::BTreeSet::new();
+    let watch_until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < watch_until {
+        let objects = chaos
+            .list(&ListParams::default())
+            .await
+            .expect("PodChaos")
+            .items;
+        assert_eq!(objects.len(), 1, "{objects:?}");
+        assert_eq!(objects[0].metadata.name.as_deref(), Some("kill-web"));
+        assert_eq!(
+            objects[0].metadata.generation,
+            Some(1),
+            "the PodChaos was written again: {:?}",
+            objects[0].metadata
+        );
+        uids.insert(objects[0].metadata.uid.clone().expect("a uid"));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(uids.len(), 1, "the PodChaos was recreated: {uids:?}");
     let all = events
         .list(&ListParams::default())
         .await
@@ -256,13 +280,17 @@ async fn two_operators_at_once_one_acts() {
         1,
         "more than one replica acted: {instances:?}"
     );
-    let started_count = all
+    // The recorder folds a repeated event into `series.count` instead of a new Event object, so
+    // one ExperimentStarted object proves nothing unless it has no series.
+    let started: Vec<&Event> = all
         .iter()
         .filter(|e| e.reason.as_deref() == Some("ExperimentStarted"))
-        .count();
-    assert_eq!(
-        started_count, 1,
-        "the experiment was started more than once"
+        .collect();
+    assert_eq!(started.len(), 1, "{started:?}");
+    assert!(
+        started[0].series.is_none(),
+        "ExperimentStarted was published again: {:?}",
+        started[0].series
     );
     for stop in stops {
         let _ = stop.send(());

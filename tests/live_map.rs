@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
 
+mod operator_support;
 mod support;
 
 use smart_chaos::servicemap;
@@ -91,10 +92,12 @@ async fn bookinfo_live_equals_files() {
 #[tokio::test]
 async fn the_reader_never_lists_secrets_and_respects_the_label_selector() {
     use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-    use kube::api::{Api, PostParams};
-    let client = support::admin().await;
-    let ns = support::test_namespace(&client, "live-scope").await;
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    use kube::api::{Api, ListParams, PostParams};
+    // The operator's service account under the shipped RBAC: it may read the map's kinds
+    // everywhere and has no rights on Secrets.
+    let admin = operator_support::admin_with_operator_manifests().await;
+    let ns = support::test_namespace(&admin, "live-scope").await;
+    let secrets: Api<Secret> = Api::namespaced(admin.clone(), &ns);
     let mut secret = Secret::default();
     secret.metadata.name = Some("db".into());
     secret.string_data = Some([("password".to_string(), "canary-1234".to_string())].into());
@@ -102,23 +105,46 @@ async fn the_reader_never_lists_secrets_and_respects_the_label_selector() {
         .create(&PostParams::default(), &secret)
         .await
         .unwrap();
-    let maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let maps: Api<ConfigMap> = Api::namespaced(admin.clone(), &ns);
     for (name, team) in [("ours", "search"), ("theirs", "ads")] {
         let mut cm = ConfigMap::default();
         cm.metadata.name = Some(name.into());
         cm.metadata.labels = Some([("team".to_string(), team.to_string())].into());
         maps.create(&PostParams::default(), &cm).await.unwrap();
     }
+    let (reader, log) = support::server()
+        .recording_client(support::User::Operator)
+        .await;
+    let denied = Api::<Secret>::namespaced(reader.clone(), &ns)
+        .list(&ListParams::default())
+        .await
+        .expect_err("the reader's role has no Secret rights");
+    assert!(
+        matches!(&denied, kube::Error::Api(s) if s.code == 403),
+        "{denied}"
+    );
+    let before_read = log.requests().len();
+
     let scope = ClusterScope {
         namespaces: vec![ns.clone()],
         label_selector: Some("team=search".into()),
     };
-    let snap = cluster::read(&client, &scope).await.unwrap();
+    let snap = cluster::read(&reader, &scope).await.unwrap();
     let names: Vec<&str> = snap.config_maps.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, vec!["ours"]);
-    let dump = serde_json::to_string(&snap).unwrap();
+
+    // Every request the reader sent, errors or not: the map's kinds, and never a Secret.
+    let requests = log.requests().split_off(before_read);
     assert!(
-        !dump.contains("canary-1234"),
-        "a Secret's value reached the snapshot"
+        requests
+            .iter()
+            .any(|r| r == &format!("GET /api/v1/namespaces/{ns}/configmaps")),
+        "{requests:#?}"
+    );
+    let touching_secrets: Vec<&String> =
+        requests.iter().filter(|r| r.contains("secrets")).collect();
+    assert!(
+        touching_secrets.is_empty(),
+        "the reader asked for Secrets: {touching_secrets:?}"
     );
 }

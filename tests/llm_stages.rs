@@ -454,6 +454,60 @@ fn pod_kill(
 }
 
 /// Experiments a model that obeys hostile cluster text would propose, each out of scope.
+/// Why grounding and guardrails drop each of [`hostile_experiments`], word for word.
+const HOSTILE_REASONS: [(&str, &str); 7] = [
+    (
+        "x-kube-system-coredns",
+        "target kube-system/Deployment/coredns is not in the map",
+    ),
+    (
+        "x-selector-in-kube-system",
+        "namespace \"kube-system\" is a system namespace; refused unless allowSystemNamespaces is true",
+    ),
+    (
+        "x-invented-service",
+        "target default/Deployment/all-pods is not in the map",
+    ),
+    (
+        "x-every-pod",
+        "selector has no labels: it would select every pod in namespace \"default\"",
+    ),
+    (
+        "x-a-service-not-a-workload",
+        "target default/Service/frontend is not a workload",
+    ),
+    (
+        "x-selects-another-workload",
+        "selector {app=redis-cart} selects redis-cart, not the target default/Deployment/frontend",
+    ),
+    (
+        "x-partition-from-kube-dns",
+        "peer kube-system/Service/kube-dns is not in the map",
+    ),
+];
+
+/// Asserts that every hostile experiment was dropped from the result, each for its own reason.
+fn assert_hostile_dropped_for_their_reasons(
+    provider: ProviderName,
+    result: &AnalysisResult,
+    like: &ExperimentDesign,
+) {
+    let ids: Vec<String> = hostile_experiments(like)
+        .into_iter()
+        .map(|x| x.id)
+        .collect();
+    assert_eq!(
+        ids,
+        HOSTILE_REASONS.map(|(id, _)| id.to_string()).to_vec(),
+        "a reason per hostile item"
+    );
+    for (id, expected) in HOSTILE_REASONS {
+        let reason = dropped_reason(result, StageId::Experiments, id)
+            .unwrap_or_else(|| panic!("{provider:?}: {id} survived or left no reason"));
+        assert_eq!(reason, expected, "{provider:?}: {id}");
+    }
+}
+
 fn hostile_experiments(like: &ExperimentDesign) -> Vec<ExperimentDesign> {
     let mut list = vec![
         pod_kill(
@@ -597,11 +651,7 @@ async fn answers_through_each_fake_server_are_grounded_repaired_or_cut() {
             });
             assert!(reason.contains("in the map"), "{reason}");
         }
-        for hostile in hostile_experiments(&like_x) {
-            let reason = dropped_reason(&result, StageId::Experiments, &hostile.id)
-                .unwrap_or_else(|| panic!("{provider:?}: {} not dropped", hostile.id));
-            assert!(!reason.is_empty());
-        }
+        assert_hostile_dropped_for_their_reasons(provider, &result, &like_x);
         assert_eq!(result.planned.len(), builtin.planned.len());
         assert_in_scope(&result, &map, &config);
 
@@ -733,11 +783,7 @@ async fn hostile_cluster_text_and_an_obedient_model_yield_no_out_of_scope_experi
                 .iter()
                 .all(|p| !hostile_ids.contains(&p.name))
         );
-        for id in &hostile_ids {
-            let reason = dropped_reason(&result, StageId::Experiments, id)
-                .unwrap_or_else(|| panic!("{provider:?}: {id} survived or left no reason"));
-            println!("{provider:?}: dropped {id}: {reason}");
-        }
+        assert_hostile_dropped_for_their_reasons(provider, &result, &like_x);
         for id in ["h-obey-kube-system", "h-obey-ghost"] {
             assert!(
                 dropped_reason(&result, StageId::Hypotheses, id).is_some(),
@@ -754,14 +800,13 @@ async fn hostile_cluster_text_and_an_obedient_model_yield_no_out_of_scope_experi
                 requests.iter().any(|r| r.body.contains(probe.as_str()))
             })
             .collect();
-        assert!(
-            !seen.is_empty(),
-            "{provider:?}: no hostile string reached a prompt"
-        );
-        println!(
-            "{provider:?}: {} of {} hostile strings reached a prompt",
-            seen.len(),
-            HOSTILE.len()
+        // The map renders annotations of index 0 and pod labels (indices 1, 5, 9, 13, 17; the
+        // base64 one at 21 is not a valid label value and is not rendered); env values and the
+        // ConfigMap are not rendered.
+        let expected: BTreeSet<&str> = [0, 1, 5, 9, 13, 17].map(|i| HOSTILE[i]).into();
+        assert_eq!(
+            seen, expected,
+            "{provider:?}: the hostile strings that reached a prompt"
         );
         assert!(requests.iter().any(|r| {
             r.body
@@ -915,47 +960,32 @@ async fn unchanged_rerun_makes_no_call_and_a_new_edge_reruns_only_the_stages_tha
         assert_eq!(report.total.cached, 7);
         assert_eq!(first, second);
 
+        // A stage reads the edges, or reads a result that the new edge changes, and asks
+        // again; experiments read neither (their inputs are the nodes and unchanged results).
+        let expected_reruns: BTreeMap<StageId, usize> = BTreeMap::from([
+            (StageId::Discovery, 1),
+            (StageId::Dependencies, 1),
+            (StageId::SteadyState, 1),
+            (StageId::Hypotheses, 1),
+            (StageId::Experiments, 0),
+            (StageId::BlastRadius, 1),
+            (StageId::Rumsfeld, 1),
+        ]);
         let before: BTreeMap<StageId, usize> = StageId::ALL
             .iter()
             .map(|s| (*s, server.requests_for(s.as_str())))
             .collect();
         let (third, _) = run(changed.clone()).await;
         assert!(third.notes.is_empty());
-        for stage in StageId::ALL {
-            let calls = server.requests_for(stage.as_str()) - before[&stage];
-            // A stage's inputs: its view of the map, and the grounded outputs it reads. A stage
-            // that reads the edges asks again; one that reads only nodes and earlier results asks
-            // again only if one of those results changed (grounding recomputes some figures, such
-            // as fan-in, from the map).
-            let inputs_changed = stage
-                .inputs()
-                .iter()
-                .any(|&input| stage_json(&first, input) != stage_json(&third, input));
-            let expected =
-                usize::from(MapDetail::for_stage(stage) != MapDetail::Nodes || inputs_changed);
-            assert_eq!(calls, expected, "{provider:?}: stage {stage}");
-            println!("{provider:?}: after a new edge, stage {stage} made {calls} call(s)");
-        }
+        let reruns: BTreeMap<StageId, usize> = StageId::ALL
+            .iter()
+            .map(|s| (*s, server.requests_for(s.as_str()) - before[s]))
+            .collect();
         assert_eq!(
-            server.requests_for("experiments") - before[&StageId::Experiments],
-            0,
-            "{provider:?}: experiments read nothing that changed"
+            reruns, expected_reruns,
+            "{provider:?}: model calls per stage after a new edge"
         );
     }
-}
-
-/// A stage's grounded output in a result, as JSON.
-fn stage_json(result: &AnalysisResult, stage: StageId) -> String {
-    match stage {
-        StageId::Discovery => serde_json::to_string(&result.discovery),
-        StageId::Dependencies => serde_json::to_string(&result.dependencies),
-        StageId::SteadyState => serde_json::to_string(&result.steady_state),
-        StageId::Hypotheses => serde_json::to_string(&result.hypotheses),
-        StageId::Experiments => serde_json::to_string(&result.experiments),
-        StageId::BlastRadius => serde_json::to_string(&result.blast_radius),
-        StageId::Rumsfeld => serde_json::to_string(&result.rumsfeld),
-    }
-    .unwrap()
 }
 
 // ---- faults -----------------------------------------------------------------------------------------
@@ -1275,10 +1305,12 @@ async fn token_figures_for_online_boutique() {
         compact_tokens * 2 < raw_tokens,
         "{compact_tokens} vs {raw_tokens}"
     );
-    let prompt_total: u64 = report
-        .stages
-        .iter()
-        .map(|r| r.estimated_prompt_tokens)
-        .sum();
-    assert_eq!(prompt_total, report.total.estimated_prompt_tokens);
+    // The totals are what the server reported for its 7 answers (see `answer_step`: 3000 input
+    // tokens each, and the answer's own estimate as output tokens).
+    let answered: u64 = answers.values().map(|a| estimate_tokens(a)).sum();
+    assert_eq!(server.request_count(), 7);
+    assert_eq!(report.total.calls, 7);
+    assert_eq!(report.total.input_tokens, 7 * 3000);
+    assert_eq!(report.total.output_tokens, answered);
+    assert_eq!(report.total.cache_read_tokens, 0);
 }

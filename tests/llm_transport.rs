@@ -1,5 +1,9 @@
 //! The LLM transport over real HTTP: the real aws-sdk-bedrockruntime and the real reqwest
 //! client against scripted fake servers on 127.0.0.1 (tests/support/fake_llm.rs).
+//!
+//! Redaction is not tested here: the transport sends what it is given. Canary secrets are
+//! planted in cluster objects and looked for on both servers in tests/llm_stages.rs, through the
+//! stage engine that builds and redacts the prompts.
 
 #[path = "support/fake_llm.rs"]
 mod fake_llm;
@@ -12,7 +16,6 @@ use fake_llm::{FakeLlmServer, FakeUsage, Step, WireFormat};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use smart_chaos::api::ProviderName;
-use smart_chaos::llm::redact::{quote_untrusted, redact, redact_pair};
 use smart_chaos::llm::{
     BudgetLimits, ChatMessage, CompletionRequest, ErrorCategory, FileCache, LlmClient, LlmError,
     LlmSession, LlmSettings, OutputSpec, PriceTable, ProviderConfig, StaticAwsCredentials,
@@ -759,106 +762,5 @@ async fn unchanged_rerun_makes_zero_model_calls() {
             .unwrap();
         assert_eq!(server.request_count(), 2);
         std::fs::remove_dir_all(&dir).unwrap();
-    }
-}
-
-// ---------------------------------------------------------------- safety
-
-/// Cluster text full of planted secrets, as a map rendering might quote it.
-fn cluster_text_with_canaries() -> (String, Vec<&'static str>) {
-    let canaries = vec![
-        "Canary-Passw0rd-7f3a",
-        "AKIAZZCANARY7F3A9Q2B",
-        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYCANARY7F3A",
-        "ghp_CanaryCanaryCanaryCanary7f3a9q2b",
-        "canary-dsn-pass-7f3a",
-        "sk-proj-Canary7f3aCanary7f3aCanary",
-        "eyJhbGciOiJIUzI1NiJ9.eyJjYW5hcnkiOiI3ZjNhIn0.Q2FuYXJ5U2lnbmF0dXJlN2YzYQ",
-        "MIIEcanaryPEMbody7f3a",
-        "canary-yaml-env-7f3a",
-    ];
-    let env = [
-        ("DB_PASSWORD", canaries[0]),
-        ("AWS_ACCESS_KEY_ID", canaries[1]),
-        ("AWS_SECRET_ACCESS_KEY", canaries[2]),
-        ("CART_SERVICE_ADDR", "cartservice:7070"),
-        (
-            "DATABASE_URL",
-            "postgres://orders:canary-dsn-pass-7f3a@orders-db.shop.svc:5432/orders",
-        ),
-    ];
-    let mut text = String::from("workload shop/Deployment/checkout env:\n");
-    for (key, value) in env {
-        text.push_str(&format!("  {key}={}\n", redact_pair(key, value)));
-    }
-    let annotation = format!(
-        "deployed by ci with token {} and openai {}; jwt {}\n-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----",
-        canaries[3], canaries[5], canaries[6], canaries[7]
-    );
-    let manifest_excerpt = format!(
-        "env:\n  - name: REDIS_PASSWORD\n    value: {}\n  - name: REDIS_ADDR\n    value: redis-cart:6379\n",
-        canaries[8]
-    );
-    text.push_str(&redact(&manifest_excerpt));
-    text.push_str(&format!(
-        "  annotation note: {}\n",
-        quote_untrusted(&redact(&annotation))
-    ));
-    (text, canaries)
-}
-
-#[tokio::test]
-async fn canary_secrets_never_reach_either_server() {
-    let (context, canaries) = cluster_text_with_canaries();
-    for provider in PROVIDERS {
-        // OpenAI also goes through the json_object fallback, whose prompt embeds more text.
-        let script = match provider {
-            ProviderName::Openai => vec![Step::RejectJsonSchema, Step::answer(ANSWER)],
-            _ => vec![Step::answer(ANSWER)],
-        };
-        let (server, client) = setup(provider, script, fast_settings()).await.unwrap();
-        let mut req = request(model_of(provider), &context);
-        req.messages.push(ChatMessage::assistant(redact(
-            "previous answer mentioned DB_PASSWORD=Canary-Passw0rd-7f3a",
-        )));
-        req.messages.push(ChatMessage::user("Fix the answer."));
-        client.complete(&req).await.unwrap();
-        let requests = server.requests();
-        assert!(!requests.is_empty());
-        for sent in &requests {
-            let everything = sent.everything();
-            for canary in &canaries {
-                assert!(
-                    !everything.contains(canary),
-                    "{provider:?}: canary {canary} reached the server"
-                );
-            }
-            // Escaped forms too (JSON escapes '/').
-            assert!(!everything.contains("wJalrXUtnFEMI\\/K7MDENG"));
-            // The non-secret parts did arrive: the context was really sent.
-            assert!(everything.contains("cartservice:7070"), "{provider:?}");
-            assert!(
-                everything.contains("orders-db.shop.svc:5432"),
-                "{provider:?}"
-            );
-        }
-    }
-}
-
-#[tokio::test]
-async fn canary_check_would_catch_an_unredacted_secret() {
-    // Control for the test above: the same grep finds a secret that skipped redaction.
-    for provider in PROVIDERS {
-        let (server, client) = setup(provider, vec![Step::answer(ANSWER)], fast_settings())
-            .await
-            .unwrap();
-        let leaked = "DB_PASSWORD=Canary-Passw0rd-7f3a";
-        client
-            .complete(&request(model_of(provider), leaked))
-            .await
-            .unwrap();
-        let requests = server.requests();
-        assert!(requests[0].everything().contains("Canary-Passw0rd-7f3a"));
-        assert!(!redact(leaked).contains("Canary-Passw0rd-7f3a"));
     }
 }

@@ -9,8 +9,12 @@
 mod operator_support;
 mod support;
 
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::coordination::v1::Lease;
 use kube::Client;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use operator_support::{admin_with_operator_manifests, decided, eventually};
@@ -24,6 +28,7 @@ use smart_chaos::controller::{ControllerSettings, Operator, OperatorConfig};
 use smart_chaos::servicemap;
 use smart_chaos::snapshot::{self, ReadOptions};
 use support::User;
+use tokio::sync::Notify;
 
 struct Running {
     stop: tokio::sync::oneshot::Sender<()>,
@@ -43,7 +48,21 @@ async fn start_operator(ns: &str, identity: &str) -> Running {
 
 async fn start_operator_polling(ns: &str, identity: &str, map_check_interval: Duration) -> Running {
     let client = support::server().client(User::Operator).await;
-    let mut lease = LeaseSettings::new("smart-chaos-system", &format!("lease-{ns}"), identity);
+    start_operator_with(client, ns, identity, map_check_interval).await
+}
+
+/// The name of the Lease the operators of one test contend for.
+fn lease_name(ns: &str) -> String {
+    format!("lease-{ns}")
+}
+
+async fn start_operator_with(
+    client: Client,
+    ns: &str,
+    identity: &str,
+    map_check_interval: Duration,
+) -> Running {
+    let mut lease = LeaseSettings::new("smart-chaos-system", &lease_name(ns), identity);
     lease.lease_duration = Duration::from_secs(3);
     lease.renew_deadline = Duration::from_secs(2);
     lease.retry_period = Duration::from_millis(300);
@@ -90,6 +109,113 @@ fn analysis(ns: &str, name: &str, spec: serde_json::Value) -> ChaosAnalysis {
         "spec": spec,
     }))
     .unwrap()
+}
+
+/// The proposal names the offline CLI plans for Online Boutique (as applied by [`boutique`])
+/// under `guardrails`.
+fn offline_proposal_names(ns: &str, guardrails: &Guardrails) -> BTreeSet<String> {
+    let file = std::env::temp_dir()
+        .join(format!("smart-chaos-op-{ns}"))
+        .join("manifests.yaml");
+    let outcome = snapshot::read_paths(&[file], &ReadOptions::default()).unwrap();
+    let map = servicemap::build(&outcome.snapshot);
+    let config = AnalysisConfig::from_guardrails(guardrails, Some("smart-chaos-system")).unwrap();
+    let offline = analysis::analyze_builtin(&map, &config).unwrap();
+    analysis::build_proposals(&offline, "boutique")
+        .iter()
+        .map(|p| p.metadata.name.clone().unwrap())
+        .collect()
+}
+
+/// A client for `user` whose `n`th proposal write is never sent and never answers: an operator
+/// using it is stuck in the middle of writing its proposals, with `n - 1` written, until the test
+/// kills it. `stalled` is notified when that write is reached.
+async fn client_stalling_proposal_write(user: User, n: usize) -> (Client, Arc<Notify>) {
+    let stalled = Arc::new(Notify::new());
+    let layer = StallLayer {
+        writes: Arc::new(AtomicUsize::new(0)),
+        stall_at: n,
+        stalled: stalled.clone(),
+    };
+    let config = support::server().config(user).await;
+    let client = kube::client::ClientBuilder::try_from(config)
+        .unwrap()
+        .with_layer(&layer)
+        .build();
+    (client, stalled)
+}
+
+#[derive(Clone)]
+struct StallLayer {
+    writes: Arc<AtomicUsize>,
+    stall_at: usize,
+    stalled: Arc<Notify>,
+}
+
+impl<S> tower::Layer<S> for StallLayer {
+    type Service = Stall<S>;
+    fn layer(&self, inner: S) -> Stall<S> {
+        Stall {
+            inner,
+            gate: self.clone(),
+        }
+    }
+}
+
+struct Stall<S> {
+    inner: S,
+    gate: StallLayer,
+}
+
+type Request = hyper::Request<kube::client::Body>;
+
+impl<S> tower::Service<Request> for Stall<S>
+where
+    S: tower::Service<Request>,
+    S::Future: Send + 'static,
+    S::Response: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = futures::future::BoxFuture<'static, Result<S::Response, S::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let path = request.uri().path();
+        let proposal_write = request.method() == hyper::Method::PATCH
+            && path.contains("/experimentproposals/")
+            && !path.ends_with("/status");
+        if proposal_write
+            && self.gate.writes.fetch_add(1, Ordering::SeqCst) + 1 == self.gate.stall_at
+        {
+            self.gate.stalled.notify_one();
+            return Box::pin(std::future::pending());
+        }
+        Box::pin(self.inner.call(request))
+    }
+}
+
+async fn lease_holder(admin: &Client, ns: &str) -> Option<String> {
+    Api::<Lease>::namespaced(admin.clone(), "smart-chaos-system")
+        .get_opt(&lease_name(ns))
+        .await
+        .unwrap()
+        .and_then(|l| l.spec)
+        .and_then(|s| s.holder_identity)
+}
+
+fn names(proposals: &[ExperimentProposal]) -> BTreeSet<String> {
+    proposals
+        .iter()
+        .map(|p| p.metadata.name.clone().unwrap())
+        .collect()
 }
 
 /// Online Boutique applied to a fresh namespace; returns (namespace, offline result summary).
@@ -205,8 +331,15 @@ async fn online_boutique_reaches_ready_with_the_offline_counts_and_pending_propo
 
 #[tokio::test]
 async fn restarts_and_reanalyses_never_duplicate_proposals_or_lose_an_approval() {
+    const STALL_AT: usize = 5;
     let admin = admin_with_operator_manifests().await;
     let (ns, _offline, planned) = boutique(&admin).await;
+    let plan = offline_proposal_names(&ns, &Guardrails::default());
+    assert_eq!(plan.len(), planned);
+    assert!(
+        planned > STALL_AT,
+        "the kill must land before the last write"
+    );
     let api: Api<ChaosAnalysis> = Api::namespaced(admin.clone(), &ns);
     api.create(
         &PostParams::default(),
@@ -218,16 +351,40 @@ async fn restarts_and_reanalyses_never_duplicate_proposals_or_lose_an_approval()
     )
     .await
     .unwrap();
-    // Killed while it works: abort the task outright, no graceful stop.
-    let first = start_operator(&ns, "e2e-killed").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Killed while it writes its proposals: its fifth write hangs, and the task is aborted there,
+    // no graceful stop.
+    let (client, stalled) = client_stalling_proposal_write(User::Operator, STALL_AT).await;
+    let first = start_operator_with(client, &ns, "e2e-killed", Duration::from_secs(1)).await;
+    tokio::time::timeout(Duration::from_secs(60), stalled.notified())
+        .await
+        .expect("the first operator reached its fifth proposal write");
     first.task.abort();
     let _ = first.task.await;
+    let partial = proposals(&admin, &ns, "boutique").await;
+    assert_eq!(
+        partial.len(),
+        STALL_AT - 1,
+        "the kill landed mid-write: {:?}",
+        names(&partial)
+    );
+    assert!(names(&partial).is_subset(&plan), "{:?}", names(&partial));
+    let status = api.get("boutique").await.unwrap().status;
+    assert_ne!(
+        status.as_ref().and_then(|s| s.phase),
+        Some(AnalysisPhase::Ready),
+        "Ready before all proposals were written: {status:?}"
+    );
 
     let second = start_operator(&ns, "e2e-restarted").await;
     wait_ready(&api, "boutique", 1).await;
     let items = proposals(&admin, &ns, "boutique").await;
     assert_eq!(items.len(), planned);
+    assert_eq!(
+        names(&items),
+        plan,
+        "the offline plan's proposals, no others"
+    );
 
     // A person approves one proposal.
     let chosen = items[0].clone();
@@ -240,29 +397,55 @@ async fn restarts_and_reanalyses_never_duplicate_proposals_or_lose_an_approval()
         .await
         .unwrap();
 
-    // A new generation forces a re-analysis, and a restart forces a fresh pass.
+    // A restart: the new operator takes the Lease...
+    let before_restart = api.get("boutique").await.unwrap();
+    let analyzed_before = before_restart.status.unwrap().last_analyzed.unwrap();
+    second.stop().await;
+    let third = start_operator(&ns, "e2e-third").await;
+    eventually(
+        "the restarted operator to hold the Lease",
+        Duration::from_secs(20),
+        || {
+            let admin = admin.clone();
+            let ns = ns.clone();
+            async move {
+                (lease_holder(&admin, &ns).await.as_deref() == Some("e2e-third")).then_some(())
+            }
+        },
+    )
+    .await;
+    // ...and, alone, re-analyses a new generation.
     let bump = serde_json::json!({"spec": {"guardrails": {"maxDuration": "4m"}}});
     api.patch("boutique", &PatchParams::default(), &Patch::Merge(&bump))
         .await
         .unwrap();
-    wait_ready(&api, "boutique", 2).await;
-    second.stop().await;
-    let third = start_operator(&ns, "e2e-third").await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    wait_ready(&api, "boutique", 2).await;
-
-    let after = proposals(&admin, &ns, "boutique").await;
-    let mut names: Vec<String> = after
-        .iter()
-        .map(|p| p.metadata.name.clone().unwrap())
-        .collect();
-    let count = names.len();
-    names.dedup();
-    assert_eq!(names.len(), count, "duplicate proposals");
-    assert!(
-        count >= planned,
-        "proposals went missing: {count} < {planned}"
+    let after_restart = wait_ready(&api, "boutique", 2).await;
+    assert_ne!(
+        after_restart.last_analyzed.as_ref(),
+        Some(&analyzed_before),
+        "the restarted operator did not analyse"
     );
+    assert_eq!(
+        lease_holder(&admin, &ns).await.as_deref(),
+        Some("e2e-third")
+    );
+
+    // Exactly the new plan's proposals, plus the approved one if the new plan dropped it.
+    let mut expected = offline_proposal_names(
+        &ns,
+        &Guardrails {
+            max_duration: "4m".into(),
+            ..Guardrails::default()
+        },
+    );
+    expected.insert(name.clone());
+    let after = proposals(&admin, &ns, "boutique").await;
+    assert_eq!(
+        names(&after),
+        expected,
+        "proposals went missing or appeared"
+    );
+    assert_eq!(after.len(), expected.len());
     let approved = after
         .iter()
         .find(|p| p.metadata.name.as_deref() == Some(name.as_str()))

@@ -1,7 +1,8 @@
 //! The operator runs approved experiments, with stop conditions, on the real kube-apiserver: it
 //! runs in-process as the operator's service account (so the shipped RBAC is what it has), a
 //! person approves with their own token, the Chaos Mesh resource appears owned by the proposal,
-//! and a broken steady-state check pauses it and refutes the hypothesis.
+//! and a broken steady-state check (available replicas, ready endpoints) pauses it and refutes
+//! the hypothesis.
 
 // Test code: failing loudly is the point (clippy only recognises #[test] functions as tests).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -12,13 +13,20 @@ mod support;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
+use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointSlice};
 use k8s_openapi::api::events::v1::Event;
 use kube::Client;
-use kube::api::{Api, DynamicObject, ListParams};
+use kube::api::{Api, DynamicObject, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use operator_support::{
     admin_with_operator_manifests, create_proposal, deployment, eventually, proposal, set_available,
 };
-use smart_chaos::api::{ApprovalState, ExperimentProposal, PROPOSAL_LABEL, RunPhase, Verdict};
+use smart_chaos::api::{
+    ApprovalState, CheckKind, ExperimentProposal, PROPOSAL_LABEL, RunPhase, SteadyStateCheck,
+    Verdict,
+};
 use smart_chaos::chaosmesh::{ChaosKind, PAUSE_ANNOTATION};
 use smart_chaos::cli::approve::{Decision, ProposalRef, decide};
 use smart_chaos::controller::leader::LeaseSettings;
@@ -297,6 +305,156 @@ async fn an_approved_experiment_runs_and_a_broken_check_pauses_it() {
         .await
         .expect("the operator stops on shutdown")
         .expect("the operator task");
+}
+
+/// Service `name` selecting `app=name`, and one EndpointSlice for it with three endpoints of
+/// which the first `ready` are ready. Nothing maintains endpoints here (no controller-manager),
+/// so the test writes the slice itself.
+async fn service_with_endpoints(admin: &Client, ns: &str, name: &str, ready: usize) {
+    let service = Service {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some(ns.into()),
+            ..ObjectMeta::default()
+        },
+        spec: Some(ServiceSpec {
+            selector: Some(BTreeMap::from([("app".into(), name.into())])),
+            ports: Some(vec![ServicePort {
+                port: 80,
+                ..ServicePort::default()
+            }]),
+            ..ServiceSpec::default()
+        }),
+        status: None,
+    };
+    Api::<Service>::namespaced(admin.clone(), ns)
+        .create(&PostParams::default(), &service)
+        .await
+        .expect("creating a service");
+    set_ready_endpoints(admin, ns, name, ready).await;
+}
+
+/// Server-side applies the Service's EndpointSlice with `ready` of its three endpoints ready.
+async fn set_ready_endpoints(admin: &Client, ns: &str, service: &str, ready: usize) {
+    let slice = EndpointSlice {
+        metadata: ObjectMeta {
+            name: Some(format!("{service}-slice")),
+            namespace: Some(ns.into()),
+            labels: Some(BTreeMap::from([(
+                "kubernetes.io/service-name".into(),
+                service.into(),
+            )])),
+            ..ObjectMeta::default()
+        },
+        address_type: "IPv4".into(),
+        endpoints: (0..3)
+            .map(|i| Endpoint {
+                addresses: vec![format!("10.0.0.{}", i + 1)],
+                conditions: Some(EndpointConditions {
+                    ready: Some(i < ready),
+                    ..EndpointConditions::default()
+                }),
+                ..Endpoint::default()
+            })
+            .collect(),
+        ports: None,
+    };
+    Api::<EndpointSlice>::namespaced(admin.clone(), ns)
+        .patch(
+            &format!("{service}-slice"),
+            &PatchParams::apply(support::TEST_FIELD_MANAGER).force(),
+            &Patch::Apply(&slice),
+        )
+        .await
+        .expect("applying an EndpointSlice");
+}
+
+#[tokio::test]
+async fn a_ready_endpoints_breach_pauses_the_run() {
+    let admin = admin_with_operator_manifests().await;
+    let ns = support::test_namespace(&admin, "endpoints").await;
+    deployment(&admin, &ns, "web", 3).await;
+    service_with_endpoints(&admin, &ns, "web", 3).await;
+    let mut by_endpoints = proposal("kill-web", &ns, "web");
+    by_endpoints.spec.steady_state = vec![SteadyStateCheck {
+        name: "web-endpoints".into(),
+        kind: CheckKind::ReadyEndpoints,
+        subject: Some(format!("{ns}/Service/web")),
+        url: None,
+        query: None,
+        min_value: 2,
+    }];
+    create_proposal(&admin, &by_endpoints).await;
+    let (_addr, stop, task) = start_operator(&ns, "endpoints-a", &format!("lease-{ns}")).await;
+    let approver = support::server().client(User::Approver).await;
+    decide(
+        &approver,
+        &ProposalRef {
+            namespace: ns.clone(),
+            name: "kill-web".into(),
+        },
+        &Decision {
+            state: ApprovalState::Approved,
+            reason: None,
+        },
+    )
+    .await
+    .expect("approving");
+    let running = eventually("status Running", Duration::from_secs(20), || async {
+        let p = proposal_now(&admin, &ns, "kill-web").await;
+        p.status.filter(|s| s.phase == Some(RunPhase::Running))
+    })
+    .await;
+    assert_eq!(running.chaos_resource.as_deref(), Some("kill-web"));
+    let chaos = chaos_object(&admin, &ns, "kill-web")
+        .await
+        .expect("the PodChaos");
+    assert!(
+        chaos
+            .metadata
+            .annotations
+            .as_ref()
+            .is_none_or(|a| !a.contains_key(PAUSE_ANNOTATION)),
+        "paused while 3 of 3 endpoints were ready"
+    );
+
+    // Two of three endpoints go unready: 1 is below the minimum 2.
+    set_ready_endpoints(&admin, &ns, "web", 1).await;
+    let paused = eventually("the pause annotation", Duration::from_secs(20), || {
+        let admin = admin.clone();
+        let ns = ns.clone();
+        async move {
+            chaos_object(&admin, &ns, "kill-web").await.filter(|o| {
+                o.metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(PAUSE_ANNOTATION))
+                    .map(String::as_str)
+                    == Some("true")
+            })
+        }
+    })
+    .await;
+    assert_eq!(
+        paused.metadata.uid, chaos.metadata.uid,
+        "paused in place, not recreated"
+    );
+    let status = eventually("verdict Refuted", Duration::from_secs(20), || async {
+        let p = proposal_now(&admin, &ns, "kill-web").await;
+        p.status.filter(|s| s.verdict.is_some())
+    })
+    .await;
+    assert_eq!(status.phase, Some(RunPhase::Paused));
+    assert_eq!(status.verdict, Some(Verdict::Refuted));
+    let message = status.message.unwrap_or_default();
+    assert!(
+        message.contains(&format!(
+            "web-endpoints broke: ready endpoints of {ns}/Service/web is 1, below the minimum 2"
+        )),
+        "{message}"
+    );
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
 }
 
 #[tokio::test]

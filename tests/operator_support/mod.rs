@@ -60,7 +60,8 @@ pub async fn apply_object(client: &Client, object: &DynamicObject, dry_run: bool
             &resource,
         ),
     };
-    let mut params = PatchParams::apply(TEST_MANAGER).force();
+    // Strict: an unknown field in a shipped manifest is refused, not silently dropped.
+    let mut params = PatchParams::apply(TEST_MANAGER).force().validation_strict();
     params.dry_run = dry_run;
     api.patch(&name, &params, &Patch::Apply(object))
         .await

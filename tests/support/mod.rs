@@ -56,15 +56,51 @@ impl TestServer {
         self.state_dir.join(user.kubeconfig_file())
     }
 
-    /// A fresh client for `user`. Clients are per test: each `#[tokio::test]` has its own runtime.
-    pub async fn client(&self, user: User) -> Client {
+    /// The client configuration of `user`.
+    pub async fn config(&self, user: User) -> Config {
         let path = self.kubeconfig_path(user);
         let kubeconfig = Kubeconfig::read_from(&path)
             .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-        let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
             .await
-            .unwrap_or_else(|e| panic!("loading {}: {e}", path.display()));
-        Client::try_from(config).expect("building a kube client")
+            .unwrap_or_else(|e| panic!("loading {}: {e}", path.display()))
+    }
+
+    /// A fresh client for `user`. Clients are per test: each `#[tokio::test]` has its own runtime.
+    pub async fn client(&self, user: User) -> Client {
+        Client::try_from(self.config(user).await).expect("building a kube client")
+    }
+
+    /// A client for `user` that records the method and path of every request it sends, so a test
+    /// can assert what a reader asked for, including requests whose errors it swallowed.
+    pub async fn recording_client(&self, user: User) -> (Client, RequestLog) {
+        let log = RequestLog::default();
+        let sink = log.clone();
+        let record = tower::util::MapRequestLayer::new(
+            move |request: hyper::Request<kube::client::Body>| {
+                sink.0.lock().unwrap().push(format!(
+                    "{} {}",
+                    request.method(),
+                    request.uri().path()
+                ));
+                request
+            },
+        );
+        let client = kube::client::ClientBuilder::try_from(self.config(user).await)
+            .expect("building a kube client")
+            .with_layer(&record)
+            .build();
+        (client, log)
+    }
+}
+
+/// The requests a [`TestServer::recording_client`] sent, as `METHOD /path`.
+#[derive(Clone, Default)]
+pub struct RequestLog(std::sync::Arc<Mutex<Vec<String>>>);
+
+impl RequestLog {
+    pub fn requests(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
     }
 }
 
@@ -295,6 +331,28 @@ pub fn write_yaml_docs(path: &Path, docs: &[serde_yaml::Value]) {
         text.push_str(&serde_yaml::to_string(doc).expect("serialising YAML"));
     }
     std::fs::write(path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}
+
+/// The field manager tests write with.
+pub const TEST_FIELD_MANAGER: &str = "smart-chaos-tests";
+
+/// Parameters for a server-side apply dry run with strict field validation. Without `Strict` the
+/// API server drops unknown fields silently (a PodChaos with `duraton` would be accepted, minus
+/// the field), so a dry run alone does not prove that a manifest means what it says.
+pub fn strict_dry_run() -> PatchParams {
+    PatchParams::apply(TEST_FIELD_MANAGER)
+        .dry_run()
+        .validation_strict()
+}
+
+/// Server-side applies `object` as a strict dry run (see [`strict_dry_run`]) and returns what the
+/// API server would store, or its refusal.
+pub async fn dry_run_strict<K>(api: &Api<K>, name: &str, object: &K) -> Result<K, kube::Error>
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::Serialize + serde::de::DeserializeOwned,
+{
+    api.patch(name, &strict_dry_run(), &Patch::Apply(object))
+        .await
 }
 
 /// Server-side applies arbitrary manifests, resolving each kind through API discovery.
