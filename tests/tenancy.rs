@@ -365,7 +365,7 @@ async fn a_label_selector_scope_of_every_namespace_needs_cluster_wide_rights_and
     let refusal = create_as(&admin, &leaking)
         .await
         .expect_err("cluster-wide in a tenant namespace");
-    assert!(refusal.contains("operator's namespace"), "{refusal}");
+    assert!(refusal.contains("namespace of the operator"), "{refusal}");
 }
 
 #[tokio::test]

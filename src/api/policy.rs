@@ -291,22 +291,18 @@ pub fn tenancy_policy() -> ValidatingAdmissionPolicy {
                 "variables.requestedBy == request.userInfo.username && variables.requestedByGroups == ({REQUESTER_GROUPS})"
             ),
             format!(
-                "'a ChaosAnalysis must say who asks for it, as the API server knows them: set metadata.annotations {REQUESTED_BY_ANNOTATION}: \"' + request.userInfo.username + '\" and {REQUESTED_BY_GROUPS_ANNOTATION}: \"' + ({REQUESTER_GROUPS}) + '\" (the operator re-checks this user\'s rights before every run)'"
+                "'a ChaosAnalysis must say who asks for it, as the API server knows them: set metadata.annotations {REQUESTED_BY_ANNOTATION}: \"' + request.userInfo.username + '\" and {REQUESTED_BY_GROUPS_ANNOTATION}: \"' + ({REQUESTER_GROUPS}) + '\" (the operator re-checks the rights of this user before every run)'"
             ),
         ),
         validation(
             format!("size(variables.scopeNamespaces) <= {MAX_CHECKED_NAMESPACES}"),
             format!(
-                "'spec.scope.namespaces names ' + string(size(variables.scopeNamespaces)) + ' namespaces; at most {MAX_CHECKED_NAMESPACES} can be checked at admission: split the analysis, or use a labelSelector scope in the operator\'s namespace'"
+                "'spec.scope.namespaces names ' + string(size(variables.scopeNamespaces)) + ' namespaces; at most {MAX_CHECKED_NAMESPACES} can be checked at admission: split the analysis, or use a labelSelector scope in the namespace of the operator'"
             ),
         ),
         validation(
             "variables.clusterWide || variables.allowedNamespaces.all(ns, ns in variables.scopeNamespaces)".into(),
             "'spec.guardrails.allowedNamespaces names ' + variables.allowedNamespaces.filter(ns, !(ns in variables.scopeNamespaces))[0] + ', which is outside spec.scope.namespaces: experiments may only target namespaces the analysis reads'".into(),
-        ),
-        validation(
-            "!variables.clusterWide || object.metadata.namespace == params.metadata.namespace".into(),
-            "'a scope of every namespace (spec.scope.labelSelector without namespaces) is the cluster-wide mode, allowed only for an analysis in the operator\'s namespace ' + params.metadata.namespace + ', because its results would show other namespaces to readers of ' + object.metadata.namespace".into(),
         ),
     ];
     // One expression per kind: CEL allows only two authorisation checks per expression.
@@ -322,6 +318,12 @@ pub fn tenancy_policy() -> ValidatingAdmissionPolicy {
             ),
         ));
     }
+    // After the rights, so that a user without them hears which right is missing; the API server
+    // reports the first failing validation only.
+    validations.push(validation(
+            "!variables.clusterWide || object.metadata.namespace == params.metadata.namespace".into(),
+            "'a scope of every namespace (spec.scope.labelSelector without namespaces) is the cluster-wide mode, allowed only for an analysis in the namespace of the operator, ' + params.metadata.namespace + ', because its results would show other namespaces to readers of ' + object.metadata.namespace".into(),
+        ));
     policy(
         TENANCY_POLICY_NAME,
         "chaosanalyses",
@@ -360,11 +362,11 @@ pub fn scope_policies() -> Vec<ValidatingAdmissionPolicy> {
                 .map(|kind| {
                     validation(
                         format!(
-                            "variables.namespace == '' || authorizer.group('{}').resource('{}').namespace(variables.namespace).check('list').allowed()",
+                            "variables.scopeNamespace == '' || authorizer.group('{}').resource('{}').namespace(variables.scopeNamespace).check('list').allowed()",
                             kind.group, kind.resource
                         ),
                         format!(
-                            "'user ' + request.userInfo.username + ' may not list {} in namespace ' + variables.namespace + ': an analysis may only scope namespaces its requester can read'",
+                            "'user ' + request.userInfo.username + ' may not list {} in namespace ' + variables.scopeNamespace + ': an analysis may only scope namespaces its requester can read'",
                             kind.qualified()
                         ),
                     )
@@ -376,7 +378,7 @@ pub fn scope_policies() -> Vec<ValidatingAdmissionPolicy> {
                 false,
                 spec_or_requester_changes(),
                 vec![variable(
-                    "namespace",
+                    "scopeNamespace",
                     format!(
                         "has(object.spec.scope.namespaces) && size(object.spec.scope.namespaces) > {index} ? object.spec.scope.namespaces[{index}] : ''"
                     ),
