@@ -250,7 +250,8 @@ async fn invalid_analyses_end_in_an_actionable_condition() {
     let api: Api<ChaosAnalysis> = Api::namespaced(admin.clone(), &ns);
     api.create(
         &PostParams::default(),
-        &analysis(&ns, "ghost", serde_json::json!({"scope": {"namespaces": [ns]}, "guardrails": {"allowedNamespaces": ["no-such-namespace"]}})),
+        // allowedNamespaces must lie within the scope (the tenancy policy), so both name it.
+        &analysis(&ns, "ghost", serde_json::json!({"scope": {"namespaces": [ns, "no-such-namespace"]}, "guardrails": {"allowedNamespaces": ["no-such-namespace"]}})),
     )
     .await
     .unwrap();
