@@ -208,7 +208,11 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let analysis: ChaosAnalysis = serde_json::from_value(serde_json::json!({
         "apiVersion": "chaos.smartchaos.io/v1alpha1",
         "kind": "ChaosAnalysis",
-        "metadata": {"name": "synthetic", "namespace": BENCH_NAMESPACE},
+        // Created by the harness's admin user, whose rights the operator re-checks before a run.
+        "metadata": {"name": "synthetic", "namespace": BENCH_NAMESPACE, "annotations": {
+            "chaos.smartchaos.io/requested-by": "admin",
+            "chaos.smartchaos.io/requested-by-groups": "system:masters,system:authenticated",
+        }},
         "spec": {"scope": {"namespaces": namespaces.iter().collect::<Vec<_>>()}},
     }))?;
     let _ = analyses.delete("synthetic", &Default::default()).await;

@@ -17,95 +17,29 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Client;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
-use operator_support::{admin_with_operator_manifests, decided, eventually};
+use operator_support::{
+    admin_with_operator_manifests, decided, eventually, lease_name, start_operator,
+    start_operator_polling, start_operator_with,
+};
 use smart_chaos::analysis::{self, AnalysisConfig};
 use smart_chaos::api::{
     ANALYSIS_LABEL, AnalysisPhase, ApprovalState, ChaosAnalysis, ChaosAnalysisStatus,
     ExperimentProposal, Guardrails,
 };
-use smart_chaos::controller::leader::LeaseSettings;
-use smart_chaos::controller::{ControllerSettings, Operator, OperatorConfig};
 use smart_chaos::servicemap;
 use smart_chaos::snapshot::{self, ReadOptions};
 use support::User;
 use tokio::sync::Notify;
 
-struct Running {
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Running {
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
-    }
-}
-
-async fn start_operator(ns: &str, identity: &str) -> Running {
-    start_operator_polling(ns, identity, Duration::from_secs(1)).await
-}
-
-async fn start_operator_polling(ns: &str, identity: &str, map_check_interval: Duration) -> Running {
-    let client = support::server().client(User::Operator).await;
-    start_operator_with(client, ns, identity, map_check_interval).await
-}
-
-/// The name of the Lease the operators of one test contend for.
-fn lease_name(ns: &str) -> String {
-    format!("lease-{ns}")
-}
-
-async fn start_operator_with(
-    client: Client,
-    ns: &str,
-    identity: &str,
-    map_check_interval: Duration,
-) -> Running {
-    let mut lease = LeaseSettings::new("smart-chaos-system", &lease_name(ns), identity);
-    lease.lease_duration = Duration::from_secs(3);
-    lease.renew_deadline = Duration::from_secs(2);
-    lease.retry_period = Duration::from_millis(300);
-    let config = OperatorConfig {
-        controller: ControllerSettings {
-            check_interval: Duration::from_millis(500),
-            map_check_interval,
-            operator_namespace: Some("smart-chaos-system".into()),
-            llm_settings: smart_chaos::llm::LlmSettings {
-                timeout: Duration::from_secs(2),
-                total_timeout: Duration::from_secs(5),
-                connect_timeout: Duration::from_secs(1),
-                max_attempts: 2,
-                base_backoff: Duration::from_millis(50),
-                max_backoff: Duration::from_millis(200),
-                concurrency: 4,
-            },
-            ..ControllerSettings::default()
-        },
-        lease,
-        watch_namespace: Some(ns.into()),
-        http_addr: "127.0.0.1:0".parse().unwrap(),
-    };
-    let operator = Operator::bind(client, config)
-        .await
-        .expect("binding the operator");
-    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        operator
-            .run(async {
-                let _ = stop_rx.await;
-            })
-            .await
-            .expect("the operator ran");
-    });
-    Running { stop, task }
-}
-
 fn analysis(ns: &str, name: &str, spec: serde_json::Value) -> ChaosAnalysis {
     serde_json::from_value(serde_json::json!({
         "apiVersion": "chaos.smartchaos.io/v1alpha1",
         "kind": "ChaosAnalysis",
-        "metadata": { "name": name, "namespace": ns },
+        // The admin user as the harness authenticates it (the tenancy policy checks this).
+        "metadata": { "name": name, "namespace": ns, "annotations": {
+            "chaos.smartchaos.io/requested-by": "admin",
+            "chaos.smartchaos.io/requested-by-groups": "system:masters,system:authenticated",
+        } },
         "spec": spec,
     }))
     .unwrap()
@@ -487,7 +421,8 @@ async fn invalid_analyses_end_in_an_actionable_condition() {
     let api: Api<ChaosAnalysis> = Api::namespaced(admin.clone(), &ns);
     api.create(
         &PostParams::default(),
-        &analysis(&ns, "ghost", serde_json::json!({"scope": {"namespaces": [ns]}, "guardrails": {"allowedNamespaces": ["no-such-namespace"]}})),
+        // allowedNamespaces must lie within the scope (the tenancy policy), so both name it.
+        &analysis(&ns, "ghost", serde_json::json!({"scope": {"namespaces": [ns, "no-such-namespace"]}, "guardrails": {"allowedNamespaces": ["no-such-namespace"]}})),
     )
     .await
     .unwrap();

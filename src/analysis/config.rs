@@ -53,6 +53,10 @@ pub struct AnalysisConfig {
     /// The namespace the operator runs in: refused as a target unless system namespaces are allowed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operator_namespace: Option<String>,
+    /// Namespaces Chaos Mesh would not inject into (its namespace filter is on and they lack the
+    /// `chaos-mesh.org/inject=enabled` opt-in): never targeted.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub without_chaos_mesh_opt_in: BTreeSet<String>,
     /// Most experiments kept, highest risk first.
     pub max_experiments: usize,
     /// Most hypotheses kept, highest risk first.
@@ -68,11 +72,15 @@ impl Default for AnalysisConfig {
             max_pod_share_percent: 50,
             allow_system_namespaces: false,
             operator_namespace: None,
+            without_chaos_mesh_opt_in: BTreeSet::new(),
             max_experiments: DEFAULT_MAX_EXPERIMENTS,
             max_hypotheses: DEFAULT_MAX_HYPOTHESES,
         }
     }
 }
+
+/// The namespace annotation by which a namespace opts in to Chaos Mesh's namespace filter.
+pub const CHAOS_MESH_INJECT_ANNOTATION: &str = "chaos-mesh.org/inject";
 
 /// Why a namespace may not be targeted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +91,8 @@ pub enum NamespaceRefusal {
     Operator,
     /// Not in the allowed list.
     NotAllowed,
+    /// Chaos Mesh's namespace filter is on and the namespace has not opted in.
+    NoChaosMeshOptIn,
 }
 
 impl NamespaceRefusal {
@@ -98,6 +108,10 @@ impl NamespaceRefusal {
             NamespaceRefusal::NotAllowed => {
                 format!("namespace {namespace:?} is not among the allowed namespaces")
             }
+            NamespaceRefusal::NoChaosMeshOptIn => format!(
+                "namespace {namespace:?} lacks the annotation {CHAOS_MESH_INJECT_ANNOTATION}=enabled \
+                 and Chaos Mesh's namespace filter is on: Chaos Mesh would inject nothing there"
+            ),
         }
     }
 }
@@ -154,6 +168,9 @@ impl AnalysisConfig {
                 return Err(NamespaceRefusal::Operator);
             }
         }
+        if self.without_chaos_mesh_opt_in.contains(namespace) {
+            return Err(NamespaceRefusal::NoChaosMeshOptIn);
+        }
         if effective.contains(namespace) {
             Ok(())
         } else {
@@ -174,6 +191,7 @@ mod tests {
             max_duration: "2m30s".into(),
             max_pod_share_percent: 34,
             allow_system_namespaces: false,
+            chaos_mesh_namespace_filter: false,
         };
         let config = AnalysisConfig::from_guardrails(&guardrails, Some("smart-chaos")).unwrap();
         assert_eq!(config.max_duration_ms, 150_000);
@@ -235,5 +253,10 @@ mod tests {
         );
         config.allow_system_namespaces = true;
         assert_eq!(config.check_namespace("kube-system", &effective), Ok(()));
+        config.without_chaos_mesh_opt_in = ["shop".to_string()].into();
+        assert_eq!(
+            config.check_namespace("shop", &effective),
+            Err(NamespaceRefusal::NoChaosMeshOptIn)
+        );
     }
 }

@@ -170,6 +170,12 @@ pub struct Guardrails {
     /// Allow targets in system namespaces and the operator's own. Off by default.
     #[serde(default)]
     pub allow_system_namespaces: bool,
+    /// Chaos Mesh runs with its namespace filter on (`controllerManager.enableFilterNamespace`):
+    /// it injects only into namespaces annotated `chaos-mesh.org/inject=enabled`, so no
+    /// experiment is proposed for any other namespace, and status lists those namespaces and
+    /// why. The operator's `--chaos-mesh-namespace-filter` turns this on for every analysis.
+    #[serde(default)]
+    pub chaos_mesh_namespace_filter: bool,
 }
 
 impl Guardrails {
@@ -192,6 +198,7 @@ impl Default for Guardrails {
             max_duration: Self::default_max_duration(),
             max_pod_share_percent: Self::default_max_pod_share(),
             allow_system_namespaces: false,
+            chaos_mesh_namespace_filter: false,
         }
     }
 }
@@ -301,6 +308,16 @@ pub struct UsageStatus {
     pub cached_stages: i64,
 }
 
+/// A namespace no experiment may target, with the reason.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ExcludedNamespace {
+    /// The namespace.
+    pub namespace: String,
+    /// Why no experiment targets it.
+    pub reason: String,
+}
+
 /// What the operator last saw and did.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -336,6 +353,10 @@ pub struct ChaosAnalysisStatus {
     /// Model usage of the last run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<UsageStatus>,
+    /// Namespaces that got no proposal whatever the map holds, and why (e.g. no Chaos Mesh opt-in
+    /// while its namespace filter is on).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded_namespaces: Vec<ExcludedNamespace>,
     /// ConfigMap (owned by this analysis) holding the full report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report_config_map: Option<String>,

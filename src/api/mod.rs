@@ -24,6 +24,13 @@ pub const ANALYSIS_LABEL: &str = "chaos.smartchaos.io/analysis";
 /// Label put on Chaos Mesh objects, naming the proposal they were created from.
 pub const PROPOSAL_LABEL: &str = "chaos.smartchaos.io/proposal";
 
+/// Annotation naming the user who asked for a ChaosAnalysis, as the API server authenticated them.
+/// The tenancy admission policy refuses any create or spec change where it is not the requesting
+/// user, so the operator can trust it and re-check that user's rights before every run.
+pub const REQUESTED_BY_ANNOTATION: &str = "chaos.smartchaos.io/requested-by";
+/// Annotation with that user's groups, joined with commas; enforced the same way.
+pub const REQUESTED_BY_GROUPS_ANNOTATION: &str = "chaos.smartchaos.io/requested-by-groups";
+
 /// Regular expression for a Go duration as Chaos Mesh and Kubernetes accept it (`30s`, `5m`, `1h30m`).
 pub const DURATION_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$";
 

@@ -54,6 +54,8 @@ impl AnalyzeArgs {
             max_duration: self.max_duration.clone(),
             max_pod_share_percent: self.max_pod_share,
             allow_system_namespaces: self.allow_system_namespaces,
+            // Offline there are no Namespace objects to read the opt-in from.
+            chaos_mesh_namespace_filter: false,
         }
     }
 }

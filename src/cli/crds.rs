@@ -13,8 +13,12 @@ pub struct CrdsArgs {
     with_policy: bool,
     /// Print only the approval ValidatingAdmissionPolicy (no CRDs, no binding): the file shipped
     /// in deploy/ and the Helm chart.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "tenancy_only")]
     policy_only: bool,
+    /// Print only the tenancy ValidatingAdmissionPolicies and the bindings that name no
+    /// namespace: the file shipped in deploy/ and the Helm chart.
+    #[arg(long, conflicts_with = "with_policy")]
+    tenancy_only: bool,
     /// Namespace the operator runs in (names the policy's parameter and the denied service account).
     #[arg(long, default_value = policy::DEFAULT_OPERATOR_NAMESPACE)]
     operator_namespace: String,
@@ -28,7 +32,9 @@ pub fn run(args: CrdsArgs) -> anyhow::Result<()> {
         namespace: args.operator_namespace,
         service_account: args.operator_service_account,
     };
-    let yaml = if args.policy_only {
+    let yaml = if args.tenancy_only {
+        policy::tenancy_yaml().context("rendering the tenancy policies")?
+    } else if args.policy_only {
         policy::policy_yaml().context("rendering the approval policy")?
     } else {
         let mut yaml = crate::api::crds_yaml().context("rendering the CRDs")?;

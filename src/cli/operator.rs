@@ -39,6 +39,10 @@ pub struct OperatorArgs {
     /// Seconds between re-reads of an analysis' scope to compare its map hash.
     #[arg(long, default_value_t = 60)]
     map_check_interval_seconds: u64,
+    /// Chaos Mesh runs with its namespace filter on (`controllerManager.enableFilterNamespace`):
+    /// no analysis proposes experiments for a namespace without `chaos-mesh.org/inject=enabled`.
+    #[arg(long, env = "SMART_CHAOS_CHAOS_MESH_NAMESPACE_FILTER")]
+    chaos_mesh_namespace_filter: bool,
     /// Log format.
     #[arg(
         long,
@@ -68,6 +72,7 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
             default_window: Duration::from_secs(args.default_window_seconds),
             map_check_interval: Duration::from_secs(args.map_check_interval_seconds.max(1)),
             operator_namespace: Some(args.lease_namespace.clone()),
+            chaos_mesh_namespace_filter: args.chaos_mesh_namespace_filter,
             llm_settings: crate::llm::LlmSettings::default(),
         },
         lease,

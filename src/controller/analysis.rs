@@ -23,12 +23,13 @@ use serde::Serialize;
 use tracing::instrument;
 
 use super::run::condition;
-use super::{Context, Error};
+use super::{Context, Error, tenancy};
 use crate::analysis::{self, AnalysisConfig, AnalysisResult};
 use crate::api::UsageStatus;
 use crate::api::{
     ANALYSIS_LABEL, AnalysisPhase, ApprovalState, ChaosAnalysis, ChaosAnalysisStatus,
-    ExperimentProposal, FIELD_MANAGER, FindingStatus, HypothesisStatus, ProviderName, conditions,
+    ExcludedNamespace, ExperimentProposal, FIELD_MANAGER, FindingStatus, HypothesisStatus,
+    ProviderName, conditions,
 };
 use crate::llm::ProviderConfig;
 use crate::llm::engine::{EngineOptions, LlmStageEngine};
@@ -45,6 +46,7 @@ const STATUS_ITEMS: usize = 20;
 
 mod reasons {
     pub const INVALID_SPEC: &str = "InvalidSpec";
+    pub const REQUESTER_NOT_ALLOWED: &str = "RequesterNotAllowed";
     pub const ANALYZED: &str = "Analyzed";
     pub const MAP_BUILT: &str = "MapBuilt";
     pub const STAGES_FELL_BACK: &str = "StagesFellBack";
@@ -102,7 +104,22 @@ pub async fn reconcile_analysis(
         // Namespaces can appear later (GitOps ordering): look again, slowly, without an error loop.
         return Ok(recheck);
     }
-    let config = AnalysisConfig::from_guardrails(
+    // authorize: nothing is read for a requester who could not read it themselves
+    if let Err(message) = authorize(&ctx, analysis).await? {
+        let status = refused_status(&previous, generation, &message);
+        if apply_status(&ctx, analysis, &ns, &previous, &status).await? {
+            publish(
+                &ctx,
+                analysis,
+                EventType::Warning,
+                reasons::REQUESTER_NOT_ALLOWED,
+                message,
+            )
+            .await;
+        }
+        return Ok(recheck);
+    }
+    let mut config = AnalysisConfig::from_guardrails(
         &analysis.spec.guardrails,
         ctx.config.operator_namespace.as_deref(),
     )
@@ -124,7 +141,17 @@ pub async fn reconcile_analysis(
         .content_hash()
         .map_err(|e| Error::Analysis(format!("hashing the map: {e}")))?;
 
-    if !needs_analysis(analysis, &previous, &map_hash) {
+    // Chaos Mesh's namespace filter: a namespace without the opt-in gets no proposal.
+    let excluded = if analysis.spec.guardrails.chaos_mesh_namespace_filter
+        || ctx.config.chaos_mesh_namespace_filter
+    {
+        without_chaos_mesh_opt_in(&ctx, config.effective_namespaces(&map)).await?
+    } else {
+        Vec::new()
+    };
+    config.without_chaos_mesh_opt_in = excluded.iter().map(|e| e.namespace.clone()).collect();
+
+    if !needs_analysis(analysis, &previous, &map_hash) && excluded == previous.excluded_namespaces {
         return Ok(recheck);
     }
 
@@ -136,7 +163,9 @@ pub async fn reconcile_analysis(
     let proposals = apply_proposals(&ctx, analysis, &ns, result).await?;
 
     // apply status
-    let status = ready_status(&previous, generation, &map, &map_hash, &analyzed, proposals);
+    let status = ready_status(
+        &previous, generation, &map, &map_hash, &analyzed, proposals, excluded,
+    );
     let changed_phase = previous.phase != status.phase;
     apply_status(&ctx, analysis, &ns, &previous, &status).await?;
     if changed_phase {
@@ -184,6 +213,46 @@ async fn validate(ctx: &Context, analysis: &ChaosAnalysis) -> Result<Result<(), 
         return Ok(Err(format!("spec.guardrails: {e}")));
     }
     Ok(Ok(()))
+}
+
+/// The candidate target namespaces that lack Chaos Mesh's opt-in annotation, with the reason.
+async fn without_chaos_mesh_opt_in(
+    ctx: &Context,
+    candidates: BTreeSet<String>,
+) -> Result<Vec<ExcludedNamespace>, Error> {
+    let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
+    let mut excluded = Vec::new();
+    for name in candidates {
+        let opted_in = namespaces
+            .get_opt(&name)
+            .await
+            .map_err(Error::ReadNamespaces)?
+            .is_some_and(|ns| {
+                ns.annotations()
+                    .get(analysis::config::CHAOS_MESH_INJECT_ANNOTATION)
+                    .is_some_and(|v| v == "enabled")
+            });
+        if !opted_in {
+            excluded.push(ExcludedNamespace {
+                reason: analysis::config::NamespaceRefusal::NoChaosMeshOptIn.describe(&name),
+                namespace: name,
+            });
+        }
+    }
+    Ok(excluded)
+}
+
+/// `Err(message)` when the analysis' requester may not have the operator read its scope: the
+/// scope's shape, then a SubjectAccessReview per kind and namespace (see [`super::tenancy`]).
+async fn authorize(ctx: &Context, analysis: &ChaosAnalysis) -> Result<Result<(), String>, Error> {
+    if let Err(message) = tenancy::scope_shape(analysis, ctx.config.operator_namespace.as_deref()) {
+        return Ok(Err(message));
+    }
+    let requester = match tenancy::requester(analysis) {
+        Ok(requester) => requester,
+        Err(message) => return Ok(Err(message)),
+    };
+    Ok(tenancy::may_read(&ctx.client, &requester, &analysis.spec.scope.namespaces).await?)
 }
 
 /// Whether the stages must run: a new generation, a new map (unless refresh.onMapChange is
@@ -451,6 +520,29 @@ fn failed_status(
     }
 }
 
+/// Failed because the requester may not (or no longer) read the scope: earlier results are
+/// dropped from status too, so nothing read on their behalf stays visible.
+fn refused_status(
+    previous: &ChaosAnalysisStatus,
+    generation: Option<i64>,
+    message: &str,
+) -> ChaosAnalysisStatus {
+    ChaosAnalysisStatus {
+        phase: Some(AnalysisPhase::Failed),
+        observed_generation: generation,
+        conditions: vec![condition(
+            &previous.conditions,
+            conditions::READY,
+            false,
+            reasons::REQUESTER_NOT_ALLOWED,
+            message,
+            generation,
+            now(),
+        )],
+        ..ChaosAnalysisStatus::default()
+    }
+}
+
 fn ready_status(
     previous: &ChaosAnalysisStatus,
     generation: Option<i64>,
@@ -458,6 +550,7 @@ fn ready_status(
     map_hash: &str,
     analyzed: &Analyzed,
     proposals: i64,
+    excluded_namespaces: Vec<ExcludedNamespace>,
 ) -> ChaosAnalysisStatus {
     let now = now();
     let result = &analyzed.result;
@@ -534,6 +627,7 @@ fn ready_status(
     ChaosAnalysisStatus {
         phase: Some(AnalysisPhase::Ready),
         observed_generation: generation,
+        excluded_namespaces,
         conditions,
         map_hash: Some(map_hash.to_string()),
         last_analyzed: Some(Time(now)),

@@ -11,6 +11,7 @@ pub mod checks;
 pub mod leader;
 pub mod proposals;
 pub mod run;
+pub mod tenancy;
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -45,6 +46,9 @@ pub struct ControllerSettings {
     pub map_check_interval: Duration,
     /// The operator's own namespace: never a target unless an analysis allows system namespaces.
     pub operator_namespace: Option<String>,
+    /// Chaos Mesh's namespace filter is on for every analysis (see
+    /// `Guardrails::chaos_mesh_namespace_filter`).
+    pub chaos_mesh_namespace_filter: bool,
     /// Timeouts, retries and concurrency of model calls.
     pub llm_settings: crate::llm::LlmSettings,
 }
@@ -56,6 +60,7 @@ impl Default for ControllerSettings {
             default_window: Duration::from_secs(60),
             map_check_interval: Duration::from_secs(60),
             operator_namespace: None,
+            chaos_mesh_namespace_filter: false,
             llm_settings: crate::llm::LlmSettings::default(),
         }
     }
@@ -195,6 +200,8 @@ pub enum Error {
     Analysis(String),
     #[error("listing proposals: {0}")]
     ListProposals(#[source] kube::Error),
+    #[error(transparent)]
+    Review(#[from] tenancy::ReviewError),
     #[error("applying proposal {name}: {source}")]
     ApplyProposal {
         name: String,
@@ -218,6 +225,7 @@ impl Error {
             Error::ReadCluster(_) => "ReadCluster",
             Error::Analysis(_) => "Analysis",
             Error::ListProposals(_) => "ListProposals",
+            Error::Review(_) => "SubjectAccessReview",
             Error::ApplyProposal { .. } => "ApplyProposal",
         }
     }
@@ -235,7 +243,8 @@ impl Error {
             | Error::Status(_)
             | Error::ReadNamespaces(_)
             | Error::ReadCluster(_)
-            | Error::ListProposals(_) => false,
+            | Error::ListProposals(_)
+            | Error::Review(_) => false,
         }
     }
 }

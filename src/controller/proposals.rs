@@ -39,6 +39,15 @@ pub fn chaos_resource(kind: ChaosKind) -> ApiResource {
 
 /// The Chaos Mesh object for a proposal: same name and namespace, owned by it (controller), with
 /// the proposal and analysis labels, and the pause annotation when `paused`.
+///
+/// Where it lives (tenancy): in the proposal's namespace, which is the analysis' namespace, not the
+/// target's. An owner reference cannot cross namespaces, and the people who approved it can see
+/// and pause it there. Its selector names the target namespaces, so the target's protection does
+/// not depend on where the object lives: approval needs the `approve` verb in every namespace the
+/// selectors name (the approval admission policy), Chaos Mesh's namespace filter still requires the
+/// target's `chaos-mesh.org/inject=enabled` opt-in (analyses with the filter on propose nothing
+/// elsewhere), and Chaos Mesh's own namespace-scoped RBAC applies to people, while the operator
+/// only creates what such a person approved.
 pub fn chaos_manifest(
     proposal: &ExperimentProposal,
     spec: &ChaosSpec,

@@ -21,6 +21,97 @@ use super::{DestinationRule, HttpRoute, KubeObject, Snapshot, VirtualService};
 /// Objects per list request: small pages keep the apiserver's and our peak memory low.
 const PAGE_SIZE: u32 = 250;
 
+/// A kind the reader lists, as RBAC names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadKind {
+    /// API group (`""` for the core group).
+    pub group: &'static str,
+    /// Plural resource name.
+    pub resource: &'static str,
+}
+
+impl ReadKind {
+    /// `deployments.apps`, or `pods` for the core group: how `kubectl auth can-i` spells it.
+    pub fn qualified(&self) -> String {
+        if self.group.is_empty() {
+            self.resource.to_string()
+        } else {
+            format!("{}.{}", self.resource, self.group)
+        }
+    }
+}
+
+/// Every kind [`read`] lists, optional ones included. Whoever asks for an analysis must be allowed
+/// to `list` each of them in the scope (admission and the operator's re-check both use this
+/// table), so what the operator reads for them is never more than they could read themselves.
+/// A test below keeps it in step with `read`.
+pub const READ_KINDS: [ReadKind; 16] = [
+    ReadKind {
+        group: "apps",
+        resource: "deployments",
+    },
+    ReadKind {
+        group: "apps",
+        resource: "statefulsets",
+    },
+    ReadKind {
+        group: "apps",
+        resource: "daemonsets",
+    },
+    ReadKind {
+        group: "batch",
+        resource: "jobs",
+    },
+    ReadKind {
+        group: "batch",
+        resource: "cronjobs",
+    },
+    ReadKind {
+        group: "",
+        resource: "pods",
+    },
+    ReadKind {
+        group: "",
+        resource: "services",
+    },
+    ReadKind {
+        group: "discovery.k8s.io",
+        resource: "endpointslices",
+    },
+    ReadKind {
+        group: "networking.k8s.io",
+        resource: "ingresses",
+    },
+    ReadKind {
+        group: "",
+        resource: "configmaps",
+    },
+    ReadKind {
+        group: "networking.k8s.io",
+        resource: "networkpolicies",
+    },
+    ReadKind {
+        group: "autoscaling",
+        resource: "horizontalpodautoscalers",
+    },
+    ReadKind {
+        group: "policy",
+        resource: "poddisruptionbudgets",
+    },
+    ReadKind {
+        group: "networking.istio.io",
+        resource: "virtualservices",
+    },
+    ReadKind {
+        group: "networking.istio.io",
+        resource: "destinationrules",
+    },
+    ReadKind {
+        group: "gateway.networking.k8s.io",
+        resource: "httproutes",
+    },
+];
+
 /// Which part of the cluster to read.
 #[derive(Clone, Debug, Default)]
 pub struct ClusterScope {
@@ -228,5 +319,51 @@ impl Reader<'_> {
                 _ => return Ok(()),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn typed<K: Resource<DynamicType = ()>>() -> ReadKind {
+        ReadKind {
+            group: Box::leak(K::group(&()).into_owned().into_boxed_str()),
+            resource: Box::leak(K::plural(&()).into_owned().into_boxed_str()),
+        }
+    }
+
+    #[test]
+    fn read_kinds_are_the_kinds_read_lists() {
+        let listed = [
+            typed::<Deployment>(),
+            typed::<StatefulSet>(),
+            typed::<DaemonSet>(),
+            typed::<Job>(),
+            typed::<CronJob>(),
+            typed::<Pod>(),
+            typed::<Service>(),
+            typed::<EndpointSlice>(),
+            typed::<Ingress>(),
+            typed::<ConfigMap>(),
+            typed::<NetworkPolicy>(),
+            typed::<HorizontalPodAutoscaler>(),
+            typed::<PodDisruptionBudget>(),
+            ReadKind {
+                group: "networking.istio.io",
+                resource: "virtualservices",
+            },
+            ReadKind {
+                group: "networking.istio.io",
+                resource: "destinationrules",
+            },
+            ReadKind {
+                group: "gateway.networking.k8s.io",
+                resource: "httproutes",
+            },
+        ];
+        assert_eq!(listed, READ_KINDS);
+        assert_eq!(READ_KINDS[0].qualified(), "deployments.apps");
+        assert_eq!(READ_KINDS[5].qualified(), "pods");
     }
 }

@@ -23,6 +23,10 @@ var users = []user{
 	{"admin.kubeconfig", "admin", []string{"system:masters"}},
 	{"approver.kubeconfig", "approver", []string{"smartchaos:approvers"}},
 	{"viewer.kubeconfig", "viewer", []string{"smartchaos:viewers"}},
+	// Tenancy tests (tests/tenancy.rs) grant these two rights per namespace
+	// only, with RoleBindings to the user, never to their groups.
+	{"tenant.kubeconfig", "tenant", []string{"smartchaos:tenants"}},
+	{"partner.kubeconfig", "partner", []string{"smartchaos:partners"}},
 	// Token authentication can claim any username, so the operator's
 	// service-account identity needs no real ServiceAccount object (there is
 	// no controller-manager to mint one) yet RBAC and admission policies see

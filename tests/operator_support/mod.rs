@@ -21,6 +21,9 @@ use smart_chaos::api::{
 };
 use smart_chaos::chaosmesh::{ChaosSpec, PodChaosAction, PodChaosSpec, PodSelector, SelectorMode};
 
+use smart_chaos::controller::leader::LeaseSettings;
+use smart_chaos::controller::{ControllerSettings, Operator, OperatorConfig};
+
 use crate::support::{self, User};
 
 /// The field manager tests apply with.
@@ -93,6 +96,7 @@ pub async fn admin_with_operator_manifests() -> Client {
             for file in [
                 "namespace.yaml",
                 "approval-policy.yaml",
+                "tenancy-policy.yaml",
                 "approval-policy-binding.yaml",
                 "rbac.yaml",
             ] {
@@ -132,6 +136,7 @@ pub async fn admin_with_operator_manifests() -> Client {
                 .expect("binding a test group");
             }
             wait_for_policy().await;
+            wait_for_tenancy_policy().await;
         })
         .await;
     admin
@@ -169,6 +174,40 @@ async fn wait_for_policy() {
                 assert!(
                     start.elapsed() < Duration::from_secs(60),
                     "the approval policy did not start enforcing within 60 s: {other:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+/// Waits until the tenancy policy refuses an analysis that names no requester.
+async fn wait_for_tenancy_policy() {
+    let admin = support::server().client(User::Admin).await;
+    let ns = support::test_namespace(&admin, "tenancy-probe").await;
+    let probe: smart_chaos::api::ChaosAnalysis = serde_json::from_value(serde_json::json!({
+        "apiVersion": "chaos.smartchaos.io/v1alpha1",
+        "kind": "ChaosAnalysis",
+        "metadata": { "name": "probe", "namespace": ns },
+        "spec": { "scope": { "namespaces": [ns] } },
+    }))
+    .expect("a typed analysis");
+    let api: Api<smart_chaos::api::ChaosAnalysis> = Api::namespaced(admin, &ns);
+    let start = Instant::now();
+    loop {
+        let params = PostParams {
+            dry_run: true,
+            field_manager: None,
+        };
+        match api.create(&params, &probe).await {
+            Err(kube::Error::Api(status)) if status.message.contains("requested-by") => {
+                eprintln!("tenancy policy enforcing after {:?}", start.elapsed());
+                return;
+            }
+            other => {
+                assert!(
+                    start.elapsed() < Duration::from_secs(60),
+                    "the tenancy policy did not start enforcing within 60 s: {other:?}"
                 );
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
@@ -347,4 +386,81 @@ where
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The operator, running in this process as its service account, watching one namespace.
+pub struct Running {
+    stop: tokio::sync::oneshot::Sender<()>,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
+    }
+}
+
+pub async fn start_operator(ns: &str, identity: &str) -> Running {
+    start_operator_polling(ns, identity, Duration::from_secs(1)).await
+}
+
+pub async fn start_operator_polling(
+    ns: &str,
+    identity: &str,
+    map_check_interval: Duration,
+) -> Running {
+    let client = support::server().client(User::Operator).await;
+    start_operator_with(client, ns, identity, map_check_interval).await
+}
+
+/// The name of the Lease the operators of one test contend for.
+pub fn lease_name(ns: &str) -> String {
+    format!("lease-{ns}")
+}
+
+/// The operator with a client of the test's choosing (one that records or withholds requests).
+pub async fn start_operator_with(
+    client: kube::Client,
+    ns: &str,
+    identity: &str,
+    map_check_interval: Duration,
+) -> Running {
+    let mut lease = LeaseSettings::new("smart-chaos-system", &lease_name(ns), identity);
+    lease.lease_duration = Duration::from_secs(3);
+    lease.renew_deadline = Duration::from_secs(2);
+    lease.retry_period = Duration::from_millis(300);
+    let config = OperatorConfig {
+        controller: ControllerSettings {
+            check_interval: Duration::from_millis(500),
+            map_check_interval,
+            operator_namespace: Some("smart-chaos-system".into()),
+            llm_settings: smart_chaos::llm::LlmSettings {
+                timeout: Duration::from_secs(2),
+                total_timeout: Duration::from_secs(5),
+                connect_timeout: Duration::from_secs(1),
+                max_attempts: 2,
+                base_backoff: Duration::from_millis(50),
+                max_backoff: Duration::from_millis(200),
+                concurrency: 4,
+            },
+            ..ControllerSettings::default()
+        },
+        lease,
+        watch_namespace: Some(ns.into()),
+        http_addr: "127.0.0.1:0".parse().unwrap(),
+    };
+    let operator = Operator::bind(client, config)
+        .await
+        .expect("binding the operator");
+    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        operator
+            .run(async {
+                let _ = stop_rx.await;
+            })
+            .await
+            .expect("the operator ran");
+    });
+    Running { stop, task }
 }

@@ -30,6 +30,10 @@ pub enum User {
     Approver,
     Viewer,
     Operator,
+    /// Rights only where a test binds them (tenancy tests).
+    Tenant,
+    /// Rights only where a test binds them (tenancy tests).
+    Partner,
 }
 
 impl User {
@@ -39,6 +43,8 @@ impl User {
             User::Approver => "approver.kubeconfig",
             User::Viewer => "viewer.kubeconfig",
             User::Operator => "operator.kubeconfig",
+            User::Tenant => "tenant.kubeconfig",
+            User::Partner => "partner.kubeconfig",
         }
     }
 }
@@ -384,4 +390,36 @@ pub async fn apply_manifests(client: &Client, docs: &[serde_yaml::Value]) {
             .await
             .unwrap_or_else(|e| panic!("applying {} {name}: {e}", gvk.kind));
     }
+}
+
+/// The `requested-by` annotations the tenancy admission policy wants from `client`'s user: the
+/// username and groups the API server authenticates it as (asked with a SelfSubjectReview, like
+/// `kubectl auth whoami`).
+pub async fn requester_annotations(client: &Client) -> std::collections::BTreeMap<String, String> {
+    use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+    let review = Api::<SelfSubjectReview>::all(client.clone())
+        .create(&PostParams::default(), &SelfSubjectReview::default())
+        .await
+        .expect("a SelfSubjectReview");
+    let user = review
+        .status
+        .and_then(|s| s.user_info)
+        .expect("the review names the user");
+    std::collections::BTreeMap::from([
+        (
+            smart_chaos::api::REQUESTED_BY_ANNOTATION.to_string(),
+            user.username.unwrap_or_default(),
+        ),
+        (
+            smart_chaos::api::REQUESTED_BY_GROUPS_ANNOTATION.to_string(),
+            user.groups.unwrap_or_default().join(","),
+        ),
+    ])
+}
+
+/// Sets the `requested-by` annotations of `meta` to `client`'s user.
+pub async fn stamp_requester(client: &Client, meta: &mut kube::api::ObjectMeta) {
+    meta.annotations
+        .get_or_insert_with(Default::default)
+        .extend(requester_annotations(client).await);
 }
