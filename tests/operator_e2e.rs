@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 
 use kube::Client;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
-use operator_support::{admin_with_operator_manifests, decided, eventually};
+use operator_support::{
+    admin_with_operator_manifests, analysis, decided, eventually, start_operator,
+    start_operator_polling,
+};
 use smart_chaos::analysis::{self, AnalysisConfig};
 use smart_chaos::api::{
     ANALYSIS_LABEL, AnalysisPhase, ApprovalState, ChaosAnalysis, ChaosAnalysisStatus,
@@ -24,73 +27,6 @@ use smart_chaos::controller::{ControllerSettings, Operator, OperatorConfig};
 use smart_chaos::servicemap;
 use smart_chaos::snapshot::{self, ReadOptions};
 use support::User;
-
-struct Running {
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Running {
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
-    }
-}
-
-async fn start_operator(ns: &str, identity: &str) -> Running {
-    start_operator_polling(ns, identity, Duration::from_secs(1)).await
-}
-
-async fn start_operator_polling(ns: &str, identity: &str, map_check_interval: Duration) -> Running {
-    let client = support::server().client(User::Operator).await;
-    let mut lease = LeaseSettings::new("smart-chaos-system", &format!("lease-{ns}"), identity);
-    lease.lease_duration = Duration::from_secs(3);
-    lease.renew_deadline = Duration::from_secs(2);
-    lease.retry_period = Duration::from_millis(300);
-    let config = OperatorConfig {
-        controller: ControllerSettings {
-            check_interval: Duration::from_millis(500),
-            map_check_interval,
-            operator_namespace: Some("smart-chaos-system".into()),
-            llm_settings: smart_chaos::llm::LlmSettings {
-                timeout: Duration::from_secs(2),
-                total_timeout: Duration::from_secs(5),
-                connect_timeout: Duration::from_secs(1),
-                max_attempts: 2,
-                base_backoff: Duration::from_millis(50),
-                max_backoff: Duration::from_millis(200),
-                concurrency: 4,
-            },
-            ..ControllerSettings::default()
-        },
-        lease,
-        watch_namespace: Some(ns.into()),
-        http_addr: "127.0.0.1:0".parse().unwrap(),
-    };
-    let operator = Operator::bind(client, config)
-        .await
-        .expect("binding the operator");
-    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        operator
-            .run(async {
-                let _ = stop_rx.await;
-            })
-            .await
-            .expect("the operator ran");
-    });
-    Running { stop, task }
-}
-
-fn analysis(ns: &str, name: &str, spec: serde_json::Value) -> ChaosAnalysis {
-    serde_json::from_value(serde_json::json!({
-        "apiVersion": "chaos.smartchaos.io/v1alpha1",
-        "kind": "ChaosAnalysis",
-        "metadata": { "name": name, "namespace": ns },
-        "spec": spec,
-    }))
-    .unwrap()
-}
 
 /// Online Boutique applied to a fresh namespace; returns (namespace, offline result summary).
 async fn boutique(admin: &Client) -> (String, smart_chaos::api::AnalysisSummary, usize) {

@@ -8,7 +8,7 @@ use std::fmt::Write;
 use super::layout::{Layout, NODE_HEIGHT, NODE_WIDTH, layout};
 use super::{blast_of, describe_spec, listed};
 use crate::analysis::{AnalysisResult, FindingKind, Grounds, Probe, RumsfeldItem};
-use crate::servicemap::{Evidence, NodeId, ServiceMap};
+use crate::servicemap::{Evidence, Node, NodeId, ServiceMap};
 
 /// Text safe in HTML content and in quoted attribute values.
 pub fn esc(text: &str) -> String {
@@ -59,6 +59,7 @@ section#map { max-width: none; }
 #service-map .node .kind { font: 10px system-ui, sans-serif; fill: var(--muted); }
 #service-map .kind-service rect { fill: #eef3ff; }
 #service-map .entry rect { fill: #e6f4ea; stroke: var(--ok); }
+#service-map .load-generator rect { fill: #fff4e0; stroke: var(--warn); stroke-dasharray: 5 3; }
 #service-map .kind-external rect { fill: #f3eefe; stroke-dasharray: 3 2; }
 #service-map .kind-unresolved rect { fill: #fdecec; stroke: var(--bad); stroke-dasharray: 3 2; }
 #service-map .spof rect { stroke: var(--bad); stroke-width: 2.2; }
@@ -119,6 +120,14 @@ fn observed_requests(map: &ServiceMap) -> BTreeMap<(&NodeId, &NodeId), u64> {
         }
     }
     requests
+}
+
+/// A node's tooltip: its id, and how an entry point was found.
+fn node_title(node: &Node) -> String {
+    match &node.entry_via {
+        Some(via) => format!("{} (entry point: {via})", node.id),
+        None => node.id.to_string(),
+    }
 }
 
 /// The SVG picture of the map: `<svg id="service-map">` with one `<g class="node" data-id=…>`
@@ -193,6 +202,9 @@ pub fn render_svg(map: &ServiceMap, result: &AnalysisResult) -> String {
         if node.entry_point {
             classes.push("entry".to_string());
         }
+        if node.load_generator {
+            classes.push("load-generator".to_string());
+        }
         if spof.contains(node.id.as_str()) {
             classes.push("spof".to_string());
         }
@@ -206,9 +218,13 @@ pub fn render_svg(map: &ServiceMap, result: &AnalysisResult) -> String {
             esc(node.id.as_str()),
             placed.x,
             placed.y,
-            esc(node.id.as_str()),
-            esc(&truncate_label(&node.name, 26)),
-            node.kind.as_str(),
+            esc(&node_title(node)),
+            esc(&truncate_label(&node.name, 24)),
+            if node.load_generator {
+                "load generator"
+            } else {
+                node.kind.as_str()
+            },
             esc(&truncate_label(&node.namespace, 18))
         );
     }
@@ -331,7 +347,7 @@ pub fn render(map: &ServiceMap, result: &AnalysisResult) -> String {
     out.push_str("</header>\n");
 
     // The map
-    out.push_str("<section id=\"map\">\n<h2>Service map</h2>\n<p class=\"legend\"><span>left to right: callers before callees</span><span>grey bands: namespaces</span><span>green: entry point</span><span>red border: single point of failure</span><span>blue border: experiment target</span><span>dashed orange: a call back to an earlier column (closes a cycle)</span><span>line weight: observed traffic, where known</span></p>\n<div class=\"map-frame\">\n");
+    out.push_str("<section id=\"map\">\n<h2>Service map</h2>\n<p class=\"legend\"><span>left to right: callers before callees</span><span>grey bands: namespaces</span><span>green: entry point</span><span>dashed amber: load generator</span><span>red border: single point of failure</span><span>blue border: experiment target</span><span>dashed orange: a call back to an earlier column (closes a cycle)</span><span>line weight: observed traffic, where known</span></p>\n<div class=\"map-frame\">\n");
     out.push_str(&render_svg(map, result));
     out.push_str("</div>\n</section>\n");
 

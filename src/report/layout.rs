@@ -125,14 +125,13 @@ pub fn count_crossings(lines: &[EdgeLine]) -> usize {
         ((b.0 - a.0) * (c.1 - a.1) - (b.1 - a.1) * (c.0 - a.0)).signum()
     };
     let mut crossings = 0;
-    for i in 0..lines.len() {
-        for j in i + 1..lines.len() {
-            let (a, b) = (&lines[i], &lines[j]);
+    for (i, (a, a_segments)) in lines.iter().zip(&segments).enumerate() {
+        for (b, b_segments) in lines[i + 1..].iter().zip(&segments[i + 1..]) {
             if a.from == b.from || a.from == b.to || a.to == b.from || a.to == b.to {
                 continue;
             }
-            for &(p1, p2) in &segments[i] {
-                for &(q1, q2) in &segments[j] {
+            for &(p1, p2) in a_segments {
+                for &(q1, q2) in b_segments {
                     let (d1, d2) = (orient(q1, q2, p1), orient(q1, q2, p2));
                     let (d3, d4) = (orient(p1, p2, q1), orient(p1, p2, q2));
                     if d1 * d2 < 0 && d3 * d4 < 0 {
@@ -169,10 +168,12 @@ fn break_cycles(successors: &[Vec<usize>], starts: &[usize]) -> Vec<(usize, usiz
             continue;
         }
         state[root] = 1;
+        // (node, index of the next successor to visit)
         let mut stack = vec![(root, 0usize)];
-        while let Some(&mut (v, ref mut next)) = stack.last_mut() {
-            if let Some(&w) = successors[v].get(*next) {
-                *next += 1;
+        while let Some(top) = stack.last_mut() {
+            let v = top.0;
+            if let Some(&w) = successors[v].get(top.1) {
+                top.1 += 1;
                 match state[w] {
                     0 => {
                         edges.push((v, w, false));
@@ -234,12 +235,11 @@ fn layered_crossings(columns: &[Vec<usize>], position: &[usize], down: &[Vec<usi
             .flat_map(|&u| down[u].iter().map(move |&v| (position[u], position[v])))
             .collect();
         pairs.sort_unstable();
-        for i in 0..pairs.len() {
-            for j in i + 1..pairs.len() {
-                if pairs[i].0 < pairs[j].0 && pairs[i].1 > pairs[j].1 {
-                    total += 1;
-                }
-            }
+        for (i, a) in pairs.iter().enumerate() {
+            total += pairs[i + 1..]
+                .iter()
+                .filter(|b| a.0 < b.0 && a.1 > b.1)
+                .count();
         }
     }
     total
@@ -431,11 +431,11 @@ pub fn layout(map: &ServiceMap) -> Layout {
             band_height[b] = band_height[b].max(h);
         }
     }
-    let mut band_top = vec![0u32; band_count];
+    let mut band_top = Vec::with_capacity(band_count);
     let mut y = MARGIN;
-    for b in 0..band_count {
-        band_top[b] = y + BAND_LABEL;
-        y += BAND_LABEL + band_height[b] + BAND_GAP;
+    for height in &band_height {
+        band_top.push(y + BAND_LABEL);
+        y += BAND_LABEL + height + BAND_GAP;
     }
     let height = y - BAND_GAP + MARGIN;
     let column_x = |layer: usize| MARGIN + layer as u32 * (NODE_WIDTH + COLUMN_GAP);
@@ -451,12 +451,7 @@ pub fn layout(map: &ServiceMap) -> Layout {
             .collect();
         for &v in column {
             let b = vertices[v].band;
-            centre_y[v] = cursor[b]
-                + if vertices[v].node.is_some() {
-                    NODE_HEIGHT / 2
-                } else {
-                    DUMMY_HEIGHT / 2
-                };
+            centre_y[v] = cursor[b] + slot(v).min(NODE_HEIGHT) / 2;
             cursor[b] += slot(v);
         }
     }

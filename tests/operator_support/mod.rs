@@ -347,3 +347,90 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// An operator running in this test process, as the operator's service account.
+pub struct Running {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+    /// Where its /livez, /readyz and /metrics answer.
+    pub http_addr: std::net::SocketAddr,
+}
+
+impl Running {
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
+    }
+}
+
+/// Starts the operator for `ns`, polling the scope every second.
+pub async fn start_operator(ns: &str, identity: &str) -> Running {
+    start_operator_polling(ns, identity, Duration::from_secs(1)).await
+}
+
+/// Starts the operator for `ns` (its own Lease, named after it), polling the scope every
+/// `map_check_interval`.
+pub async fn start_operator_polling(
+    ns: &str,
+    identity: &str,
+    map_check_interval: Duration,
+) -> Running {
+    let client = support::server().client(User::Operator).await;
+    let mut lease = smart_chaos::controller::leader::LeaseSettings::new(
+        "smart-chaos-system",
+        &format!("lease-{ns}"),
+        identity,
+    );
+    lease.lease_duration = Duration::from_secs(3);
+    lease.renew_deadline = Duration::from_secs(2);
+    lease.retry_period = Duration::from_millis(300);
+    let config = smart_chaos::controller::OperatorConfig {
+        controller: smart_chaos::controller::ControllerSettings {
+            check_interval: Duration::from_millis(500),
+            map_check_interval,
+            operator_namespace: Some("smart-chaos-system".into()),
+            llm_settings: smart_chaos::llm::LlmSettings {
+                timeout: Duration::from_secs(2),
+                total_timeout: Duration::from_secs(5),
+                connect_timeout: Duration::from_secs(1),
+                max_attempts: 2,
+                base_backoff: Duration::from_millis(50),
+                max_backoff: Duration::from_millis(200),
+                concurrency: 4,
+            },
+            ..smart_chaos::controller::ControllerSettings::default()
+        },
+        lease,
+        watch_namespace: Some(ns.into()),
+        http_addr: "127.0.0.1:0".parse().unwrap(),
+    };
+    let operator = smart_chaos::controller::Operator::bind(client, config)
+        .await
+        .expect("binding the operator");
+    let http_addr = operator.http_addr().expect("the operator's HTTP address");
+    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        operator
+            .run(async {
+                let _ = stop_rx.await;
+            })
+            .await
+            .expect("the operator ran");
+    });
+    Running {
+        stop,
+        task,
+        http_addr,
+    }
+}
+
+/// A ChaosAnalysis named `name` in `ns` with `spec`.
+pub fn analysis(ns: &str, name: &str, spec: serde_json::Value) -> smart_chaos::api::ChaosAnalysis {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "chaos.smartchaos.io/v1alpha1",
+        "kind": "ChaosAnalysis",
+        "metadata": { "name": name, "namespace": ns },
+        "spec": spec,
+    }))
+    .unwrap()
+}
