@@ -201,7 +201,10 @@ fn the_otel_demo_map_is_whole_in_a_1600_px_window() {
         .unwrap();
     assert!(status.success());
     let report = std::fs::read_to_string(out.join("report.html")).unwrap();
-    assert!(!report.contains("<script"), "the report must not run scripts");
+    assert!(
+        !report.contains("<script"),
+        "the report must not run scripts"
+    );
     let csp = report
         .lines()
         .find(|l| l.contains("Content-Security-Policy"))
@@ -224,12 +227,25 @@ fn the_otel_demo_map_is_whole_in_a_1600_px_window() {
         String::from_utf8_lossy(&dom.stderr)
     );
     let dom = String::from_utf8(dom.stdout).unwrap();
-    let start = dom.find("<pre id=\"measure\">").expect("the measuring script ran") + 18;
+    let start = dom
+        .find("<pre id=\"measure\">")
+        .expect("the measuring script ran")
+        + 18;
     let end = start + dom[start..].find("</pre>").unwrap();
     let geometry: MapGeometry = serde_json::from_str(&dom[start..end]).unwrap();
-    println!("the map in a {}x{} window: {geometry:?}", window.0, window.1);
-    assert!(geometry.nodes > 40, "the map's nodes are drawn: {}", geometry.nodes);
-    assert_eq!(geometry.nodes_outside, 0, "every node lies inside the picture");
+    println!(
+        "the map in a {}x{} window: {geometry:?}",
+        window.0, window.1
+    );
+    assert!(
+        geometry.nodes > 40,
+        "the map's nodes are drawn: {}",
+        geometry.nodes
+    );
+    assert_eq!(
+        geometry.nodes_outside, 0,
+        "every node lies inside the picture"
+    );
     assert!(geometry.left >= 0.0 && geometry.right <= geometry.viewport_width);
     assert!(geometry.width <= geometry.viewport_width);
     assert!(

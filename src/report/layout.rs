@@ -235,11 +235,22 @@ fn layered_crossings(columns: &[Vec<usize>], position: &[usize], down: &[Vec<usi
             .flat_map(|&u| down[u].iter().map(move |&v| (position[u], position[v])))
             .collect();
         pairs.sort_unstable();
-        for (i, a) in pairs.iter().enumerate() {
-            total += pairs[i + 1..]
-                .iter()
-                .filter(|b| a.0 < b.0 && a.1 > b.1)
-                .count();
+        // Inversions of the lower ends, counted with a Fenwick tree: O(E log V) per column pair.
+        let size = pairs.iter().map(|p| p.1 + 1).max().unwrap_or(0);
+        let mut tree = vec![0usize; size + 1];
+        for (seen, &(_, v)) in pairs.iter().enumerate() {
+            let mut at_most_v = 0;
+            let mut i = v + 1;
+            while i > 0 {
+                at_most_v += tree[i];
+                i -= i & i.wrapping_neg();
+            }
+            total += seen - at_most_v;
+            let mut i = v + 1;
+            while i <= size {
+                tree[i] += 1;
+                i += i & i.wrapping_neg();
+            }
         }
     }
     total
