@@ -22,11 +22,8 @@ use smart_chaos::api::{
     ANALYSIS_LABEL, AnalysisPhase, ApprovalState, ChaosAnalysis, ChaosAnalysisStatus,
     ExperimentProposal, Guardrails,
 };
-use smart_chaos::controller::leader::LeaseSettings;
-use smart_chaos::controller::{ControllerSettings, Operator, OperatorConfig};
 use smart_chaos::servicemap;
 use smart_chaos::snapshot::{self, ReadOptions};
-use support::User;
 
 /// Online Boutique applied to a fresh namespace; returns (namespace, offline result summary).
 async fn boutique(admin: &Client) -> (String, smart_chaos::api::AnalysisSummary, usize) {

@@ -351,7 +351,8 @@ where
 /// An operator running in this test process, as the operator's service account.
 pub struct Running {
     stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
+    /// The operator's task (abort it to simulate a crash).
+    pub task: tokio::task::JoinHandle<()>,
     /// Where its /livez, /readyz and /metrics answer.
     pub http_addr: std::net::SocketAddr,
 }
