@@ -4,6 +4,10 @@
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# buildah builds the operator image from scratch without a daemon (tests/image.rs).
+command -v buildah >/dev/null 2>&1 || need+=(buildah)
+# kubectl kustomize renders deploy/ as `kubectl apply -k` would (tests/manifests.rs).
+command -v kubectl >/dev/null 2>&1 || need+=(kubectl)
 command -v mkfifo >/dev/null 2>&1 || need+=(coreutils)
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive

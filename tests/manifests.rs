@@ -427,3 +427,55 @@ async fn the_api_server_grants_the_operator_only_what_it_needs() {
         );
     }
 }
+
+/// The images of the Deployments in a rendering.
+fn deployment_images(rendered: &str) -> Vec<String> {
+    serde_yaml::Deserializer::from_str(rendered)
+        .filter_map(|doc| {
+            use serde::Deserialize;
+            Option::<serde_yaml::Value>::deserialize(doc).unwrap()
+        })
+        .filter(|doc| doc["kind"] == "Deployment")
+        .map(|doc| {
+            let deployment: k8s_openapi::api::apps::v1::Deployment =
+                serde_yaml::from_value(doc).unwrap();
+            deployment.spec.unwrap().template.spec.unwrap().containers[0]
+                .image
+                .clone()
+                .unwrap()
+        })
+        .collect()
+}
+
+/// `helm template` and `kubectl kustomize deploy/` (what `kubectl apply -k deploy/` applies)
+/// both name the image scripts/build-image.sh builds (tests/image.rs checks that side).
+#[test]
+fn both_install_paths_name_the_image_the_script_builds() {
+    let image = concat!("smart-chaos:", env!("CARGO_PKG_VERSION"));
+    let helm = helm();
+    let rendered = run_helm(
+        &helm,
+        &[
+            "template",
+            "smart-chaos",
+            "charts/smart-chaos",
+            "--namespace",
+            "smart-chaos-system",
+        ],
+    );
+    assert_eq!(deployment_images(&rendered), [image]);
+    let kustomized = Command::new("kubectl")
+        .args(["kustomize", "deploy"])
+        .current_dir(repo_root())
+        .output()
+        .expect("kubectl is required (scripts/install-deps.sh)");
+    assert!(
+        kustomized.status.success(),
+        "kubectl kustomize deploy failed: {}",
+        String::from_utf8_lossy(&kustomized.stderr)
+    );
+    assert_eq!(
+        deployment_images(&String::from_utf8(kustomized.stdout).unwrap()),
+        [image]
+    );
+}

@@ -18,7 +18,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::Client;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use operator_support::{
-    admin_with_operator_manifests, decided, eventually, lease_name, start_operator,
+    admin_with_operator_manifests, analysis, decided, eventually, lease_name, start_operator,
     start_operator_polling, start_operator_with,
 };
 use smart_chaos::analysis::{self, AnalysisConfig};
@@ -30,20 +30,6 @@ use smart_chaos::servicemap;
 use smart_chaos::snapshot::{self, ReadOptions};
 use support::User;
 use tokio::sync::Notify;
-
-fn analysis(ns: &str, name: &str, spec: serde_json::Value) -> ChaosAnalysis {
-    serde_json::from_value(serde_json::json!({
-        "apiVersion": "chaos.smartchaos.io/v1alpha1",
-        "kind": "ChaosAnalysis",
-        // The admin user as the harness authenticates it (the tenancy policy checks this).
-        "metadata": { "name": name, "namespace": ns, "annotations": {
-            "chaos.smartchaos.io/requested-by": "admin",
-            "chaos.smartchaos.io/requested-by-groups": "system:masters,system:authenticated",
-        } },
-        "spec": spec,
-    }))
-    .unwrap()
-}
 
 /// The proposal names the offline CLI plans for Online Boutique (as applied by [`boutique`])
 /// under `guardrails`.

@@ -19,7 +19,7 @@ fn chromium() -> PathBuf {
     panic!("headless Chromium is required for this test (apt-get install chromium)");
 }
 
-fn headless(browser: &Path, profile: &Path) -> Command {
+fn headless(browser: &Path, profile: &Path, window: (u32, u32)) -> Command {
     let mut cmd = Command::new(browser);
     cmd.args([
         "--headless",
@@ -30,8 +30,8 @@ fn headless(browser: &Path, profile: &Path) -> Command {
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
-        "--window-size=1400,1000",
     ])
+    .arg(format!("--window-size={},{}", window.0, window.1))
     .arg(format!("--user-data-dir={}", profile.display()));
     cmd
 }
@@ -58,7 +58,7 @@ fn report_html_renders_the_service_map_in_chromium() {
 
     let browser = chromium();
     let url = format!("file://{}", out.join("report.html").display());
-    let dom = headless(&browser, &out.join("profile-dom"))
+    let dom = headless(&browser, &out.join("profile-dom"), (1400, 1000))
         .arg("--dump-dom")
         .arg(&url)
         .output()
@@ -92,7 +92,7 @@ fn report_html_renders_the_service_map_in_chromium() {
     assert!(!dom.contains("<script"), "the report must not run scripts");
 
     let png = out.join("report.png");
-    let shot = headless(&browser, &out.join("profile-shot"))
+    let shot = headless(&browser, &out.join("profile-shot"), (1400, 1000))
         .arg(format!("--screenshot={}", png.display()))
         .arg(&url)
         .output()
@@ -148,4 +148,125 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
             ));
         }
     }
+}
+
+/// Where the map picture lies in a 1600 × 1000 window, measured by a script in a copy of the report.
+#[derive(serde::Deserialize, Debug)]
+#[serde(rename_all = "camelCase")]
+struct MapGeometry {
+    left: f64,
+    right: f64,
+    top: f64,
+    bottom: f64,
+    width: f64,
+    height: f64,
+    viewport_width: f64,
+    viewport_height: f64,
+    scroll_width: f64,
+    nodes: usize,
+    nodes_outside: usize,
+}
+
+/// Written into the measuring copy only: report.html itself runs no scripts (its CSP forbids them).
+const MEASURE_SCRIPT: &str = r#"<script>
+(function () {
+  var svg = document.getElementById('service-map');
+  var r = svg.getBoundingClientRect();
+  var nodes = svg.querySelectorAll('g.node');
+  var outside = 0;
+  for (var i = 0; i < nodes.length; i++) {
+    var b = nodes[i].getBoundingClientRect();
+    if (b.left < r.left - 0.5 || b.right > r.right + 0.5 || b.top < r.top - 0.5 || b.bottom > r.bottom + 0.5) outside++;
+  }
+  var pre = document.createElement('pre');
+  pre.id = 'measure';
+  pre.textContent = JSON.stringify({left: r.left, right: r.right, top: r.top, bottom: r.bottom,
+    width: r.width, height: r.height, viewportWidth: window.innerWidth,
+    viewportHeight: window.innerHeight, scrollWidth: document.documentElement.scrollWidth,
+    nodes: nodes.length, nodesOutside: outside});
+  document.body.appendChild(pre);
+})();
+</script>"#;
+
+#[test]
+fn the_otel_demo_map_is_whole_in_a_1600_px_window() {
+    let out = std::env::temp_dir().join(format!("smart-chaos-fit-{}", std::process::id()));
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/otel-demo");
+    let status = Command::new(env!("CARGO_BIN_EXE_smart-chaos"))
+        .args(["analyze", "-f"])
+        .arg(&demo)
+        .arg("--out")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let report = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(
+        !report.contains("<script"),
+        "the report must not run scripts"
+    );
+    let csp = report
+        .lines()
+        .find(|l| l.contains("Content-Security-Policy"))
+        .expect("the report sets a CSP");
+    let measuring = report
+        .replace(csp, "")
+        .replace("</body>", &format!("{MEASURE_SCRIPT}</body>"));
+    std::fs::write(out.join("measure.html"), measuring).unwrap();
+
+    let browser = chromium();
+    let window = (1600, 1000);
+    let dom = headless(&browser, &out.join("profile-measure"), window)
+        .arg("--dump-dom")
+        .arg(format!("file://{}", out.join("measure.html").display()))
+        .output()
+        .unwrap();
+    assert!(
+        dom.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
+    let dom = String::from_utf8(dom.stdout).unwrap();
+    let start = dom
+        .find("<pre id=\"measure\">")
+        .expect("the measuring script ran")
+        + 18;
+    let end = start + dom[start..].find("</pre>").unwrap();
+    let geometry: MapGeometry = serde_json::from_str(&dom[start..end]).unwrap();
+    println!(
+        "the map in a {}x{} window: {geometry:?}",
+        window.0, window.1
+    );
+    assert!(
+        geometry.nodes > 40,
+        "the map's nodes are drawn: {}",
+        geometry.nodes
+    );
+    assert_eq!(
+        geometry.nodes_outside, 0,
+        "every node lies inside the picture"
+    );
+    assert!(geometry.left >= 0.0 && geometry.right <= geometry.viewport_width);
+    assert!(geometry.width <= geometry.viewport_width);
+    assert!(
+        geometry.height <= geometry.viewport_height,
+        "scrolled to, the whole picture is on screen at once"
+    );
+    assert!(
+        geometry.scroll_width <= geometry.viewport_width,
+        "no horizontal scrollbar"
+    );
+    assert!(geometry.bottom > geometry.top);
+
+    // The screenshot: the report opened at its map.
+    let png = out.join("otel-demo-map.png");
+    let shot = headless(&browser, &out.join("profile-fit-shot"), window)
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(format!("file://{}#map", out.join("report.html").display()))
+        .output()
+        .unwrap();
+    assert!(shot.status.success());
+    let bytes = std::fs::read(&png).unwrap();
+    assert!(bytes.starts_with(b"\x89PNG"), "not a PNG");
+    println!("screenshot: {} ({} bytes)", png.display(), bytes.len());
 }

@@ -36,6 +36,8 @@ pub fn workload(
         namespace: namespace.to_string(),
         name: name.to_string(),
         entry_point: false,
+        entry_via: None,
+        load_generator: false,
         workload: Some(info),
         service: None,
         host: None,
@@ -63,6 +65,8 @@ pub fn service(
             service_type,
             ServiceType::LoadBalancer | ServiceType::NodePort
         ),
+        entry_via: None,
+        load_generator: false,
         workload: None,
         service: Some(ServiceInfo {
             service_type,
@@ -84,6 +88,8 @@ pub fn other(namespace: &str, kind: NodeKind, name: &str) -> Node {
         namespace: namespace.to_string(),
         name: name.to_string(),
         entry_point: matches!(kind, NodeKind::Ingress | NodeKind::HTTPRoute),
+        entry_via: None,
+        load_generator: false,
         workload: None,
         service: None,
         host: (kind == NodeKind::External).then(|| name.to_string()),

@@ -139,6 +139,7 @@ fn discovery(
             return false;
         }
         entry.kind = g.index.node(i).kind;
+        entry.found_by = g.index.node(i).entry_via.clone();
         let hosts = entry_hosts(g.index, i);
         let before = entry.urls.len();
         entry
@@ -155,6 +156,16 @@ fn discovery(
         let id = entry.id.as_str().to_string();
         g.keep_known(&mut entry.serves, stage, &id, "serves", log);
         true
+    });
+    output.load_generators.retain(|id| {
+        let marked = g
+            .index
+            .node_by_id(id.as_str())
+            .is_some_and(|n| n.load_generator);
+        if !marked {
+            log.drop_item(stage, id.as_str(), "not a load generator in the map");
+        }
+        marked
     });
     for tier in &mut output.tiers {
         let item = format!("tier {:?}", tier.name);

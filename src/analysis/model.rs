@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::chaosmesh::ChaosSpec;
-use crate::servicemap::{DataStoreKind, Evidence, NodeId, NodeKind};
+use crate::servicemap::{DataStoreKind, EntryVia, Evidence, NodeId, NodeKind};
 
 /// How much a finding or an experiment matters.
 #[derive(
@@ -51,6 +51,9 @@ pub struct EntryPoint {
     /// The workloads that first receive its traffic.
     #[serde(default)]
     pub serves: Vec<NodeId>,
+    /// How it was found (from the map; a model's answer is overwritten with it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub found_by: Option<EntryVia>,
 }
 
 /// Layers of the application.
@@ -67,8 +70,10 @@ pub enum TierName {
     Backend,
     /// Data stores (recognised by image or port).
     Data,
-    /// Workloads no entry point reaches (batch jobs, load generators, workers).
+    /// Workloads no entry point reaches (batch jobs, workers).
     Unreached,
+    /// Load generators (locust, k6, ...): they call the application but are not part of it.
+    LoadGenerator,
     /// Hosts outside the cluster.
     External,
 }
@@ -136,6 +141,9 @@ pub struct DiscoveryOutput {
     /// Where traffic enters.
     #[serde(default)]
     pub entry_points: Vec<EntryPoint>,
+    /// Load generators (recognised by name or image): not entry points, not unreached.
+    #[serde(default)]
+    pub load_generators: Vec<NodeId>,
     /// The application's layers.
     #[serde(default)]
     pub tiers: Vec<Tier>,

@@ -40,6 +40,12 @@ pub mod conditions {
     pub const SERVICE_MAP_BUILT: &str = "ServiceMapBuilt";
     pub const ANALYZED: &str = "Analyzed";
     pub const DEGRADED: &str = "Degraded";
+    /// kstatus' "abnormal-true" condition: the operator is working towards the spec (set only
+    /// while a new generation is analysed; absent otherwise).
+    pub const RECONCILING: &str = "Reconciling";
+    /// kstatus' "abnormal-true" condition: the spec cannot be met without a change (an invalid
+    /// spec; absent otherwise).
+    pub const STALLED: &str = "Stalled";
     /// On a proposal: the Chaos Mesh resource exists.
     pub const EXPERIMENT_CREATED: &str = "ExperimentCreated";
     /// On a proposal: every steady-state check the operator can evaluate holds.

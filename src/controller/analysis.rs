@@ -47,6 +47,7 @@ const STATUS_ITEMS: usize = 20;
 mod reasons {
     pub const INVALID_SPEC: &str = "InvalidSpec";
     pub const REQUESTER_NOT_ALLOWED: &str = "RequesterNotAllowed";
+    pub const ANALYZING: &str = "Analyzing";
     pub const ANALYZED: &str = "Analyzed";
     pub const MAP_BUILT: &str = "MapBuilt";
     pub const STAGES_FELL_BACK: &str = "StagesFellBack";
@@ -154,6 +155,18 @@ pub async fn reconcile_analysis(
     if !needs_analysis(analysis, &previous, &map_hash) && excluded == previous.excluded_namespaces {
         return Ok(recheck);
     }
+
+    // A new generation (or a first run) shows as in progress while the stages run, so that
+    // GitOps tools (kstatus, Argo CD) wait for it; a refresh of a Ready analysis stays Ready.
+    let previous = if previous.phase != Some(AnalysisPhase::Ready)
+        || previous.observed_generation != generation
+    {
+        let status = analyzing_status(&previous, generation);
+        apply_status(&ctx, analysis, &ns, &previous, &status).await?;
+        status
+    } else {
+        previous
+    };
 
     // analyze (pure stages; a model engine does its I/O through the trait)
     let analyzed = analyze(&ctx, analysis, &ns, &map, &config).await?;
@@ -507,15 +520,65 @@ fn failed_status(
     ChaosAnalysisStatus {
         phase: Some(AnalysisPhase::Failed),
         observed_generation: generation,
-        conditions: vec![condition(
-            &previous.conditions,
-            conditions::READY,
-            false,
-            reasons::INVALID_SPEC,
-            message,
-            generation,
-            now,
-        )],
+        conditions: vec![
+            condition(
+                &previous.conditions,
+                conditions::READY,
+                false,
+                reasons::INVALID_SPEC,
+                message,
+                generation,
+                now,
+            ),
+            // Stalled: kstatus reports Failed, Argo CD's check Degraded, until the spec changes.
+            condition(
+                &previous.conditions,
+                conditions::STALLED,
+                true,
+                reasons::INVALID_SPEC,
+                message,
+                generation,
+                now,
+            ),
+        ],
+        ..previous.clone()
+    }
+}
+
+/// The status while the stages run for a new generation: Reconciling (kstatus InProgress, Argo
+/// CD Progressing), not Ready, results of the last run kept.
+fn analyzing_status(
+    previous: &ChaosAnalysisStatus,
+    generation: Option<i64>,
+) -> ChaosAnalysisStatus {
+    let now = now();
+    let message = match generation {
+        Some(g) => format!("analysing generation {g}"),
+        None => "analysing".to_string(),
+    };
+    ChaosAnalysisStatus {
+        phase: Some(AnalysisPhase::Analyzing),
+        observed_generation: generation,
+        conditions: vec![
+            condition(
+                &previous.conditions,
+                conditions::READY,
+                false,
+                reasons::ANALYZING,
+                &message,
+                generation,
+                now,
+            ),
+            condition(
+                &previous.conditions,
+                conditions::RECONCILING,
+                true,
+                reasons::ANALYZING,
+                &message,
+                generation,
+                now,
+            ),
+        ],
         ..previous.clone()
     }
 }

@@ -2,13 +2,13 @@
 //! styles or images; a Content-Security-Policy that forbids them) with a picture of the map, the
 //! hypotheses and the experiments with their blast radius. All cluster text is escaped.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 use super::layout::{Layout, NODE_HEIGHT, NODE_WIDTH, layout};
 use super::{blast_of, describe_spec, listed};
 use crate::analysis::{AnalysisResult, FindingKind, Grounds, Probe, RumsfeldItem};
-use crate::servicemap::{NodeId, ServiceMap};
+use crate::servicemap::{Evidence, Node, NodeId, ServiceMap};
 
 /// Text safe in HTML content and in quoted attribute values.
 pub fn esc(text: &str) -> String {
@@ -47,7 +47,11 @@ code { font: 12px ui-monospace, SFMono-Regular, Menlo, monospace; overflow-wrap:
 .sev-medium { color: var(--warn); font-weight: 600; }
 .sev-low, .sev-info { color: var(--muted); }
 .degraded { border-left: 4px solid var(--warn); background: #fff8e6; padding: 8px 12px; }
-.map-scroll { overflow: auto; background: #fff; border: 1px solid var(--line); border-radius: 6px; max-height: 80vh; }
+section#map { max-width: none; }
+.map-frame { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 4px; }
+#service-map { display: block; width: 100%; height: auto; max-height: 88vh; }
+#service-map .namespace rect { fill: #f4f6fa; stroke: var(--line); }
+#service-map .namespace text { font: 600 11px system-ui, sans-serif; fill: var(--muted); }
 #service-map .edge { fill: none; stroke: #9aa3b2; stroke-width: 1.2; }
 #service-map .edge.back { stroke: var(--warn); stroke-dasharray: 4 3; }
 #service-map .node rect { fill: #fff; stroke: #7b8494; stroke-width: 1.2; }
@@ -55,6 +59,7 @@ code { font: 12px ui-monospace, SFMono-Regular, Menlo, monospace; overflow-wrap:
 #service-map .node .kind { font: 10px system-ui, sans-serif; fill: var(--muted); }
 #service-map .kind-service rect { fill: #eef3ff; }
 #service-map .entry rect { fill: #e6f4ea; stroke: var(--ok); }
+#service-map .load-generator rect { fill: #fff4e0; stroke: var(--warn); stroke-dasharray: 5 3; }
 #service-map .kind-external rect { fill: #f3eefe; stroke-dasharray: 3 2; }
 #service-map .kind-unresolved rect { fill: #fdecec; stroke: var(--bad); stroke-dasharray: 3 2; }
 #service-map .spof rect { stroke: var(--bad); stroke-width: 2.2; }
@@ -79,6 +84,52 @@ fn truncate_label(text: &str, max_chars: usize) -> String {
     cut
 }
 
+/// An SVG path through `points`: a smooth curve between columns, straight across a column.
+fn path_through(points: &[(u32, u32)]) -> String {
+    let mut d = String::new();
+    for (k, &(x, y)) in points.iter().enumerate() {
+        if k == 0 {
+            let _ = write!(d, "M{x},{y}");
+            continue;
+        }
+        let (px, py) = points[k - 1];
+        if py == y {
+            let _ = write!(d, " L{x},{y}");
+        } else {
+            let mid = (px + x) / 2;
+            let _ = write!(d, " C{mid},{py} {mid},{y} {x},{y}");
+        }
+    }
+    d
+}
+
+/// Requests observed on each edge (traffic evidence summed over its origins).
+fn observed_requests(map: &ServiceMap) -> BTreeMap<(&NodeId, &NodeId), u64> {
+    let mut requests = BTreeMap::new();
+    for edge in &map.edges {
+        let seen: u64 = edge
+            .evidence
+            .iter()
+            .filter_map(|e| match e {
+                Evidence::Traffic(t) => Some(t.requests),
+                _ => None,
+            })
+            .sum();
+        if seen > 0 {
+            requests.insert((&edge.from, &edge.to), seen);
+        }
+    }
+    requests
+}
+
+/// A node's tooltip: its id, and how an entry point was found.
+fn node_title(node: &Node) -> String {
+    match &node.entry_via {
+        Some(via) => format!("{} (entry point: {via})", node.id),
+        None => node.id.to_string(),
+    }
+}
+
 /// The SVG picture of the map: `<svg id="service-map">` with one `<g class="node" data-id=…>`
 /// per drawn node.
 pub fn render_svg(map: &ServiceMap, result: &AnalysisResult) -> String {
@@ -96,48 +147,49 @@ pub fn render_svg(map: &ServiceMap, result: &AnalysisResult) -> String {
         .map(|f| f.subject.as_str())
         .collect();
     let targets: BTreeSet<&str> = result.planned.iter().map(|p| p.target.as_str()).collect();
+    let traffic = observed_requests(map);
+    let busiest = traffic.values().copied().max().unwrap_or(0);
     let mut out = String::new();
+    // No fixed width or height: the viewBox scales the whole picture to the page (CSS).
     let _ = writeln!(
         out,
-        r#"<svg id="service-map" xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="Service map">"#,
+        r#"<svg id="service-map" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" preserveAspectRatio="xMidYMin meet" role="img" aria-label="Service map">"#,
         w = geometry.width,
         h = geometry.height
     );
     out.push_str(r#"<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path class="arrow" d="M0,0 L10,5 L0,10 z"/></marker></defs>"#);
-    out.push_str("\n<g class=\"edges\">\n");
-    let half = NODE_HEIGHT / 2;
-    for &(from, to) in &geometry.edges {
-        let a = &geometry.nodes[from];
-        let b = &geometry.nodes[to];
-        let (x1, y1) = (a.x + NODE_WIDTH, a.y + half);
-        let (x2, y2) = (b.x, b.y + half);
-        let (class, d) = if b.layer > a.layer {
-            let bend = (x2.saturating_sub(x1)) / 2;
-            (
-                "edge",
-                format!(
-                    "M{x1},{y1} C{},{y1} {},{y2} {x2},{y2}",
-                    x1 + bend,
-                    x2.saturating_sub(bend)
-                ),
-            )
-        } else {
-            // Back or same-column edges loop below the boxes.
-            let low = y1.max(y2) + NODE_HEIGHT;
-            (
-                "edge back",
-                format!(
-                    "M{x1},{y1} C{},{low} {},{low} {x2},{y2}",
-                    x1 + 60,
-                    x2.saturating_sub(60)
-                ),
-            )
-        };
+    out.push_str("\n<g class=\"namespaces\">\n");
+    for band in &geometry.bands {
         let _ = writeln!(
             out,
-            r#"<path class="{class}" d="{d}" marker-end="url(#arrow)" data-from="{}" data-to="{}"/>"#,
-            esc(map.nodes[a.node].id.as_str()),
-            esc(map.nodes[b.node].id.as_str())
+            r#"<g class="namespace"><rect x="6" y="{}" width="{}" height="{}" rx="8"/><text x="14" y="{}">namespace {}</text></g>"#,
+            band.y,
+            geometry.width.saturating_sub(12),
+            band.height,
+            band.y + 13,
+            esc(&truncate_label(&band.namespace, 60))
+        );
+    }
+    out.push_str("</g>\n<g class=\"edges\">\n");
+    for edge in &geometry.edges {
+        let a = &geometry.nodes[edge.from];
+        let b = &geometry.nodes[edge.to];
+        let class = if edge.back { "edge back" } else { "edge" };
+        let (from_id, to_id) = (&map.nodes[a.node].id, &map.nodes[b.node].id);
+        // Line weight by observed traffic, on a log scale relative to the busiest edge.
+        let width = traffic
+            .get(&(from_id, to_id))
+            .map(|&requests| {
+                let share = ((requests as f64).ln_1p() / (busiest as f64).ln_1p()).clamp(0.0, 1.0);
+                format!(r#" style="stroke-width:{:.1}""#, 1.2 + 4.0 * share)
+            })
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            r#"<path class="{class}" d="{}"{width} marker-end="url(#arrow)" data-from="{}" data-to="{}"/>"#,
+            path_through(&edge.points),
+            esc(from_id.as_str()),
+            esc(to_id.as_str())
         );
     }
     out.push_str("</g>\n<g class=\"nodes\">\n");
@@ -149,6 +201,9 @@ pub fn render_svg(map: &ServiceMap, result: &AnalysisResult) -> String {
         ];
         if node.entry_point {
             classes.push("entry".to_string());
+        }
+        if node.load_generator {
+            classes.push("load-generator".to_string());
         }
         if spof.contains(node.id.as_str()) {
             classes.push("spof".to_string());
@@ -163,9 +218,13 @@ pub fn render_svg(map: &ServiceMap, result: &AnalysisResult) -> String {
             esc(node.id.as_str()),
             placed.x,
             placed.y,
-            esc(node.id.as_str()),
-            esc(&truncate_label(&node.name, 26)),
-            node.kind.as_str(),
+            esc(&node_title(node)),
+            esc(&truncate_label(&node.name, 24)),
+            if node.load_generator {
+                "load generator"
+            } else {
+                node.kind.as_str()
+            },
             esc(&truncate_label(&node.namespace, 18))
         );
     }
@@ -288,7 +347,7 @@ pub fn render(map: &ServiceMap, result: &AnalysisResult) -> String {
     out.push_str("</header>\n");
 
     // The map
-    out.push_str("<section id=\"map\">\n<h2>Service map</h2>\n<p class=\"legend\"><span>columns: hops from the entry points</span><span>green: entry point</span><span>red border: single point of failure</span><span>blue border: experiment target</span><span>dashed orange: edge to the same or an earlier column</span></p>\n<div class=\"map-scroll\">\n");
+    out.push_str("<section id=\"map\">\n<h2>Service map</h2>\n<p class=\"legend\"><span>left to right: callers before callees</span><span>grey bands: namespaces</span><span>green: entry point</span><span>dashed amber: load generator</span><span>red border: single point of failure</span><span>blue border: experiment target</span><span>dashed orange: a call back to an earlier column (closes a cycle)</span><span>line weight: observed traffic, where known</span></p>\n<div class=\"map-frame\">\n");
     out.push_str(&render_svg(map, result));
     out.push_str("</div>\n</section>\n");
 
@@ -299,7 +358,7 @@ pub fn render(map: &ServiceMap, result: &AnalysisResult) -> String {
         "<section id=\"discovery\">\n<h2>Discovery</h2>\n<p>{}</p>",
         esc(&d.summary)
     );
-    out.push_str("<h3>Entry points</h3>\n<table><tr><th>Entry point</th><th>Kind</th><th>URLs</th><th>Serves</th></tr>\n");
+    out.push_str("<h3>Entry points</h3>\n<table><tr><th>Entry point</th><th>Kind</th><th>Found by</th><th>URLs</th><th>Serves</th></tr>\n");
     for entry in &d.entry_points {
         let urls: Vec<String> = entry
             .urls
@@ -308,9 +367,13 @@ pub fn render(map: &ServiceMap, result: &AnalysisResult) -> String {
             .collect();
         let _ = writeln!(
             out,
-            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(entry.id.as_str()),
             entry.kind.as_str(),
+            entry
+                .found_by
+                .as_ref()
+                .map_or_else(|| "—".to_string(), |via| esc(&via.to_string())),
             if urls.is_empty() {
                 "—".to_string()
             } else {

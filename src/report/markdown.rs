@@ -119,15 +119,19 @@ pub fn render(map: &ServiceMap, result: &AnalysisResult) -> String {
     let _ = writeln!(out, "## Discovery\n\n{}\n", md(&d.summary));
     let _ = writeln!(
         out,
-        "### Entry points\n\n| Entry point | Kind | URLs | Serves |\n| --- | --- | --- | --- |"
+        "### Entry points\n\n| Entry point | Kind | Found by | URLs | Serves |\n| --- | --- | --- | --- | --- |"
     );
     for entry in &d.entry_points {
         let urls: Vec<String> = entry.urls.iter().map(|u| md(u)).collect();
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} |",
             md(entry.id.as_str()),
             entry.kind.as_str(),
+            entry
+                .found_by
+                .as_ref()
+                .map_or_else(|| "—".to_string(), |via| md(&via.to_string())),
             if urls.is_empty() {
                 "—".to_string()
             } else {

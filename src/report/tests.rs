@@ -151,7 +151,7 @@ fn cluster_text_cannot_inject_markup() {
 }
 
 #[test]
-fn the_layout_is_layered_by_depth_from_the_entry_points() {
+fn the_layout_puts_callers_left_of_callees_and_fits_its_view_box() {
     let map = fixtures::boutique();
     let geometry = layout(&map);
     let layer_of = |id: &str| {
@@ -164,19 +164,26 @@ fn the_layout_is_layered_by_depth_from_the_entry_points() {
     };
     assert_eq!(layer_of("shop/Ingress/shop"), 0);
     assert_eq!(layer_of("shop/Service/frontend-external"), 0);
-    assert_eq!(layer_of("shop/Service/frontend"), 1);
-    assert_eq!(
-        layer_of("shop/Deployment/frontend"),
-        1,
-        "the LoadBalancer reaches it in one hop"
-    );
-    assert_eq!(layer_of("shop/Service/cartservice"), 2);
+    assert!(layer_of("shop/Service/frontend") < layer_of("shop/Deployment/frontend"));
+    assert!(layer_of("shop/Deployment/frontend") < layer_of("shop/Service/cartservice"));
     assert_eq!(
         layer_of("shop/Deployment/loadgenerator"),
         0,
         "nobody calls it: a source"
     );
-    // Same layer → same x; no two nodes overlap.
+    // Every edge but those closing a cycle runs left to right, and its line stays in the picture.
+    for edge in &geometry.edges {
+        let (a, b) = (&geometry.nodes[edge.from], &geometry.nodes[edge.to]);
+        if edge.back {
+            assert!(a.layer > b.layer);
+        } else {
+            assert!(a.layer < b.layer, "{:?} -> {:?}", a, b);
+        }
+        for &(x, y) in &edge.points {
+            assert!(x <= geometry.width && y <= geometry.height);
+        }
+    }
+    // No two nodes overlap; every node lies inside its namespace band and the picture.
     let mut seen = BTreeSet::new();
     for placed in &geometry.nodes {
         assert!(
@@ -187,9 +194,40 @@ fn the_layout_is_layered_by_depth_from_the_entry_points() {
         );
         assert!(placed.x + layout::NODE_WIDTH <= geometry.width);
         assert!(placed.y + layout::NODE_HEIGHT <= geometry.height);
+        let band = geometry
+            .bands
+            .iter()
+            .find(|b| b.namespace == map.nodes[placed.node].namespace)
+            .unwrap();
+        assert!(placed.y >= band.y && placed.y + layout::NODE_HEIGHT <= band.y + band.height);
     }
+    assert_eq!(geometry.bands.len(), 2, "shop and kube-system");
     assert_eq!(geometry.omitted, 0);
     assert_eq!(geometry, layout(&map));
+}
+
+#[test]
+fn crossings_count_segments_of_edges_without_a_common_node() {
+    let lines = [
+        layout::EdgeLine {
+            from: 0,
+            to: 1,
+            points: vec![(0, 0), (10, 10)],
+        },
+        layout::EdgeLine {
+            from: 2,
+            to: 3,
+            points: vec![(0, 10), (10, 0)],
+        },
+        layout::EdgeLine {
+            from: 1,
+            to: 4,
+            points: vec![(0, 5), (10, 5)],
+        },
+    ];
+    // The first two cross; the third shares node 1 with the first, so only its cut of the
+    // second counts.
+    assert_eq!(layout::count_crossings(&lines), 2);
 }
 
 #[test]

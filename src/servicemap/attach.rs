@@ -120,6 +120,8 @@ pub fn attach(
                 namespace: EXTERNAL_NAMESPACE.to_owned(),
                 name: host.clone(),
                 entry_point: false,
+                entry_via: None,
+                load_generator: false,
                 workload: None,
                 service: None,
                 host: Some(host),

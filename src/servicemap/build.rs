@@ -290,7 +290,9 @@ pub fn build(snapshot: &Snapshot) -> ServiceMap {
     builder.http_route_edges();
     builder.istio();
     builder.network_policy_evidence();
-    builder.finish()
+    let mut map = builder.finish();
+    super::entry::mark(snapshot, &mut map);
+    map
 }
 
 impl<'s> Builder<'s> {
@@ -627,6 +629,8 @@ impl<'s> Builder<'s> {
                     namespace,
                     name,
                     entry_point: false,
+                    entry_via: None,
+                    load_generator: false,
                     workload: None,
                     service: None,
                     host: None,
@@ -641,6 +645,8 @@ impl<'s> Builder<'s> {
                     namespace: EXTERNAL_NAMESPACE.to_owned(),
                     name: host.clone(),
                     entry_point: false,
+                    entry_via: None,
+                    load_generator: false,
                     workload: None,
                     service: None,
                     host: Some(host),
@@ -728,6 +734,8 @@ impl Builder<'_> {
             namespace: namespace.to_owned(),
             name: name.to_owned(),
             entry_point: true,
+            entry_via: None,
+            load_generator: false,
             workload: None,
             service: None,
             host: None,
@@ -1068,6 +1076,8 @@ impl Builder<'_> {
                 namespace: workload.namespace.clone(),
                 name: workload.name.clone(),
                 entry_point: false,
+                entry_via: None,
+                load_generator: false,
                 workload: Some(self.workload_info(w, has_pdb[w], autoscaling[w])),
                 service: None,
                 host: None,
@@ -1089,6 +1099,8 @@ impl Builder<'_> {
                     service_type,
                     ServiceType::LoadBalancer | ServiceType::NodePort
                 ),
+                entry_via: None,
+                load_generator: false,
                 workload: None,
                 service: Some(ServiceInfo {
                     service_type,

@@ -5,6 +5,7 @@ pub mod address;
 pub mod attach;
 pub mod build;
 pub mod datastore;
+pub mod entry;
 pub mod model;
 pub mod names;
 pub mod render;

@@ -210,10 +210,17 @@ pub struct Node {
     pub kind: NodeKind,
     pub namespace: String,
     pub name: String,
-    /// Traffic from outside the cluster enters here (Ingress, HTTPRoute, LoadBalancer and NodePort
-    /// Services).
+    /// Traffic from outside the cluster enters here (Ingress, HTTPRoute, gateway-bound
+    /// VirtualService, LoadBalancer and NodePort Services, or the root of the call graph).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub entry_point: bool,
+    /// How the entry point was found (set on every entry point).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry_via: Option<EntryVia>,
+    /// A load generator (locust, k6, jmeter, ...): it calls the application but is not a user of
+    /// it, so its calls do not make a workload "called" when roots are looked for.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub load_generator: bool,
     /// For workloads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload: Option<WorkloadInfo>,
@@ -223,6 +230,55 @@ pub struct Node {
     /// For External nodes, the host name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+}
+
+/// How an entry point was found.
+#[derive(
+    Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash,
+)]
+#[serde(tag = "via", rename_all = "camelCase")]
+pub enum EntryVia {
+    /// An Ingress.
+    Ingress,
+    /// A Gateway API HTTPRoute attached to these Gateways.
+    #[serde(rename_all = "camelCase")]
+    GatewayApi { gateways: Vec<String> },
+    /// An Istio VirtualService bound to these Istio Gateways.
+    #[serde(rename_all = "camelCase")]
+    IstioGateway { gateways: Vec<String> },
+    /// A Service of type LoadBalancer or NodePort.
+    #[serde(rename_all = "camelCase")]
+    ServiceType { service_type: ServiceType },
+    /// Nothing above reaches `workload`, nothing in the input calls it (load generators aside),
+    /// it calls others and this Service exposes it: the root of the call graph.
+    #[serde(rename_all = "camelCase")]
+    CallGraphRoot { workload: NodeId },
+}
+
+impl fmt::Display for EntryVia {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EntryVia::Ingress => f.write_str("Ingress"),
+            EntryVia::GatewayApi { gateways } if gateways.is_empty() => {
+                f.write_str("Gateway API HTTPRoute")
+            }
+            EntryVia::GatewayApi { gateways } => {
+                write!(
+                    f,
+                    "Gateway API HTTPRoute on Gateway {}",
+                    gateways.join(", ")
+                )
+            }
+            EntryVia::IstioGateway { gateways } => {
+                write!(f, "Istio VirtualService on Gateway {}", gateways.join(", "))
+            }
+            EntryVia::ServiceType { service_type } => write!(f, "{service_type:?} Service"),
+            EntryVia::CallGraphRoot { workload } => write!(
+                f,
+                "root of the call graph: nothing in the input calls {workload} (load generators aside), it calls others and this Service exposes it"
+            ),
+        }
+    }
 }
 
 /// Why we believe an edge exists.

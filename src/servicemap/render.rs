@@ -200,6 +200,8 @@ mod tests {
             namespace: "shop".to_owned(),
             name: name.to_owned(),
             entry_point: false,
+            entry_via: None,
+            load_generator: false,
             workload: None,
             service: None,
             host: None,

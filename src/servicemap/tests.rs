@@ -316,6 +316,23 @@ spec:
             path: "/shop".to_owned()
         }]
     );
+    // Each says how it was found.
+    assert_eq!(
+        node(&map, "default/Service/web-public").and_then(|n| n.entry_via.clone()),
+        Some(EntryVia::ServiceType {
+            service_type: ServiceType::LoadBalancer
+        })
+    );
+    assert_eq!(
+        node(&map, "default/Ingress/site").and_then(|n| n.entry_via.clone()),
+        Some(EntryVia::Ingress)
+    );
+    assert_eq!(
+        node(&map, "default/HTTPRoute/route").and_then(|n| n.entry_via.clone()),
+        Some(EntryVia::GatewayApi {
+            gateways: vec!["gw".to_owned()]
+        })
+    );
     // No edge from the LoadBalancer Service to its own backends.
     assert!(
         map.edges
@@ -723,4 +740,98 @@ mod attach_calls {
         assert_eq!(normalize("Orders_Service"), "orders");
         assert_eq!(normalize("user-db [MongoDB]"), "user-db");
     }
+}
+
+#[test]
+fn without_routes_the_roots_of_the_call_graph_are_entry_points_and_load_generators_are_not() {
+    // loadgen -> proxy -> web -> db; a worker nobody can address calls db too; nothing declared.
+    let yaml = app(
+        "default",
+        "proxy",
+        8080,
+        "[{name: WEB_ADDR, value: 'web:80'}]",
+    ) + &app("default", "web", 80, "[{name: DB_ADDR, value: 'db:5432'}]")
+        + &app("default", "db", 5432, "[]")
+        + &app(
+            "default",
+            "load-generator",
+            8089,
+            "[{name: TARGET_ADDR, value: 'proxy:8080'}]",
+        )
+        + "\
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: worker}
+spec:
+  selector: {matchLabels: {app: worker}}
+  template:
+    metadata: {labels: {app: worker}}
+    spec:
+      containers:
+      - {name: main, image: example/worker:1, env: [{name: DB_ADDR, value: 'db:5432'}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: stress}
+spec:
+  selector: {matchLabels: {app: stress}}
+  template:
+    metadata: {labels: {app: stress}}
+    spec:
+      containers:
+      - {name: main, image: 'grafana/k6:0.50', env: [{name: TARGET_ADDR, value: 'web:80'}]}
+";
+    let map = map_of(&yaml);
+    let entries: Vec<(&str, Option<&EntryVia>)> = map
+        .nodes
+        .iter()
+        .filter(|n| n.entry_point)
+        .map(|n| (n.id.as_str(), n.entry_via.as_ref()))
+        .collect();
+    assert_eq!(
+        entries,
+        vec![(
+            "default/Service/proxy",
+            Some(&EntryVia::CallGraphRoot {
+                workload: NodeId("default/Deployment/proxy".into())
+            })
+        )],
+        "the proxy is called by a load generator only; the worker has no Service"
+    );
+    let load_generators: Vec<&str> = map
+        .nodes
+        .iter()
+        .filter(|n| n.load_generator)
+        .map(|n| n.id.as_str())
+        .collect();
+    assert_eq!(
+        load_generators,
+        vec![
+            "default/Deployment/load-generator",
+            "default/Deployment/stress"
+        ],
+        "by name, and by image"
+    );
+}
+
+#[test]
+fn declared_entry_points_leave_no_root_to_add() {
+    let yaml = app("default", "web", 80, "[{name: DB_ADDR, value: 'db:5432'}]")
+        + &app("default", "db", 5432, "[]")
+        + "\
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web-public}
+spec: {type: NodePort, selector: {app: web}, ports: [{port: 80}]}
+";
+    let map = map_of(&yaml);
+    let entries: Vec<&str> = map
+        .nodes
+        .iter()
+        .filter(|n| n.entry_point)
+        .map(|n| n.id.as_str())
+        .collect();
+    assert_eq!(entries, vec!["default/Service/web-public"]);
 }

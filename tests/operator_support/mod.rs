@@ -388,10 +388,13 @@ where
     }
 }
 
-/// The operator, running in this process as its service account, watching one namespace.
+/// An operator running in this test process, as the operator's service account.
 pub struct Running {
     stop: tokio::sync::oneshot::Sender<()>,
+    /// The operator's task (abort it to simulate a crash).
     pub task: tokio::task::JoinHandle<()>,
+    /// Where its /livez, /readyz and /metrics answer.
+    pub http_addr: std::net::SocketAddr,
 }
 
 impl Running {
@@ -401,10 +404,13 @@ impl Running {
     }
 }
 
+/// Starts the operator for `ns`, polling the scope every second.
 pub async fn start_operator(ns: &str, identity: &str) -> Running {
     start_operator_polling(ns, identity, Duration::from_secs(1)).await
 }
 
+/// Starts the operator for `ns` (its own Lease, named after it), polling the scope every
+/// `map_check_interval`.
 pub async fn start_operator_polling(
     ns: &str,
     identity: &str,
@@ -453,6 +459,7 @@ pub async fn start_operator_with(
     let operator = Operator::bind(client, config)
         .await
         .expect("binding the operator");
+    let http_addr = operator.http_addr().expect("the operator's HTTP address");
     let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         operator
@@ -462,5 +469,24 @@ pub async fn start_operator_with(
             .await
             .expect("the operator ran");
     });
-    Running { stop, task }
+    Running {
+        stop,
+        task,
+        http_addr,
+    }
+}
+
+/// A ChaosAnalysis named `name` in `ns` with `spec`, requested by the harness's admin user (the
+/// tenancy policy requires the requester annotations to name the requesting user).
+pub fn analysis(ns: &str, name: &str, spec: serde_json::Value) -> smart_chaos::api::ChaosAnalysis {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "chaos.smartchaos.io/v1alpha1",
+        "kind": "ChaosAnalysis",
+        "metadata": { "name": name, "namespace": ns, "annotations": {
+            "chaos.smartchaos.io/requested-by": "admin",
+            "chaos.smartchaos.io/requested-by-groups": "system:masters,system:authenticated",
+        } },
+        "spec": spec,
+    }))
+    .unwrap()
 }

@@ -86,12 +86,14 @@ pub(crate) fn run(index: &MapIndex<'_>) -> DiscoveryOutput {
             kind: index.node(e).kind,
             urls: entry_urls(index, e),
             serves: ids(index, serves),
+            found_by: index.node(e).entry_via.clone(),
         });
         tiers
             .entry(TierName::Entry)
             .or_default()
             .push(index.node(e).id.clone());
     }
+    let mut load_generators = Vec::new();
     let mut data_stores = Vec::new();
     let mut external_dependencies = Vec::new();
     let mut unresolved_references = Vec::new();
@@ -100,7 +102,10 @@ pub(crate) fn run(index: &MapIndex<'_>) -> DiscoveryOutput {
         if node.kind.is_workload() {
             namespaces.insert(node.namespace.clone());
             let data_store = node.workload.as_ref().and_then(|w| w.data_store);
-            let tier = if data_store.is_some() {
+            let tier = if node.load_generator {
+                load_generators.push(node.id.clone());
+                TierName::LoadGenerator
+            } else if data_store.is_some() {
                 TierName::Data
             } else if frontend.contains(&i) {
                 TierName::Frontend
@@ -146,12 +151,13 @@ pub(crate) fn run(index: &MapIndex<'_>) -> DiscoveryOutput {
         .map(|(_, members)| members.len())
         .sum();
     let summary = format!(
-        "{workloads} workloads in {} namespaces behind {} entry points; {} frontend, {} backend, {} unreached; {} data stores, {} external hosts, {} unresolved references.",
+        "{workloads} workloads in {} namespaces behind {} entry points; {} frontend, {} backend, {} unreached, {} load generators; {} data stores, {} external hosts, {} unresolved references.",
         namespaces.len(),
         entry_points.len(),
         tiers.get(&TierName::Frontend).map_or(0, Vec::len),
         tiers.get(&TierName::Backend).map_or(0, Vec::len),
         tiers.get(&TierName::Unreached).map_or(0, Vec::len),
+        load_generators.len(),
         data_stores.len(),
         external_dependencies.len(),
         unresolved_references.len(),
@@ -159,6 +165,7 @@ pub(crate) fn run(index: &MapIndex<'_>) -> DiscoveryOutput {
     DiscoveryOutput {
         namespaces: namespaces.into_iter().collect(),
         entry_points,
+        load_generators,
         tiers: tiers
             .into_iter()
             .map(|(name, members)| Tier { name, members })
