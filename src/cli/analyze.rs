@@ -89,7 +89,7 @@ pub async fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     let map = servicemap::build(&snapshot);
     let engine = args.provider.engine().await?;
     progress.step("running the analysis stages");
-    let result = analysis::analyze(&map, &config, engine.stage_engine()).await;
+    let result = analysis::analyze(&map, &config, engine.stage_engine().as_ref()).await;
     if let Some(usage) = engine.usage_report() {
         eprint!("{}", usage.table());
     }
