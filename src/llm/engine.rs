@@ -94,7 +94,7 @@ struct StageRecord {
 /// Why a stage's first answer cannot be used as it is.
 enum Unusable {
     /// Some items are invalid; the rest stands.
-    Items(ItemAnswer),
+    Items(Box<ItemAnswer>),
     /// The answer as a whole.
     Whole(ParseError),
 }
@@ -310,23 +310,18 @@ impl LlmStageEngine {
             Some(anonymizer) => anonymizer.deanonymize(text),
             None => text.to_string(),
         };
-        let request = CompletionRequest {
-            model: model.to_string(),
-            // Our own text: redacted for good measure, never anonymised (it names no one).
-            system: redact(&prompt.system),
-            context: outgoing(&prompt.context),
-            messages: vec![ChatMessage::user(redact(&prompt.task))],
-            output: OutputSpec {
-                name: stage.as_str().to_string(),
-                description: stage.task().to_string(),
-                schema: stage.output_schema(),
+        // Our own texts (system, task) are redacted for good measure, never anonymised (they
+        // name no one).
+        let request = stage_request(
+            stage,
+            model,
+            StageTexts {
+                system: redact(&prompt.system),
+                context: outgoing(&prompt.context),
+                task: redact(&prompt.task),
             },
-            max_tokens: self
-                .options
-                .max_output_tokens
-                .unwrap_or_else(|| default_max_output_tokens(stage)),
-            temperature: self.options.temperature,
-        };
+            &self.options,
+        );
         self.update(stage, |record| {
             record.model = model.to_string();
             record.shrink = prompt.shrink.clone();
@@ -340,7 +335,7 @@ impl LlmStageEngine {
         let read =
             |completion: &Completion| match ItemAnswer::parse(stage, &incoming(&completion.text)) {
                 Ok(answer) if answer.invalid.is_empty() => Ok(answer.output),
-                Ok(answer) => Err(Unusable::Items(answer)),
+                Ok(answer) => Err(Unusable::Items(Box::new(answer))),
                 Err(error) => Err(Unusable::Whole(error)),
             };
         let (first, parsed) = self
@@ -374,7 +369,7 @@ impl LlmStageEngine {
                         stage,
                         &answer.invalid,
                     ))));
-                Some(answer)
+                Some(*answer)
             }
         };
         self.update(stage, |record| record.repaired = true);
@@ -487,6 +482,37 @@ impl StageEngine for LlmStageEngine {
             self.update(stage, |record| record.failure = Some(message));
         }
         result
+    }
+}
+
+/// The three texts of a stage request.
+pub(crate) struct StageTexts {
+    pub system: String,
+    pub context: String,
+    pub task: String,
+}
+
+/// The request the engine sends for `stage`: one copy, used by the engine and by the estimate.
+pub(crate) fn stage_request(
+    stage: StageId,
+    model: &str,
+    texts: StageTexts,
+    options: &EngineOptions,
+) -> CompletionRequest {
+    CompletionRequest {
+        model: model.to_string(),
+        system: texts.system,
+        context: texts.context,
+        messages: vec![ChatMessage::user(texts.task)],
+        output: OutputSpec {
+            name: stage.as_str().to_string(),
+            description: stage.task().to_string(),
+            schema: stage.output_schema(),
+        },
+        max_tokens: options
+            .max_output_tokens
+            .unwrap_or_else(|| default_max_output_tokens(stage)),
+        temperature: options.temperature,
     }
 }
 

@@ -13,6 +13,7 @@ pub mod bedrock;
 pub mod cache;
 pub mod chat;
 pub mod engine;
+pub mod estimate;
 pub mod factory;
 pub mod openai;
 pub mod pricing;
