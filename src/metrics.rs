@@ -155,16 +155,22 @@ impl Metrics {
         }
     }
 
-    /// Records model usage of one call.
+    /// Records model usage: `input_tokens` billed at the full rate, `cached_input_tokens` read
+    /// from the prompt cache (direction `cached_input`), output tokens.
     pub fn record_llm_usage(
         &self,
         provider: &str,
         model: &str,
         input_tokens: u64,
+        cached_input_tokens: u64,
         output_tokens: u64,
         cost_usd: f64,
     ) {
-        for (direction, tokens) in [("input", input_tokens), ("output", output_tokens)] {
+        for (direction, tokens) in [
+            ("input", input_tokens),
+            ("cached_input", cached_input_tokens),
+            ("output", output_tokens),
+        ] {
             self.llm_tokens
                 .get_or_create(&LlmLabels {
                     provider: provider.to_string(),
@@ -224,7 +230,7 @@ mod tests {
         metrics.reconcile_failure("proposals", "Kube");
         metrics.set_proposals(&[("Pending", 2), ("Approved", 1)]);
         metrics.set_analyses(&[("Ready", 1)]);
-        metrics.record_llm_usage("bedrock", "claude", 100, 20, 0.25);
+        metrics.record_llm_usage("bedrock", "claude", 100, 900, 20, 0.25);
         metrics.set_leader(true);
         let text = encode(&registry).unwrap();
         for expected in [
@@ -234,6 +240,7 @@ mod tests {
             "smart_chaos_proposals{state=\"Pending\"} 2",
             "smart_chaos_analyses{phase=\"Ready\"} 1",
             "smart_chaos_llm_tokens_total{provider=\"bedrock\",model=\"claude\",direction=\"input\"} 100",
+            "smart_chaos_llm_tokens_total{provider=\"bedrock\",model=\"claude\",direction=\"cached_input\"} 900",
             "smart_chaos_llm_cost_usd_total 0.25",
             "smart_chaos_leader 1",
         ] {

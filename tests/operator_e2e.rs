@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
 
+#[path = "support/fake_llm.rs"]
+mod fake_llm;
 mod operator_support;
 mod support;
 
@@ -554,4 +556,143 @@ async fn a_change_in_the_scope_triggers_reanalysis_through_the_watches() {
     println!("map change to re-analysis: {:?}", started.elapsed());
     assert_eq!(after.summary.unwrap().edges, offline.edges + 1);
     operator.stop().await;
+}
+
+/// Bedrock credentials from the Secret the analysis names: the fake Converse server answers only
+/// requests signed with exactly that access key, and every request it received was.
+#[tokio::test]
+async fn bedrock_calls_are_signed_with_the_credentials_of_the_named_secret() {
+    use fake_llm::{FakeLlmServer, Step, WireFormat};
+    use k8s_openapi::api::core::v1::Secret;
+    use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+    use kube::api::ObjectMeta;
+
+    const ACCESS_KEY: &str = "AKIDFROMTHESECRET";
+    const SECRET_NAME: &str = "bedrock-credentials";
+    let admin = admin_with_operator_manifests().await;
+    let ns = support::test_namespace(&admin, "op-bedrock").await;
+    operator_support::deployment(&admin, &ns, "web", 3).await;
+
+    let secret = Secret {
+        metadata: ObjectMeta {
+            name: Some(SECRET_NAME.into()),
+            ..ObjectMeta::default()
+        },
+        string_data: Some(
+            [
+                ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
+                ("AWS_SECRET_ACCESS_KEY", "secret-from-the-secret"),
+                ("AWS_SESSION_TOKEN", "session-from-the-secret"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ),
+        ..Secret::default()
+    };
+    Api::<Secret>::namespaced(admin.clone(), &ns)
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    // What the README tells users to do: let the operator get this one Secret, nothing more.
+    let role = Role {
+        metadata: ObjectMeta {
+            name: Some("smart-chaos-credentials".into()),
+            ..ObjectMeta::default()
+        },
+        rules: Some(vec![PolicyRule {
+            api_groups: Some(vec![String::new()]),
+            resources: Some(vec!["secrets".into()]),
+            resource_names: Some(vec![SECRET_NAME.into()]),
+            verbs: vec!["get".into()],
+            ..PolicyRule::default()
+        }]),
+    };
+    Api::<Role>::namespaced(admin.clone(), &ns)
+        .create(&PostParams::default(), &role)
+        .await
+        .unwrap();
+    let binding = RoleBinding {
+        metadata: ObjectMeta {
+            name: Some("smart-chaos-credentials".into()),
+            ..ObjectMeta::default()
+        },
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "Role".into(),
+            name: "smart-chaos-credentials".into(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: "smart-chaos".into(),
+            namespace: Some("smart-chaos-system".into()),
+            ..Subject::default()
+        }]),
+    };
+    Api::<RoleBinding>::namespaced(admin.clone(), &ns)
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
+
+    let server = FakeLlmServer::start(WireFormat::BedrockConverse, vec![])
+        .await
+        .unwrap();
+    server.require_access_key(ACCESS_KEY);
+    for stage in [
+        "discovery",
+        "dependencies",
+        "steadyState",
+        "hypotheses",
+        "experiments",
+        "blastRadius",
+        "rumsfeld",
+    ] {
+        server.always_for(stage, Step::answer("{}"));
+    }
+
+    let operator = start_operator(&ns, "e2e-bedrock").await;
+    let api: Api<ChaosAnalysis> = Api::namespaced(admin.clone(), &ns);
+    api.create(
+        &PostParams::default(),
+        &analysis(
+            &ns,
+            "bedrock",
+            serde_json::json!({"scope": {"namespaces": [ns]},
+            "provider": {"name": "bedrock", "model": "anthropic.claude-haiku-4-5-20251001-v1:0",
+                         "region": "us-east-1", "endpoint": server.url(),
+                         "credentialsSecretRef": {"name": SECRET_NAME}}}),
+        ),
+    )
+    .await
+    .unwrap();
+    let status = wait_ready(&api, "bedrock", 1).await;
+    operator.stop().await;
+
+    let degraded = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Degraded")
+        .unwrap();
+    assert_eq!(degraded.status, "False", "{degraded:?}");
+    let requests = server.requests();
+    assert!(
+        requests.len() >= 7,
+        "one call per stage: {}",
+        requests.len()
+    );
+    for request in &requests {
+        assert_eq!(
+            request.signed_access_key().as_deref(),
+            Some(ACCESS_KEY),
+            "{:?}",
+            request.header("authorization")
+        );
+        assert_eq!(
+            request.header("x-amz-security-token"),
+            Some("session-from-the-secret")
+        );
+        assert!(!request.everything().contains("secret-from-the-secret"));
+    }
+    let usage = status.usage.unwrap();
+    assert!(usage.input_tokens > 0, "{usage:?}");
 }

@@ -148,6 +148,11 @@ pub async fn run(
                 })
                 .collect()
         };
+        for &stage in &ready {
+            for item in engine.invalid_items(stage) {
+                log.drop_item(item.stage, &item.item, &item.reason);
+            }
+        }
         let grounded: Vec<StageOutput> = produced
             .into_iter()
             .map(|output| grounding::ground(output, &grounding, &outputs, &mut log))

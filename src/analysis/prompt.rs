@@ -36,6 +36,7 @@ pub const SYSTEM_PROMPT: &str = include_str!("../../prompts/v1/system.md");
 /// The system prompt of the chat assistant (`prompts/v1/chat.md`).
 pub const CHAT_PROMPT: &str = include_str!("../../prompts/v1/chat.md");
 const REPAIR_TEMPLATE: &str = include_str!("../../prompts/v1/repair.md");
+const REPAIR_ITEMS_TEMPLATE: &str = include_str!("../../prompts/v1/repair_items.md");
 
 /// Room kept in the budget for the note that says the map was shrunk.
 const SHRINK_NOTE_RESERVE: usize = 512;
@@ -496,6 +497,26 @@ pub fn repair_message(stage: StageId, problems: &[String]) -> String {
         .trim_end()
         .replace("{stage}", stage.as_str())
         .replace("{problems}", &list.join("\n"))
+}
+
+/// The repair request for an answer that stands except for `invalid` items: it shows only those
+/// items and their problems, so the repair costs tokens in proportion to what went wrong.
+pub fn repair_items_message(stage: StageId, invalid: &[super::InvalidItem]) -> String {
+    let list: Vec<String> = invalid
+        .iter()
+        .map(|item| {
+            format!(
+                "- {} {}\n  problems: {}",
+                item.list,
+                item.item,
+                item.reasons.join("; ")
+            )
+        })
+        .collect();
+    REPAIR_ITEMS_TEMPLATE
+        .trim_end()
+        .replace("{stage}", stage.as_str())
+        .replace("{items}", &list.join("\n"))
 }
 
 #[cfg(test)]

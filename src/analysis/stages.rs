@@ -190,7 +190,7 @@ impl StageOutput {
     }
 }
 
-fn strip_code_fence(text: &str) -> &str {
+pub(crate) fn strip_code_fence(text: &str) -> &str {
     let trimmed = text.trim();
     let Some(rest) = trimmed.strip_prefix("```") else {
         return trimmed;
@@ -198,6 +198,42 @@ fn strip_code_fence(text: &str) -> &str {
     // Drop the info string (```json) up to the end of the first line, and the closing fence.
     let body = rest.split_once('\n').map(|(_, body)| body).unwrap_or("");
     body.trim_end().strip_suffix("```").unwrap_or(body).trim()
+}
+
+/// Reads an answer already held as JSON into `stage`'s output type, without the rule checks.
+pub(crate) fn from_json_value(
+    stage: StageId,
+    value: serde_json::Value,
+) -> Result<StageOutput, ParseError> {
+    let schema_error = |error: serde_json::Error| ParseError::Schema {
+        stage,
+        message: error.to_string(),
+        line: 0,
+        column: 0,
+    };
+    Ok(match stage {
+        StageId::Discovery => {
+            StageOutput::Discovery(serde_json::from_value(value).map_err(schema_error)?)
+        }
+        StageId::Dependencies => {
+            StageOutput::Dependencies(serde_json::from_value(value).map_err(schema_error)?)
+        }
+        StageId::SteadyState => {
+            StageOutput::SteadyState(serde_json::from_value(value).map_err(schema_error)?)
+        }
+        StageId::Hypotheses => {
+            StageOutput::Hypotheses(serde_json::from_value(value).map_err(schema_error)?)
+        }
+        StageId::Experiments => {
+            StageOutput::Experiments(serde_json::from_value(value).map_err(schema_error)?)
+        }
+        StageId::BlastRadius => {
+            StageOutput::BlastRadius(serde_json::from_value(value).map_err(schema_error)?)
+        }
+        StageId::Rumsfeld => {
+            StageOutput::Rumsfeld(serde_json::from_value(value).map_err(schema_error)?)
+        }
+    })
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(stage: StageId, text: &str) -> Result<T, ParseError> {
@@ -379,6 +415,12 @@ pub trait StageEngine: Send + Sync {
     /// built-in rules when this fails.
     async fn run(&self, stage: StageId, input: &StageInput<'_>)
     -> Result<StageOutput, EngineError>;
+
+    /// Items of `stage`'s answer this engine set aside as invalid while the rest stood; the
+    /// pipeline lists them with the items grounding drops. None for engines that never do.
+    fn invalid_items(&self, _stage: StageId) -> Vec<super::DroppedItem> {
+        Vec::new()
+    }
 }
 
 #[cfg(test)]

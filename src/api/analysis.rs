@@ -82,16 +82,18 @@ pub enum ProviderName {
     Openai,
 }
 
-/// A reference to one key of a Secret in the analysis' namespace.
+/// The Secret, in the analysis' namespace, that holds the provider's credentials.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
-pub struct SecretKeyRef {
+pub struct CredentialsSecretRef {
     /// Name of the Secret.
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
-    /// Key in the Secret.
+    /// openai: the key holding the API key (default `apiKey`). bedrock: not used; the Secret
+    /// holds `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and optionally `AWS_SESSION_TOKEN`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 253))]
-    pub key: String,
+    pub key: Option<String>,
 }
 
 /// Provider, models and budgets.
@@ -121,10 +123,13 @@ pub struct ProviderSpec {
     #[schemars(length(max = 2048))]
     #[x_kube(validation = Rule::new("self.startsWith('https://') || self.startsWith('http://')").message("endpoint must be an http:// or https:// URL"))]
     pub endpoint: Option<String>,
-    /// Secret holding the API key (openai) or AWS credentials. The operator reads this one Secret
-    /// and nothing else; without it the standard credential chain is used.
+    /// Secret holding the credentials. openai: the API key under `key` (default `apiKey`).
+    /// bedrock: the keys `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and optionally
+    /// `AWS_SESSION_TOKEN` (as `kubectl create secret generic NAME --from-env-file` writes them).
+    /// The operator reads this one Secret and nothing else; without it bedrock uses the standard
+    /// AWS chain (IRSA, EKS pod identity, environment) and openai the operator's `OPENAI_API_KEY`, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub credentials_secret_ref: Option<SecretKeyRef>,
+    pub credentials_secret_ref: Option<CredentialsSecretRef>,
     /// Spending limits; a run stops before it would exceed them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budgets: Option<Budgets>,
@@ -298,8 +303,11 @@ pub struct RumsfeldCounts {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct UsageStatus {
-    /// Input tokens sent to models.
+    /// Input tokens billed at the full rate (prompt-cache reads apart).
     pub input_tokens: i64,
+    /// Input tokens read from the provider's prompt cache (billed at the cache-read rate).
+    #[serde(default)]
+    pub cached_input_tokens: i64,
     /// Output tokens received.
     pub output_tokens: i64,
     /// Estimated cost in US dollars, as a decimal string.

@@ -39,6 +39,10 @@ pub struct AnalyzeArgs {
     /// Allow targets in kube-system and other system namespaces.
     #[arg(long)]
     pub allow_system_namespaces: bool,
+    /// Print the expected tokens and cost of each stage of a model run, from the prompt sizes,
+    /// and stop: no model is called and no report is written.
+    #[arg(long)]
+    pub estimate: bool,
 }
 
 impl AnalyzeArgs {
@@ -89,9 +93,25 @@ pub async fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     let snapshot = args.source.read().await?;
     progress.step("building the service map");
     let map = servicemap::build(&snapshot);
+    if args.estimate {
+        let builtin = analysis::analyze_builtin(&map, &config).context("the built-in analysis")?;
+        let estimate = crate::llm::estimate::estimate_run(
+            &map,
+            &config,
+            &builtin,
+            &args.provider.provider_config()?,
+            &args.provider.prices()?,
+            &args.provider.engine_options(),
+        );
+        if estimate.stages.is_empty() {
+            anyhow::bail!("--estimate needs --provider bedrock or openai and a model");
+        }
+        print!("{}", estimate.table());
+        return Ok(());
+    }
     let engine = args.provider.engine().await?;
     progress.step("running the analysis stages");
-    let result = analysis::analyze(&map, &config, engine.stage_engine()).await;
+    let result = analysis::analyze(&map, &config, engine.stage_engine().as_ref()).await;
     if let Some(usage) = engine.usage_report() {
         eprint!("{}", usage.table());
     }

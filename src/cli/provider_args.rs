@@ -7,13 +7,15 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
+use crate::analysis::StageId;
 use crate::analysis::chat::CHAT_STAGE;
-use crate::analysis::{BuiltinEngine, StageEngine, StageId};
 use crate::api::ProviderName;
 use crate::llm::engine::DEFAULT_PROMPT_TOKENS;
+use crate::llm::factory::{Engine, build_engine};
+use crate::llm::openai::{OpenAiTuning, TokenLimitField};
 use crate::llm::{
-    BudgetLimits, CompletionCache, EngineOptions, FileCache, LlmSession, LlmSettings,
-    LlmStageEngine, PriceTable, ProviderConfig, UsageReport, build_client,
+    BudgetLimits, CompletionCache, EngineOptions, FileCache, LlmSession, LlmSettings, PriceTable,
+    ProviderConfig, build_client,
 };
 
 /// The engine of the analysis stages.
@@ -55,6 +57,17 @@ pub struct ProviderArgs {
     /// AWS region (bedrock); the AWS configuration's when unset.
     #[arg(long, value_name = "REGION")]
     pub region: Option<String>,
+    /// AWS profile of ~/.aws/config (bedrock): SSO (`aws sso login`), `credential_process`,
+    /// assumed roles; `AWS_PROFILE` or the default profile when unset.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Field of the output-token limit (openai): `max-completion-tokens` for the o1/o3/o4/gpt-5
+    /// families and `max-tokens` for other models unless set.
+    #[arg(long, value_enum, value_name = "FIELD")]
+    pub token_limit_field: Option<TokenLimitField>,
+    /// `reasoning_effort` sent to reasoning models (openai): minimal, low, medium or high.
+    #[arg(long, value_name = "EFFORT")]
+    pub reasoning_effort: Option<String>,
     /// Bedrock endpoint override, or the base URL of an OpenAI-compatible server
     /// (e.g. http://localhost:11434/v1).
     #[arg(long, value_name = "URL")]
@@ -102,29 +115,6 @@ fn parse_stage_model(arg: &str) -> Result<(String, String), String> {
     Ok((stage, model))
 }
 
-/// The engine the flags chose, and, for a model-backed one, its usage.
-pub struct SelectedEngine {
-    stage_engine: Arc<dyn StageEngine>,
-    llm: Option<Arc<LlmStageEngine>>,
-}
-
-impl SelectedEngine {
-    /// The engine to hand to [`crate::analysis::analyze`].
-    pub fn stage_engine(&self) -> &dyn StageEngine {
-        self.stage_engine.as_ref()
-    }
-
-    /// The engine as a shared handle.
-    pub fn shared(&self) -> Arc<dyn StageEngine> {
-        self.stage_engine.clone()
-    }
-
-    /// Tokens and cost per stage and in total (none for the built-in engine).
-    pub fn usage_report(&self) -> Option<UsageReport> {
-        self.llm.as_ref().map(|engine| engine.usage_report())
-    }
-}
-
 impl ProviderArgs {
     /// Whether a model is asked at all.
     pub fn uses_model(&self) -> bool {
@@ -142,6 +132,14 @@ impl ProviderArgs {
             bail!(
                 "--model, --stage-model, --endpoint and --anonymize need --provider bedrock or openai"
             );
+        }
+        if self.provider != ProviderChoice::Bedrock && self.profile.is_some() {
+            bail!("--profile needs --provider bedrock");
+        }
+        if self.provider != ProviderChoice::Openai
+            && (self.token_limit_field.is_some() || self.reasoning_effort.is_some())
+        {
+            bail!("--token-limit-field and --reasoning-effort need --provider openai");
         }
         if self.timeout == 0 {
             bail!("--timeout must be at least 1 second");
@@ -171,6 +169,11 @@ impl ProviderArgs {
             endpoint: self.endpoint.clone(),
             api_key,
             aws_credentials: None,
+            aws_profile: self.profile.clone(),
+            openai: OpenAiTuning {
+                token_limit_field: self.token_limit_field,
+                reasoning_effort: self.reasoning_effort.clone(),
+            },
             settings,
             budgets: BudgetLimits {
                 max_tokens: self.max_tokens,
@@ -210,44 +213,23 @@ impl ProviderArgs {
         EngineOptions {
             prompt_tokens: self.prompt_tokens,
             anonymize: self.anonymize,
-            // A stage makes at most two calls (the answer and one repair).
-            stage_timeout: Some(Duration::from_secs(self.timeout.saturating_mul(2))),
             ..EngineOptions::default()
         }
     }
 
     /// The engine of the analysis stages: the built-in rules, or a model for every stage (each
     /// stage needs a model from `--model` or `--stage-model`).
-    pub async fn engine(&self) -> anyhow::Result<SelectedEngine> {
-        if !self.uses_model() {
-            self.provider_config()?;
-            return Ok(SelectedEngine {
-                stage_engine: Arc::new(BuiltinEngine),
-                llm: None,
-            });
-        }
+    pub async fn engine(&self) -> anyhow::Result<Engine> {
         let config = self.provider_config()?;
-        let missing: Vec<&str> = StageId::ALL
-            .iter()
-            .map(|s| s.as_str())
-            .filter(|stage| config.model_for(stage).is_none())
-            .collect();
-        if !missing.is_empty() {
-            bail!(
-                "no model for stage(s) {}: set --model, or --stage-model STAGE=MODEL for each",
-                missing.join(", ")
-            );
-        }
         let prices = self.prices()?;
-        let engine =
-            LlmStageEngine::from_config(config, prices, self.cache(), self.engine_options())
-                .await
-                .context("setting up the model provider")?;
-        let engine = Arc::new(engine);
-        Ok(SelectedEngine {
-            stage_engine: engine.clone(),
-            llm: Some(engine),
-        })
+        let cache = if self.uses_model() {
+            self.cache()
+        } else {
+            None
+        };
+        build_engine(config, prices, cache, self.engine_options())
+            .await
+            .context("setting up the model provider")
     }
 
     /// A session and the model for the chat assistant, or `None` for the built-in one.
@@ -336,9 +318,7 @@ mod tests {
         assert_eq!(config.budgets.max_cost_usd, Some(0.75));
         assert_eq!(config.settings.total_timeout, Duration::from_secs(30));
         assert!(config.settings.timeout <= Duration::from_secs(30));
-        let options = args.engine_options();
-        assert!(options.anonymize);
-        assert_eq!(options.stage_timeout, Some(Duration::from_secs(60)));
+        assert!(args.engine_options().anonymize);
     }
 
     #[test]
@@ -353,6 +333,42 @@ mod tests {
         assert!(builtin_with_model.provider_config().is_err());
         let negative = parse(&["--provider", "openai", "--max-cost-usd=-1"]).unwrap();
         assert!(negative.provider_config().is_err());
+        let profile_for_openai = parse(&["--provider", "openai", "--profile", "dev"]).unwrap();
+        assert!(profile_for_openai.provider_config().is_err());
+    }
+
+    #[test]
+    fn profile_and_reasoning_flags_reach_the_config() {
+        let bedrock = parse(&[
+            "--provider",
+            "bedrock",
+            "--model",
+            "m",
+            "--profile",
+            "sso-dev",
+        ])
+        .unwrap()
+        .provider_config()
+        .unwrap();
+        assert_eq!(bedrock.aws_profile.as_deref(), Some("sso-dev"));
+        let openai = parse(&[
+            "--provider",
+            "openai",
+            "--model",
+            "gpt-5",
+            "--token-limit-field",
+            "max-tokens",
+            "--reasoning-effort",
+            "low",
+        ])
+        .unwrap()
+        .provider_config()
+        .unwrap();
+        assert_eq!(
+            openai.openai.token_limit_field,
+            Some(TokenLimitField::MaxTokens)
+        );
+        assert_eq!(openai.openai.reasoning_effort.as_deref(), Some("low"));
     }
 
     #[tokio::test]
@@ -367,7 +383,7 @@ mod tests {
             "--no-cache",
         ])
         .unwrap();
-        let error = args.engine().await.err().unwrap().to_string();
+        let error = format!("{:#}", args.engine().await.err().unwrap());
         assert!(
             error.contains("discovery") && !error.contains("hypotheses"),
             "{error}"

@@ -22,6 +22,7 @@ use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use tracing::instrument;
 
+use super::provider;
 use super::run::condition;
 use super::{Context, Error, tenancy};
 use crate::analysis::{self, AnalysisConfig, AnalysisResult};
@@ -29,11 +30,9 @@ use crate::api::UsageStatus;
 use crate::api::{
     ANALYSIS_LABEL, AnalysisPhase, ApprovalState, ChaosAnalysis, ChaosAnalysisStatus,
     ExcludedNamespace, ExperimentProposal, FIELD_MANAGER, FindingStatus, HypothesisStatus,
-    ProviderName, conditions,
+    conditions,
 };
-use crate::llm::ProviderConfig;
-use crate::llm::engine::{EngineOptions, LlmStageEngine};
-use crate::llm::pricing::PriceTable;
+use crate::llm::factory::Engine;
 use crate::servicemap::{self, ServiceMap};
 use crate::snapshot::cluster::{self, ClusterScope};
 
@@ -318,110 +317,42 @@ async fn analyze(
     map: &ServiceMap,
     config: &AnalysisConfig,
 ) -> Result<Analyzed, Error> {
-    let spec = &analysis.spec.provider;
-    if spec.name == ProviderName::Builtin {
-        let result =
-            analysis::analyze_builtin(map, config).map_err(|e| Error::Analysis(e.to_string()))?;
-        return Ok(Analyzed {
-            result,
-            usage: None,
-            provider_problem: None,
-        });
-    }
-    let engine = match model_engine(ctx, spec, ns).await {
-        Ok(engine) => engine,
-        Err(problem) => {
-            let result = analysis::analyze_builtin(map, config)
-                .map_err(|e| Error::Analysis(e.to_string()))?;
-            return Ok(Analyzed {
-                result,
-                usage: None,
-                provider_problem: Some(problem),
-            });
+    let (engine, provider_problem) =
+        match provider::engine_for(ctx, &analysis.spec.provider, ns).await {
+            Ok(engine) => (engine, None),
+            Err(problem) => (Engine::Builtin, Some(problem)),
+        };
+    let result = analysis::analyze(map, config, engine.stage_engine().as_ref()).await;
+    let usage = engine.usage_report().map(|report| {
+        for row in &report.stages {
+            ctx.metrics.record_llm_usage(
+                &report.engine,
+                row.model.as_deref().unwrap_or("unknown"),
+                row.input_tokens,
+                row.cache_read_tokens,
+                row.output_tokens,
+                row.cost_usd,
+            );
         }
-    };
-    let result = analysis::analyze(map, config, &engine).await;
-    let report = engine.usage_report();
-    for row in &report.stages {
-        ctx.metrics.record_llm_usage(
-            &report.engine,
-            row.model.as_deref().unwrap_or("unknown"),
-            row.input_tokens,
-            row.output_tokens,
-            row.cost_usd,
-        );
-    }
-    let usage = UsageStatus {
-        input_tokens: i64::try_from(report.total.input_tokens).unwrap_or(i64::MAX),
-        output_tokens: i64::try_from(report.total.output_tokens).unwrap_or(i64::MAX),
-        estimated_cost_usd: format!("{:.4}", report.total.cost_usd),
-        cached_stages: report
-            .stages
-            .iter()
-            .filter(|r| r.calls == 0 && r.cached > 0)
-            .count()
-            .try_into()
-            .unwrap_or(i64::MAX),
-    };
+        UsageStatus {
+            input_tokens: i64::try_from(report.total.input_tokens).unwrap_or(i64::MAX),
+            cached_input_tokens: i64::try_from(report.total.cache_read_tokens).unwrap_or(i64::MAX),
+            output_tokens: i64::try_from(report.total.output_tokens).unwrap_or(i64::MAX),
+            estimated_cost_usd: format!("{:.4}", report.total.cost_usd),
+            cached_stages: report
+                .stages
+                .iter()
+                .filter(|r| r.calls == 0 && r.cached > 0)
+                .count()
+                .try_into()
+                .unwrap_or(i64::MAX),
+        }
+    });
     Ok(Analyzed {
         result,
-        usage: Some(usage),
-        provider_problem: None,
+        usage,
+        provider_problem,
     })
-}
-
-/// A model engine for `spec`, or a message a person can act on.
-async fn model_engine(
-    ctx: &Context,
-    spec: &crate::api::ProviderSpec,
-    ns: &str,
-) -> Result<LlmStageEngine, String> {
-    let api_key = match &spec.credentials_secret_ref {
-        None => None,
-        Some(reference) => {
-            // The one Secret the operator may read, and only when an analysis names it.
-            let secrets: Api<k8s_openapi::api::core::v1::Secret> =
-                Api::namespaced(ctx.client.clone(), ns);
-            let secret = secrets.get(&reference.name).await.map_err(|e| {
-                format!(
-                    "cannot read Secret {ns}/{} named in spec.provider.credentialsSecretRef ({e}); \
-                     grant the operator get on that Secret",
-                    reference.name
-                )
-            })?;
-            let value = secret
-                .data
-                .and_then(|d| d.get(&reference.key).cloned())
-                .ok_or_else(|| {
-                    format!(
-                        "Secret {ns}/{} has no key {:?}",
-                        reference.name, reference.key
-                    )
-                })?;
-            Some(
-                String::from_utf8(value.0)
-                    .map_err(|_| {
-                        format!(
-                            "Secret {ns}/{} key {:?} is not UTF-8",
-                            reference.name, reference.key
-                        )
-                    })?
-                    .trim()
-                    .to_string(),
-            )
-        }
-    };
-    let mut config =
-        ProviderConfig::from_spec(spec, api_key).map_err(|e| format!("spec.provider: {e}"))?;
-    config.settings = ctx.config.llm_settings.clone();
-    LlmStageEngine::from_config(
-        config,
-        PriceTable::builtin(),
-        Some(ctx.llm_cache.clone()),
-        EngineOptions::default(),
-    )
-    .await
-    .map_err(|e| format!("provider {:?}: {e}", spec.name))
 }
 
 /// Applies the proposals of `result`, owned by the analysis; deletes Pending proposals the new

@@ -10,6 +10,7 @@ pub mod analysis;
 pub mod checks;
 pub mod leader;
 pub mod proposals;
+pub mod provider;
 pub mod run;
 pub mod tenancy;
 

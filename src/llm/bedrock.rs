@@ -45,6 +45,9 @@ pub struct BedrockOptions {
     /// Explicit credentials; else the standard chain (env, profile, web identity/IRSA, EKS pod
     /// identity, IMDS).
     pub credentials: Option<StaticAwsCredentials>,
+    /// Shared-config profile (`~/.aws/config`): SSO, `credential_process`, assumed roles; the
+    /// default profile (or `AWS_PROFILE`) when unset. Explicit credentials win over it.
+    pub profile: Option<String>,
     /// TCP/TLS connect timeout.
     pub connect_timeout: Duration,
 }
@@ -63,6 +66,7 @@ impl BedrockClient {
             region,
             endpoint,
             credentials: None,
+            profile: None,
             connect_timeout: super::LlmSettings::default().connect_timeout,
         })
         .await
@@ -90,6 +94,9 @@ impl BedrockClient {
         }
         if let Some(endpoint) = options.endpoint {
             loader = loader.endpoint_url(endpoint);
+        }
+        if let Some(profile) = options.profile {
+            loader = loader.profile_name(profile);
         }
         if let Some(creds) = options.credentials {
             loader = loader.credentials_provider(Credentials::new(

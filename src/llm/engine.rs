@@ -24,9 +24,13 @@ use super::{
     LlmError, LlmSession, OutputSpec, PriceTable, ProviderConfig, StageUsage, UsageLedger,
 };
 use crate::analysis::prompt::{
-    PROMPT_VERSION, ShrinkReport, build_stage_prompt, estimate_tokens, repair_message,
+    PROMPT_VERSION, ShrinkReport, build_stage_prompt, estimate_tokens, repair_items_message,
+    repair_message,
 };
-use crate::analysis::{EngineError, StageEngine, StageId, StageInput, StageOutput};
+use crate::analysis::stages::ParseError;
+use crate::analysis::{
+    DroppedItem, EngineError, ItemAnswer, StageEngine, StageId, StageInput, StageOutput,
+};
 use crate::servicemap::{NodeKind, ServiceMap};
 
 /// Default prompt budget of one stage, in estimated tokens (system, map, earlier results,
@@ -83,6 +87,16 @@ struct StageRecord {
     estimated_prompt_tokens: u64,
     estimated_answer_tokens: u64,
     failure: Option<String>,
+    /// Items of the answer set aside as invalid.
+    invalid: Vec<DroppedItem>,
+}
+
+/// Why a stage's first answer cannot be used as it is.
+enum Unusable {
+    /// Some items are invalid; the rest stands.
+    Items(Box<ItemAnswer>),
+    /// The answer as a whole.
+    Whole(ParseError),
 }
 
 /// One row of the usage report.
@@ -143,8 +157,16 @@ impl UsageReport {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{:<13} {:<44} {:>5} {:>6} {:>10} {:>10} {:>10} {:>10}",
-            "stage", "model", "calls", "cached", "in tokens", "out tokens", "est. in", "cost USD"
+            "{:<13} {:<44} {:>5} {:>6} {:>10} {:>10} {:>10} {:>10} {:>10}",
+            "stage",
+            "model",
+            "calls",
+            "cached",
+            "in tokens",
+            "cached in",
+            "out tokens",
+            "est. in",
+            "cost USD"
         );
         let line = |out: &mut String, row: &StageUsageRow| {
             let mut notes = Vec::new();
@@ -167,12 +189,13 @@ impl UsageReport {
             };
             let _ = writeln!(
                 out,
-                "{:<13} {:<44} {:>5} {:>6} {:>10} {:>10} {:>10} {:>10}{}",
+                "{:<13} {:<44} {:>5} {:>6} {:>10} {:>10} {:>10} {:>10} {:>10}{}",
                 row.stage,
                 row.model.as_deref().unwrap_or("-"),
                 row.calls,
                 row.cached,
                 row.input_tokens,
+                row.cache_read_tokens,
                 row.output_tokens,
                 row.estimated_prompt_tokens,
                 cost,
@@ -223,7 +246,9 @@ impl LlmStageEngine {
         }
     }
 
-    /// Builds the provider's client from `config` and the engine around it.
+    /// Builds the provider's client from `config` and the engine around it, with `options` as
+    /// given (the shells use [`super::factory::build_engine`], which also checks the models and
+    /// derives the stage timeout).
     pub async fn from_config(
         config: ProviderConfig,
         prices: PriceTable,
@@ -232,6 +257,11 @@ impl LlmStageEngine {
     ) -> Result<Self, LlmError> {
         let client = super::build_client(&config).await?;
         Ok(Self::new(config, client, prices, cache, options))
+    }
+
+    /// How this engine builds and bounds its requests.
+    pub fn options(&self) -> &EngineOptions {
+        &self.options
     }
 
     /// The session (for budgets and the raw ledger).
@@ -280,62 +310,118 @@ impl LlmStageEngine {
             Some(anonymizer) => anonymizer.deanonymize(text),
             None => text.to_string(),
         };
-        let request = CompletionRequest {
-            model: model.to_string(),
-            // Our own text: redacted for good measure, never anonymised (it names no one).
-            system: redact(&prompt.system),
-            context: outgoing(&prompt.context),
-            messages: vec![ChatMessage::user(redact(&prompt.task))],
-            output: OutputSpec {
-                name: stage.as_str().to_string(),
-                description: stage.task().to_string(),
-                schema: stage.output_schema(),
+        // Our own texts (system, task) are redacted for good measure, never anonymised (they
+        // name no one).
+        let request = stage_request(
+            stage,
+            model,
+            StageTexts {
+                system: redact(&prompt.system),
+                context: outgoing(&prompt.context),
+                task: redact(&prompt.task),
             },
-            max_tokens: self
-                .options
-                .max_output_tokens
-                .unwrap_or_else(|| default_max_output_tokens(stage)),
-            temperature: self.options.temperature,
-        };
+            &self.options,
+        );
         self.update(stage, |record| {
             record.model = model.to_string();
             record.shrink = prompt.shrink.clone();
         });
-        let read = |completion: &Completion| StageOutput::parse(stage, &incoming(&completion.text));
+        let to_model = |text: &str| match &anonymizer {
+            Some(anonymizer) => anonymizer.anonymize(text),
+            None => text.to_string(),
+        };
+        // Only a clean answer passes the session's check (and is cached as it is); an answer with
+        // invalid items goes through the repair round first.
+        let read =
+            |completion: &Completion| match ItemAnswer::parse(stage, &incoming(&completion.text)) {
+                Ok(answer) if answer.invalid.is_empty() => Ok(answer.output),
+                Ok(answer) => Err(Unusable::Items(Box::new(answer))),
+                Err(error) => Err(Unusable::Whole(error)),
+            };
         let (first, parsed) = self
             .session
             .complete_checked(stage.as_str(), PROMPT_VERSION, &request, read)
             .await
             .map_err(|e| self.engine_error(e))?;
         self.count_call(stage, &request, &first);
-        let problems = match parsed {
-            Ok(output) => return Ok(output),
-            Err(error) => error.problems(),
-        };
-        tracing::info!(stage = %stage, problems = problems.len(), "answer unusable; one repair round");
         let mut repair = request.clone();
-        repair
-            .messages
-            .push(ChatMessage::assistant(outgoing(&first.completion.text)));
-        repair
-            .messages
-            .push(ChatMessage::user(outgoing(&repair_message(
-                stage, &problems,
-            ))));
+        let partial = match parsed {
+            Ok(output) => return Ok(output),
+            Err(Unusable::Whole(error)) => {
+                let problems = error.problems();
+                tracing::info!(stage = %stage, problems = problems.len(), "answer unusable; one repair round");
+                repair
+                    .messages
+                    .push(ChatMessage::assistant(outgoing(&first.completion.text)));
+                repair
+                    .messages
+                    .push(ChatMessage::user(outgoing(&repair_message(
+                        stage, &problems,
+                    ))));
+                None
+            }
+            Err(Unusable::Items(answer)) => {
+                tracing::info!(stage = %stage, invalid = answer.invalid.len(), "invalid items set aside; one repair round for them");
+                // Only the invalid items, not the whole answer: the valid ones stand as they are.
+                repair
+                    .messages
+                    .push(ChatMessage::user(outgoing(&repair_items_message(
+                        stage,
+                        &answer.invalid,
+                    ))));
+                Some(*answer)
+            }
+        };
         self.update(stage, |record| record.repaired = true);
-        let (second, parsed) = self
+        let read_items =
+            |completion: &Completion| ItemAnswer::parse(stage, &incoming(&completion.text));
+        let repaired = self
             .session
-            .complete_checked(stage.as_str(), PROMPT_VERSION, &repair, read)
-            .await
-            .map_err(|e| self.engine_error(e))?;
-        self.count_call(stage, &repair, &second);
-        let output = parsed?;
-        // The repaired answer is the stage's result for these inputs: an unchanged re-run finds
-        // it under the first request's key and makes no call.
-        self.session
-            .remember(stage.as_str(), PROMPT_VERSION, &request, &second.completion)
+            .complete_checked(stage.as_str(), PROMPT_VERSION, &repair, read_items)
             .await;
-        Ok(output)
+        let answer = match (partial, repaired) {
+            (None, Err(error)) => return Err(self.engine_error(error)),
+            (None, Ok((second, parsed))) => {
+                self.count_call(stage, &repair, &second);
+                parsed?
+            }
+            (Some(partial), Ok((second, Ok(items)))) => {
+                self.count_call(stage, &repair, &second);
+                let kept = partial.clone();
+                partial.merged(items).unwrap_or(kept)
+            }
+            (Some(partial), Ok((second, Err(error)))) => {
+                self.count_call(stage, &repair, &second);
+                tracing::warn!(stage = %stage, %error, "repair answer unusable; the valid items stand");
+                partial
+            }
+            (Some(partial), Err(error)) => {
+                tracing::warn!(stage = %stage, %error, "repair call failed; the valid items stand");
+                partial
+            }
+        };
+        if !answer.has_items() && !answer.invalid.is_empty() {
+            return Err(EngineError::Parse(ParseError::Invalid {
+                stage,
+                problems: answer
+                    .invalid
+                    .iter()
+                    .map(|item| format!("{}: {}", item.at, item.reasons.join("; ")))
+                    .collect(),
+            }));
+        }
+        let invalid: Vec<DroppedItem> = answer.invalid.iter().map(|i| i.dropped(stage)).collect();
+        self.update(stage, |record| record.invalid = invalid);
+        // The kept answer is the stage's result for these inputs: an unchanged re-run finds it
+        // under the first request's key and makes no call.
+        let remembered = Completion {
+            text: to_model(&answer.kept_json()),
+            ..first.completion.clone()
+        };
+        self.session
+            .remember(stage.as_str(), PROMPT_VERSION, &request, &remembered)
+            .await;
+        Ok(answer.output)
     }
 
     fn count_call(
@@ -371,6 +457,13 @@ impl StageEngine for LlmStageEngine {
         &self.name
     }
 
+    fn invalid_items(&self, stage: StageId) -> Vec<DroppedItem> {
+        lock(&self.records)
+            .get(stage.as_str())
+            .map(|record| record.invalid.clone())
+            .unwrap_or_default()
+    }
+
     async fn run(
         &self,
         stage: StageId,
@@ -389,6 +482,37 @@ impl StageEngine for LlmStageEngine {
             self.update(stage, |record| record.failure = Some(message));
         }
         result
+    }
+}
+
+/// The three texts of a stage request.
+pub(crate) struct StageTexts {
+    pub system: String,
+    pub context: String,
+    pub task: String,
+}
+
+/// The request the engine sends for `stage`: one copy, used by the engine and by the estimate.
+pub(crate) fn stage_request(
+    stage: StageId,
+    model: &str,
+    texts: StageTexts,
+    options: &EngineOptions,
+) -> CompletionRequest {
+    CompletionRequest {
+        model: model.to_string(),
+        system: texts.system,
+        context: texts.context,
+        messages: vec![ChatMessage::user(texts.task)],
+        output: OutputSpec {
+            name: stage.as_str().to_string(),
+            description: stage.task().to_string(),
+            schema: stage.output_schema(),
+        },
+        max_tokens: options
+            .max_output_tokens
+            .unwrap_or_else(|| default_max_output_tokens(stage)),
+        temperature: options.temperature,
     }
 }
 

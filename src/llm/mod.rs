@@ -13,6 +13,8 @@ pub mod bedrock;
 pub mod cache;
 pub mod chat;
 pub mod engine;
+pub mod estimate;
+pub mod factory;
 pub mod openai;
 pub mod pricing;
 pub mod redact;
@@ -30,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{ProviderName, ProviderSpec};
+use crate::api::ProviderName;
 
 pub use cache::{CacheError, CacheKey, CompletionCache, FileCache, MemoryCache};
 pub use engine::{EngineOptions, LlmStageEngine, StageUsageRow, UsageReport};
@@ -368,6 +370,11 @@ pub struct ProviderConfig {
     pub api_key: Option<String>,
     /// Explicit AWS credentials (bedrock); the standard chain when unset.
     pub aws_credentials: Option<StaticAwsCredentials>,
+    /// AWS shared-config profile (bedrock): SSO, `credential_process`, role chains...; the
+    /// default profile (or `AWS_PROFILE`) when unset.
+    pub aws_profile: Option<String>,
+    /// Reasoning-model settings (openai).
+    pub openai: openai::OpenAiTuning,
     /// Timeouts, retries, concurrency.
     pub settings: LlmSettings,
     /// Token and cost limits of one run.
@@ -384,6 +391,8 @@ impl fmt::Debug for ProviderConfig {
             .field("endpoint", &self.endpoint)
             .field("api_key", &self.api_key.as_ref().map(|_| "[REDACTED]"))
             .field("aws_credentials", &self.aws_credentials)
+            .field("aws_profile", &self.aws_profile)
+            .field("openai", &self.openai)
             .field("settings", &self.settings)
             .field("budgets", &self.budgets)
             .finish()
@@ -400,6 +409,8 @@ impl Default for ProviderConfig {
             endpoint: None,
             api_key: None,
             aws_credentials: None,
+            aws_profile: None,
+            openai: openai::OpenAiTuning::default(),
             settings: LlmSettings::default(),
             budgets: BudgetLimits::default(),
         }
@@ -407,26 +418,6 @@ impl Default for ProviderConfig {
 }
 
 impl ProviderConfig {
-    /// The configuration a ChaosAnalysis spec asks for; `api_key` is what the operator read from
-    /// the spec's credentials Secret, if any.
-    pub fn from_spec(spec: &ProviderSpec, api_key: Option<String>) -> Result<Self, LlmError> {
-        let budgets = match &spec.budgets {
-            Some(b) => BudgetLimits::try_from(b)?,
-            None => BudgetLimits::default(),
-        };
-        Ok(ProviderConfig {
-            provider: spec.name,
-            default_model: spec.model.clone(),
-            stage_models: spec.stage_models.clone(),
-            region: spec.region.clone(),
-            endpoint: spec.endpoint.clone(),
-            api_key,
-            aws_credentials: None,
-            settings: LlmSettings::default(),
-            budgets,
-        })
-    }
-
     /// The model a stage uses: its own, else the default.
     pub fn model_for(&self, stage: &str) -> Option<&str> {
         self.stage_models
@@ -469,6 +460,7 @@ pub async fn build_client_with_cancel(
                 region: config.region.clone(),
                 endpoint: config.endpoint.clone(),
                 credentials: config.aws_credentials.clone(),
+                profile: config.aws_profile.clone(),
                 connect_timeout: config.settings.connect_timeout,
             })
             .await?;
@@ -481,6 +473,7 @@ pub async fn build_client_with_cancel(
                 base_url: config.endpoint.clone(),
                 api_key: config.api_key.clone(),
                 connect_timeout: config.settings.connect_timeout,
+                tuning: config.openai.clone(),
             })?;
             Ok(Arc::new(
                 Resilient::new(client, config.settings.clone()).with_cancellation(cancel),

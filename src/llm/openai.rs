@@ -33,6 +33,54 @@ pub struct OpenAiOptions {
     pub api_key: Option<String>,
     /// TCP/TLS connect timeout.
     pub connect_timeout: Duration,
+    /// Reasoning-model settings.
+    pub tuning: OpenAiTuning,
+}
+
+/// Which field carries the output-token limit. OpenAI's reasoning models (o1, o3, o4, gpt-5)
+/// refuse `max_tokens` and want `max_completion_tokens`; most other servers know only
+/// `max_tokens`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TokenLimitField {
+    MaxTokens,
+    MaxCompletionTokens,
+}
+
+impl TokenLimitField {
+    /// The field a model wants, judged by its name: `max_completion_tokens` for the reasoning
+    /// families, `max_tokens` for everything else.
+    pub fn for_model(model: &str) -> TokenLimitField {
+        if is_reasoning_model(model) {
+            TokenLimitField::MaxCompletionTokens
+        } else {
+            TokenLimitField::MaxTokens
+        }
+    }
+}
+
+/// Whether `model` names one of OpenAI's reasoning families (with or without a `openai/` prefix
+/// as routers write it).
+pub fn is_reasoning_model(model: &str) -> bool {
+    let name = model
+        .rsplit('/')
+        .next()
+        .unwrap_or(model)
+        .to_ascii_lowercase();
+    ["o1", "o3", "o4", "gpt-5"].iter().any(|family| {
+        name == *family
+            || name
+                .strip_prefix(family)
+                .is_some_and(|rest| rest.starts_with(['-', '.', ':']))
+    })
+}
+
+/// Settings for reasoning models.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OpenAiTuning {
+    /// The output-token field; by model name ([`TokenLimitField::for_model`]) when unset.
+    pub token_limit_field: Option<TokenLimitField>,
+    /// Sent as `reasoning_effort` (`minimal`, `low`, `medium`, `high`) when set.
+    pub reasoning_effort: Option<String>,
 }
 
 impl std::fmt::Debug for OpenAiOptions {
@@ -51,6 +99,7 @@ pub struct OpenAiClient {
     http: reqwest::Client,
     completions_url: String,
     api_key: Option<String>,
+    tuning: OpenAiTuning,
     /// Set once the server has refused `json_schema`.
     json_schema_unsupported: AtomicBool,
 }
@@ -93,6 +142,7 @@ impl OpenAiClient {
             http,
             completions_url: format!("{}/chat/completions", base_url.trim_end_matches('/')),
             api_key,
+            tuning: options.tuning,
             json_schema_unsupported: AtomicBool::new(false),
         })
     }
@@ -160,9 +210,13 @@ impl LlmClient for OpenAiClient {
     async fn complete(&self, req: &CompletionRequest) -> Result<Completion, LlmError> {
         validate_output_name(&req.output.name)?;
         let response = if self.json_schema_unsupported.load(Ordering::Relaxed) {
-            self.send(&chat_request(req, Format::JsonObject)).await
+            self.send(&chat_request(req, Format::JsonObject, &self.tuning))
+                .await
         } else {
-            match self.send(&chat_request(req, Format::JsonSchema)).await {
+            match self
+                .send(&chat_request(req, Format::JsonSchema, &self.tuning))
+                .await
+            {
                 Err(SendError::JsonSchemaRefused(reason)) => {
                     tracing::info!(
                         url = %self.completions_url,
@@ -170,7 +224,8 @@ impl LlmClient for OpenAiClient {
                         "server refused json_schema; using json_object from now on"
                     );
                     self.json_schema_unsupported.store(true, Ordering::Relaxed);
-                    self.send(&chat_request(req, Format::JsonObject)).await
+                    self.send(&chat_request(req, Format::JsonObject, &self.tuning))
+                        .await
                 }
                 other => other,
             }
@@ -198,9 +253,14 @@ enum Format {
 struct ChatRequest<'a> {
     model: &'a str,
     messages: Vec<WireMessage>,
-    max_tokens: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_completion_tokens: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     temperature: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_effort: Option<&'a str>,
     response_format: ResponseFormat,
 }
 
@@ -233,7 +293,11 @@ struct JsonSchemaFormat {
     schema: schemars::Schema,
 }
 
-fn chat_request(req: &CompletionRequest, format: Format) -> ChatRequest<'_> {
+fn chat_request<'a>(
+    req: &'a CompletionRequest,
+    format: Format,
+    tuning: &'a OpenAiTuning,
+) -> ChatRequest<'a> {
     let mut system = req.system.clone();
     let response_format = match format {
         Format::JsonSchema => match strict_schema(&req.output.schema) {
@@ -292,11 +356,19 @@ fn chat_request(req: &CompletionRequest, format: Format) -> ChatRequest<'_> {
         },
         content: m.content.clone(),
     }));
+    let field = tuning
+        .token_limit_field
+        .unwrap_or_else(|| TokenLimitField::for_model(&req.model));
+    // Reasoning models accept only their default temperature.
+    let temperature = req.temperature.filter(|_| !is_reasoning_model(&req.model));
     ChatRequest {
         model: &req.model,
         messages,
-        max_tokens: req.max_tokens,
-        temperature: req.temperature,
+        max_tokens: (field == TokenLimitField::MaxTokens).then_some(req.max_tokens),
+        max_completion_tokens: (field == TokenLimitField::MaxCompletionTokens)
+            .then_some(req.max_tokens),
+        temperature,
+        reasoning_effort: tuning.reasoning_effort.as_deref(),
         response_format,
     }
 }
@@ -804,7 +876,8 @@ mod tests {
             max_tokens: 64,
             temperature: Some(0.0),
         };
-        let body = serde_json::to_value(chat_request(&req, Format::JsonObject)).unwrap();
+        let tuning = OpenAiTuning::default();
+        let body = serde_json::to_value(chat_request(&req, Format::JsonObject, &tuning)).unwrap();
         assert_eq!(
             body["response_format"],
             serde_json::json!({"type": "json_object"})
@@ -814,10 +887,57 @@ mod tests {
         assert!(system.contains("\"service\""));
         assert_eq!(body["messages"][1]["content"], "MAP");
         assert_eq!(body["messages"][2]["role"], "user");
-        let body = serde_json::to_value(chat_request(&req, Format::JsonSchema)).unwrap();
+        let body = serde_json::to_value(chat_request(&req, Format::JsonSchema, &tuning)).unwrap();
         assert_eq!(body["response_format"]["type"], "json_schema");
         assert_eq!(body["response_format"]["json_schema"]["strict"], true);
         assert_eq!(body["response_format"]["json_schema"]["name"], "hypotheses");
+        assert_eq!(body["max_tokens"], 64);
+        assert!(body.get("max_completion_tokens").is_none());
+        assert!(body.get("reasoning_effort").is_none());
+    }
+
+    #[test]
+    fn reasoning_models_get_max_completion_tokens() {
+        for model in [
+            "o1",
+            "o3-mini",
+            "o4-mini",
+            "gpt-5",
+            "gpt-5-mini",
+            "openai/gpt-5.1",
+        ] {
+            assert!(is_reasoning_model(model), "{model}");
+        }
+        for model in ["gpt-4.1", "gpt-4o", "o1x", "llama3.1", "gpt-50"] {
+            assert!(!is_reasoning_model(model), "{model}");
+        }
+        let req = CompletionRequest {
+            model: "gpt-5-mini".into(),
+            system: "s".into(),
+            context: String::new(),
+            messages: vec![super::super::ChatMessage::user("go")],
+            output: super::super::OutputSpec {
+                name: "hypotheses".into(),
+                description: "d".into(),
+                schema: schemars::schema_for!(Target),
+            },
+            max_tokens: 64,
+            temperature: Some(0.0),
+        };
+        let tuning = OpenAiTuning {
+            token_limit_field: None,
+            reasoning_effort: Some("low".into()),
+        };
+        let body = serde_json::to_value(chat_request(&req, Format::JsonSchema, &tuning)).unwrap();
+        assert_eq!(body["max_completion_tokens"], 64);
+        assert!(body.get("max_tokens").is_none());
+        assert!(body.get("temperature").is_none());
+        assert_eq!(body["reasoning_effort"], "low");
+        let forced = OpenAiTuning {
+            token_limit_field: Some(TokenLimitField::MaxTokens),
+            reasoning_effort: None,
+        };
+        let body = serde_json::to_value(chat_request(&req, Format::JsonSchema, &forced)).unwrap();
         assert_eq!(body["max_tokens"], 64);
     }
 
@@ -909,6 +1029,7 @@ mod tests {
             base_url: Some("https://example.invalid/v1/".into()),
             api_key: Some("k".into()),
             connect_timeout: Duration::from_secs(1),
+            ..OpenAiOptions::default()
         })
         .unwrap();
         assert_eq!(

@@ -116,6 +116,12 @@ impl RecordedRequest {
         output_name_of(&self.body)
     }
 
+    /// The access key id a SigV4 signature names (`Authorization: AWS4-HMAC-SHA256
+    /// Credential=AKID/20260101/us-east-1/bedrock/aws4_request, ...`).
+    pub fn signed_access_key(&self) -> Option<String> {
+        signed_access_key(self.header("authorization")?)
+    }
+
     /// Everything the client sent, as one string to search.
     pub fn everything(&self) -> String {
         let mut all = format!("{} {}\n", self.method, self.path);
@@ -136,6 +142,8 @@ struct State {
     /// ...and, when those are used up, a step played every time.
     sticky: BTreeMap<String, Step>,
     requests: Vec<RecordedRequest>,
+    /// When set, only requests signed with this access key get a scripted answer.
+    required_access_key: Option<String>,
 }
 
 impl State {
@@ -236,6 +244,12 @@ impl FakeLlmServer {
         self.state().sticky.insert(name.to_string(), step);
     }
 
+    /// Answers only requests whose SigV4 signature names `access_key_id`; any other request gets
+    /// a 403 as AWS gives for unknown credentials, and no step is played for it.
+    pub fn require_access_key(&self, access_key_id: &str) {
+        self.state().required_access_key = Some(access_key_id.to_string());
+    }
+
     /// Requests for the output `name` received so far.
     pub fn requests_for(&self, name: &str) -> usize {
         self.state()
@@ -259,6 +273,12 @@ impl FakeLlmServer {
     pub fn remaining_steps(&self) -> usize {
         self.state().script.len()
     }
+}
+
+fn signed_access_key(authorization: &str) -> Option<String> {
+    let (_, rest) = authorization.split_once("Credential=")?;
+    let (key, _) = rest.split_once('/')?;
+    Some(key.to_string())
 }
 
 /// The error a scripted drop returns: hyper then closes the connection without a response.
@@ -292,16 +312,34 @@ async fn handle(format: WireFormat, state: Arc<Mutex<State>>, req: Request<Incom
         Ok(collected) => String::from_utf8_lossy(&collected.to_bytes()).into_owned(),
         Err(_) => return Err(DropConnection),
     };
-    let step = {
+    let (step, signed_ok) = {
         let mut state = lock(&state);
-        state.requests.push(RecordedRequest {
+        let request = RecordedRequest {
             method: method.clone(),
             path: path.clone(),
             headers,
             body: body.clone(),
-        });
-        state.next_step(output_name_of(&body).as_deref())
+        };
+        let signed_ok = match &state.required_access_key {
+            None => true,
+            Some(wanted) => request.signed_access_key().as_deref() == Some(wanted.as_str()),
+        };
+        state.requests.push(request);
+        let step = if signed_ok {
+            state.next_step(output_name_of(&body).as_deref())
+        } else {
+            None
+        };
+        (step, signed_ok)
     };
+    if !signed_ok {
+        return Ok(error_reply(
+            format,
+            StatusCode::FORBIDDEN,
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+        ));
+    }
     let path_ok = match format {
         WireFormat::BedrockConverse => path.starts_with("/model/") && path.ends_with("/converse"),
         WireFormat::OpenAiChat => path == "/v1/chat/completions",
