@@ -725,8 +725,10 @@ mod tests {
             subject: NodeId(subject.into()),
             probe,
             min_value: 1,
+            max_value: None,
             unit: "x".into(),
             priority: 1,
+            baseline: None,
         };
         let output = SteadyStateOutput {
             steady_states: vec![
@@ -804,8 +806,10 @@ mod tests {
                         url: "http://shop.example.com/".into(),
                     },
                     min_value: 95,
+                    max_value: None,
                     unit: "%".into(),
                     priority: 1,
+                    baseline: None,
                 }],
             }),
             ..StageOutputs::default()

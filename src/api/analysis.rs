@@ -46,6 +46,11 @@ pub struct ChaosAnalysisSpec {
     /// When the analysis runs again.
     #[serde(default)]
     pub refresh: RefreshPolicy,
+    /// Runtime telemetry (Prometheus): observed calls join the map, measured baselines set the
+    /// steady states. When it cannot be read, the map from the cluster's objects stands and the
+    /// Degraded condition says why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telemetry: Option<super::telemetry::Telemetry>,
 }
 
 /// The namespaces and objects an analysis looks at.

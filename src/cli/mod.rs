@@ -7,6 +7,7 @@ mod crds;
 mod input;
 mod map;
 mod operator;
+mod prometheus_args;
 pub mod provider_args;
 
 use clap::{Parser, Subcommand};

@@ -11,6 +11,7 @@ pub mod checks;
 pub mod leader;
 pub mod proposals;
 pub mod run;
+pub mod telemetry;
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
