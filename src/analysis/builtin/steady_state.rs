@@ -89,10 +89,13 @@ fn measured(
             .max()
             .unwrap_or(0)
             + u32::try_from(index.predecessors(s).len() * 10).unwrap_or(u32::MAX);
-        let exposed = index
-            .predecessors(s)
-            .iter()
-            .any(|&p| index.node(p).entry_point && !index.node(p).kind.is_workload());
+        // A LoadBalancer or NodePort Service is an entry point itself; a ClusterIP one is
+        // exposed by the Ingress or route in front of it.
+        let exposed = index.node(s).entry_point
+            || index
+                .predecessors(s)
+                .iter()
+                .any(|&p| index.node(p).entry_point && !index.node(p).kind.is_workload());
         ranked.push((score, exposed, service));
     }
     ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.2.service.cmp(&b.2.service)));
