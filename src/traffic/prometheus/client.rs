@@ -251,7 +251,8 @@ impl PrometheusClient {
                 PrometheusError::Unreachable {
                     url: self.base.clone(),
                     call: call.to_owned(),
-                    message: error_chain(&e),
+                    // The URL is in the message already; reqwest's would repeat it, query and all.
+                    message: error_chain(&e.without_url()),
                 }
             }
         };
