@@ -32,7 +32,19 @@ const STEP_SECONDS: i64 = 30;
 /// namespace, callee Service, protocol, calls per second, share failing, typical latency ms).
 /// The ingress gateway and the tracing collector are outside the manifests: their calls must be
 /// listed as unmatched, never become nodes or edges.
-const CALLS: &[(&str, &str, &str, &str, &str, f64, f64, f64)] = &[
+/// (caller ns, caller, callee ns, callee, protocol, calls/s, failing share, median ms).
+type Call = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    f64,
+    f64,
+    f64,
+);
+
+const CALLS: &[Call] = &[
     (
         "istio-system",
         "istio-ingressgateway",
@@ -76,7 +88,7 @@ fn sock_shop_series(end: i64) -> String {
     let times: Vec<i64> = (0..=HISTORY_SECONDS / STEP_SECONDS)
         .map(|i| end - HISTORY_SECONDS + i * STEP_SECONDS)
         .collect();
-    let labels = |call: &(&str, &str, &str, &str, &str, f64, f64, f64), reporter: &str| {
+    let labels = |call: &Call, reporter: &str| {
         let (src_ns, src, dst_ns, dst, ..) = *call;
         BTreeMap::from([
             ("reporter", reporter.to_string()),
@@ -126,7 +138,7 @@ fn sock_shop_series(end: i64) -> String {
     }
     om.family("istio_request_duration_milliseconds", "histogram");
     for call in CALLS.iter().filter(|c| c.4 == "http") {
-        let points: Vec<(i64, Vec<(String, f64)>, f64)> = times
+        let points: Vec<prometheus_support::HistogramPoint> = times
             .iter()
             .map(|&t| {
                 let total = (call.5 * elapsed(t)).round();

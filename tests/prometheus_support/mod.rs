@@ -96,6 +96,9 @@ pub fn now() -> i64 {
         .as_secs() as i64
 }
 
+/// A histogram at one time: cumulative `(le, count)` buckets and the sum.
+pub type HistogramPoint = (i64, Vec<(String, f64)>, f64);
+
 /// OpenMetrics text, one family at a time.
 #[derive(Default)]
 pub struct OpenMetrics {
@@ -129,7 +132,7 @@ impl OpenMetrics {
         &mut self,
         family: &str,
         labels: &BTreeMap<&str, String>,
-        points: &[(i64, Vec<(String, f64)>, f64)],
+        points: &[HistogramPoint],
     ) {
         let base = labels_text(labels);
         for (t, buckets, sum) in points {
