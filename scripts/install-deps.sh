@@ -9,6 +9,9 @@ command -v buildah >/dev/null 2>&1 || need+=(buildah)
 # kubectl kustomize renders deploy/ as `kubectl apply -k` would (tests/manifests.rs).
 command -v kubectl >/dev/null 2>&1 || need+=(kubectl)
 command -v mkfifo >/dev/null 2>&1 || need+=(coreutils)
+# A real Prometheus for the telemetry tests (scripts/with-prometheus.sh), and curl to wait for it.
+command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v curl >/dev/null 2>&1 || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

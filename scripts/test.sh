@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit tests and the integration tests against a real
 # kube-apiserver (built from the Kubernetes Go modules by tests/apiserver and started here, on
-# 127.0.0.1, for the duration of the run).
+# 127.0.0.1, for the duration of the run) and a real Prometheus (scripts/with-prometheus.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -15,8 +15,9 @@ cargo fmt --all -- --check
 echo "== building the kube-apiserver harness"
 bash scripts/build-apiserver.sh
 
-# Clippy and the tests run against one kube-apiserver, started here on 127.0.0.1.
-exec scripts/with-apiserver.sh bash -euo pipefail -c '
+# Clippy and the tests run against one kube-apiserver and one Prometheus, started here on
+# 127.0.0.1.
+exec scripts/with-apiserver.sh scripts/with-prometheus.sh bash -euo pipefail -c '
 echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 

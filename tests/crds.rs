@@ -263,6 +263,7 @@ fn proposal(ns: &str, name: &str) -> ExperimentProposal {
                 url: None,
                 query: None,
                 min_value: 1,
+                max_value: None,
             }],
             blast_radius: BlastRadius {
                 affected_workloads: vec![format!("{ns}/Deployment/cart")],

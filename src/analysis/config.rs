@@ -7,6 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::duration::{DurationError, parse_go_duration};
+use super::measured::Measurements;
 use crate::api::Guardrails;
 use crate::chaosmesh::ChaosKind;
 use crate::servicemap::ServiceMap;
@@ -61,6 +62,10 @@ pub struct AnalysisConfig {
     pub max_experiments: usize,
     /// Most hypotheses kept, highest risk first.
     pub max_hypotheses: usize,
+    /// Baselines measured in the user's Prometheus, when one was given: the steady states are
+    /// built from them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measurements: Option<Measurements>,
 }
 
 impl Default for AnalysisConfig {
@@ -75,6 +80,7 @@ impl Default for AnalysisConfig {
             without_chaos_mesh_opt_in: BTreeSet::new(),
             max_experiments: DEFAULT_MAX_EXPERIMENTS,
             max_hypotheses: DEFAULT_MAX_HYPOTHESES,
+            measurements: None,
         }
     }
 }

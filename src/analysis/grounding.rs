@@ -335,6 +335,24 @@ fn prometheus_namespaces(query: &str) -> Vec<&str> {
     out
 }
 
+/// Whether `query` is one the shell built over series that exist: a guessed metric name is a
+/// bug, whoever proposed it.
+fn is_measured(g: &Grounding<'_, '_>, query: &str) -> bool {
+    g.config
+        .measurements
+        .iter()
+        .flat_map(|m| &m.services)
+        .flat_map(|s| {
+            [
+                Some(&s.success_percent),
+                s.p99_millis.as_ref(),
+                Some(&s.requests_per_minute),
+            ]
+        })
+        .flatten()
+        .any(|m| m.query == query)
+}
+
 fn steady_state(
     mut output: SteadyStateOutput,
     g: &Grounding<'_, '_>,
@@ -383,6 +401,10 @@ fn steady_state(
                     )),
                 }
             }
+            Probe::Prometheus { query } if !is_measured(g, query) => Some(
+                "the query is not one measured in the analysis' Prometheus: its metric may not exist"
+                    .to_string(),
+            ),
             Probe::Prometheus { query } => prometheus_namespaces(query)
                 .into_iter()
                 .find(|ns| !map_namespaces.contains(ns))
@@ -736,8 +758,10 @@ mod tests {
             subject: NodeId(subject.into()),
             probe,
             min_value: 1,
+            max_value: None,
             unit: "x".into(),
             priority: 1,
+            baseline: None,
         };
         let output = SteadyStateOutput {
             steady_states: vec![
@@ -815,8 +839,10 @@ mod tests {
                         url: "http://shop.example.com/".into(),
                     },
                     min_value: 95,
+                    max_value: None,
                     unit: "%".into(),
                     priority: 1,
+                    baseline: None,
                 }],
             }),
             ..StageOutputs::default()

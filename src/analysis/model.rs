@@ -303,7 +303,8 @@ pub enum Probe {
         /// The URL; its host must be one the entry point serves.
         url: String,
     },
-    /// A PromQL query compared with the threshold; a template to adapt to the metrics at hand.
+    /// A PromQL query over series that exist in the analysis' Prometheus, compared with the
+    /// thresholds.
     Prometheus {
         /// The query.
         query: String,
@@ -326,10 +327,37 @@ pub struct SteadyState {
     pub probe: Probe,
     /// The least value that counts as steady.
     pub min_value: i64,
+    /// The most value that counts as steady (latency), when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_value: Option<i64>,
     /// Unit of the value (replicas, endpoints, percent, status).
     pub unit: String,
     /// 1 is the most important.
     pub priority: u32,
+    /// The measured baseline the thresholds were set from (Prometheus steady states).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<Baseline>,
+}
+
+/// What a steady state measured before anything was broken.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Baseline {
+    /// The value, in the steady state's unit, times 1000.
+    pub value_milli: i64,
+    /// The query that measured it.
+    pub query: String,
+    /// The window it was measured over, in seconds.
+    pub window_seconds: u64,
+    /// The metric the query reads.
+    pub origin: String,
+}
+
+impl Baseline {
+    /// The value in the steady state's unit.
+    pub fn value(&self) -> f64 {
+        self.value_milli as f64 / 1000.0
+    }
 }
 
 /// Stage 3: the top ten measurable steady states.

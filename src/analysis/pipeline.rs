@@ -48,6 +48,7 @@ pub fn steady_state_check(state: &SteadyState) -> SteadyStateCheck {
         url,
         query,
         min_value: state.min_value,
+        max_value: state.max_value,
     }
 }
 

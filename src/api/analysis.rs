@@ -46,6 +46,11 @@ pub struct ChaosAnalysisSpec {
     /// When the analysis runs again.
     #[serde(default)]
     pub refresh: RefreshPolicy,
+    /// Runtime telemetry (Prometheus): observed calls join the map, measured baselines set the
+    /// steady states. When it cannot be read, the map from the cluster's objects stands and the
+    /// Degraded condition says why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telemetry: Option<super::telemetry::Telemetry>,
 }
 
 /// The namespaces and objects an analysis looks at.
@@ -80,6 +85,18 @@ pub enum ProviderName {
     Bedrock,
     /// Any OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, Ollama, LM Studio).
     Openai,
+}
+
+/// A reference to one key of a Secret in the analysis' namespace.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeyRef {
+    /// Name of the Secret.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Key in the Secret.
+    #[schemars(length(min = 1, max = 253))]
+    pub key: String,
 }
 
 /// The Secret, in the analysis' namespace, that holds the provider's credentials.

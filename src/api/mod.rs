@@ -6,9 +6,11 @@
 mod analysis;
 pub mod policy;
 mod proposal;
+mod telemetry;
 
 pub use analysis::*;
 pub use proposal::*;
+pub use telemetry::*;
 
 use kube::CustomResourceExt;
 use kube::core::crd::merge_crds;

@@ -107,6 +107,9 @@ pub struct SteadyStateCheck {
     pub query: Option<String>,
     /// The least value that counts as steady (replicas, endpoints, or the query's result).
     pub min_value: i64,
+    /// The most value that counts as steady (a latency query's result), when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_value: Option<i64>,
 }
 
 /// Who is affected if the hypothesis is wrong.

@@ -5,6 +5,7 @@ use std::time::Instant;
 use anyhow::Context;
 
 use super::input::SourceArgs;
+use super::prometheus_args::PrometheusArgs;
 use super::provider_args::ProviderArgs;
 use crate::analysis::{self, AnalysisConfig, AnalysisResult};
 use crate::api::Guardrails;
@@ -18,6 +19,8 @@ pub struct AnalyzeArgs {
     pub source: SourceArgs,
     #[command(flatten)]
     pub provider: ProviderArgs,
+    #[command(flatten)]
+    pub prometheus: PrometheusArgs,
     /// Folder for report.md, report.html, analysis.json, proposals/ and chaos/.
     #[arg(long, value_name = "DIR", default_value = "smart-chaos-report")]
     pub out: PathBuf,
@@ -87,12 +90,14 @@ impl Progress {
 
 pub async fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     let progress = Progress::new();
-    let config =
+    let mut config =
         AnalysisConfig::from_guardrails(&args.guardrails(), None).context("invalid guardrails")?;
     progress.step("reading objects");
     let snapshot = args.source.read().await?;
     progress.step("building the service map");
-    let map = servicemap::build(&snapshot);
+    let mut map = servicemap::build(&snapshot);
+    progress.step("reading observed calls and baselines from Prometheus");
+    config.measurements = args.prometheus.enrich(&mut map).await?;
     if args.estimate {
         let builtin = analysis::analyze_builtin(&map, &config).context("the built-in analysis")?;
         let estimate = crate::llm::estimate::estimate_run(

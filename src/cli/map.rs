@@ -2,6 +2,7 @@ use anyhow::Context;
 use std::io::Write;
 
 use super::input::SourceArgs;
+use super::prometheus_args::PrometheusArgs;
 use crate::servicemap;
 
 /// Output formats of `smart-chaos map`.
@@ -20,6 +21,8 @@ pub enum MapFormat {
 pub struct MapArgs {
     #[command(flatten)]
     pub source: SourceArgs,
+    #[command(flatten)]
+    pub prometheus: PrometheusArgs,
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value = "json")]
     pub output: MapFormat,
@@ -30,7 +33,8 @@ pub struct MapArgs {
 
 pub async fn run(args: MapArgs) -> anyhow::Result<()> {
     let snapshot = args.source.read().await?;
-    let map = servicemap::build(&snapshot);
+    let mut map = servicemap::build(&snapshot);
+    args.prometheus.enrich(&mut map).await?;
     let text = if args.hash {
         let mut hash = map.content_hash().context("hashing the map")?;
         hash.push('\n');

@@ -24,6 +24,7 @@ use tracing::instrument;
 
 use super::provider;
 use super::run::condition;
+use super::telemetry;
 use super::{Context, Error, tenancy};
 use crate::analysis::{self, AnalysisConfig, AnalysisResult};
 use crate::api::UsageStatus;
@@ -35,6 +36,7 @@ use crate::api::{
 use crate::llm::factory::Engine;
 use crate::servicemap::{self, ServiceMap};
 use crate::snapshot::cluster::{self, ClusterScope};
+use crate::traffic::prometheus;
 
 /// Name of this controller in metrics and logs.
 pub const CONTROLLER: &str = "analyses";
@@ -52,6 +54,7 @@ mod reasons {
     pub const STAGES_FELL_BACK: &str = "StagesFellBack";
     pub const PROVIDER_NOT_AVAILABLE: &str = "ProviderNotAvailable";
     pub const ALL_STAGES_OK: &str = "AllStagesOk";
+    pub const TELEMETRY_NOT_AVAILABLE: &str = "TelemetryNotAvailable";
 }
 
 #[derive(Serialize, Debug)]
@@ -136,7 +139,9 @@ pub async fn reconcile_analysis(
             .map(label_selector_string),
     };
     let snapshot = cluster::read(&ctx.client, &scope).await?;
-    let map = servicemap::build(&snapshot);
+    let mut map = servicemap::build(&snapshot);
+    // The hash is the cluster objects' map: traffic counts change every minute and must not
+    // re-run the stages on their own.
     let map_hash = map
         .content_hash()
         .map_err(|e| Error::Analysis(format!("hashing the map: {e}")))?;
@@ -167,8 +172,19 @@ pub async fn reconcile_analysis(
         previous
     };
 
+    // gather telemetry: observed calls and baselines; on failure the objects' map stands
+    let mut config = config;
+    let telemetry_problem = match read_telemetry(&ctx, analysis, &ns, &mut map).await {
+        Ok(measurements) => {
+            config.measurements = measurements;
+            None
+        }
+        Err(problem) => Some(problem),
+    };
+
     // analyze (pure stages; a model engine does its I/O through the trait)
-    let analyzed = analyze(&ctx, analysis, &ns, &map, &config).await?;
+    let mut analyzed = analyze(&ctx, analysis, &ns, &map, &config).await?;
+    analyzed.telemetry_problem = telemetry_problem;
     let result = &analyzed.result;
 
     // apply proposals
@@ -305,6 +321,34 @@ struct Analyzed {
     usage: Option<UsageStatus>,
     /// Set when the configured provider could not be used at all.
     provider_problem: Option<String>,
+    /// Set when the analysis' Prometheus could not be read.
+    telemetry_problem: Option<String>,
+}
+
+/// Adds what the analysis' Prometheus observed to `map` and returns the baselines it measured;
+/// `Ok(None)` without a Prometheus. The error is a message a person can act on.
+async fn read_telemetry(
+    ctx: &Context,
+    analysis: &ChaosAnalysis,
+    ns: &str,
+    map: &mut ServiceMap,
+) -> Result<Option<crate::analysis::Measurements>, String> {
+    let Some(source) = analysis
+        .spec
+        .telemetry
+        .as_ref()
+        .and_then(|t| t.prometheus.as_ref())
+    else {
+        return Ok(None);
+    };
+    let window = telemetry::window(source)?;
+    let client = telemetry::prometheus_client(&ctx.client, ns, source).await?;
+    let enrichment = prometheus::enrich(&client, map, window)
+        .await
+        .map_err(|e| {
+            format!("{e}; check spec.telemetry.prometheus and that the operator can reach it")
+        })?;
+    Ok(Some(enrichment.measurements))
 }
 
 /// Runs the stages with the analysis' provider: the built-in engine, or a model engine built from
@@ -352,6 +396,7 @@ async fn analyze(
         result,
         usage,
         provider_problem,
+        telemetry_problem: None,
     })
 }
 
@@ -550,31 +595,40 @@ fn ready_status(
     let result = &analyzed.result;
     let mut summary = result.summary.clone();
     summary.proposals = proposals;
-    let (degraded, degraded_reason, degraded_message) =
-        if let Some(problem) = &analyzed.provider_problem {
-            (
-                true,
-                reasons::PROVIDER_NOT_AVAILABLE,
-                format!("{problem}; the built-in engine's results stand"),
-            )
-        } else if !result.notes.is_empty() {
-            let stages: Vec<String> = result
-                .notes
-                .iter()
-                .map(|n| format!("{:?}: {}", n.stage, n.message))
-                .collect();
-            (
-                true,
-                reasons::STAGES_FELL_BACK,
-                format!("built-in results stand for: {}", stages.join("; ")),
-            )
-        } else {
-            (
-                false,
-                reasons::ALL_STAGES_OK,
-                "every stage ran with the configured engine".to_string(),
-            )
-        };
+    let (degraded, degraded_reason, degraded_message) = if let Some(problem) =
+        &analyzed.telemetry_problem
+    {
+        (
+            true,
+            reasons::TELEMETRY_NOT_AVAILABLE,
+            format!(
+                "{problem}; the map from the cluster's objects stands, without observed calls or measured steady states"
+            ),
+        )
+    } else if let Some(problem) = &analyzed.provider_problem {
+        (
+            true,
+            reasons::PROVIDER_NOT_AVAILABLE,
+            format!("{problem}; the built-in engine's results stand"),
+        )
+    } else if !result.notes.is_empty() {
+        let stages: Vec<String> = result
+            .notes
+            .iter()
+            .map(|n| format!("{:?}: {}", n.stage, n.message))
+            .collect();
+        (
+            true,
+            reasons::STAGES_FELL_BACK,
+            format!("built-in results stand for: {}", stages.join("; ")),
+        )
+    } else {
+        (
+            false,
+            reasons::ALL_STAGES_OK,
+            "every stage ran with the configured engine".to_string(),
+        )
+    };
     let conditions = vec![
         condition(
             &previous.conditions,

@@ -2,9 +2,11 @@
 //!
 //! The operator evaluates the Kubernetes checks itself: `AvailableReplicas` reads the status of
 //! the Deployment, StatefulSet or DaemonSet named by the subject, `ReadyEndpoints` counts the
-//! ready endpoints in the EndpointSlices of the Service. `Http` and `Prometheus` checks are not
-//! evaluated by the operator (it would need network reach into the workloads or a Prometheus URL
-//! it does not have); they are reported as such, and never count as holding.
+//! ready endpoints in the EndpointSlices of the Service. `Prometheus` checks are queried in the
+//! Prometheus the proposal's analysis names (`spec.telemetry.prometheus`); when that server cannot
+//! answer, the check is *unavailable*, which keeps a run from starting and pauses one that runs.
+//! `Http` checks are not evaluated by the operator (it would need network reach into the
+//! workloads); they are reported as such, and never count as holding.
 
 use std::collections::BTreeSet;
 
@@ -14,6 +16,7 @@ use kube::Client;
 use kube::api::{Api, ListParams};
 
 use crate::api::{CheckKind, SteadyStateCheck};
+use crate::traffic::prometheus::PrometheusClient;
 
 /// The label EndpointSlices carry naming their Service.
 const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
@@ -51,6 +54,19 @@ pub enum CheckOutcome {
     Broken { reason: String },
     /// The operator cannot evaluate this check.
     NotEvaluated { reason: String },
+    /// The check should be evaluated, but its source (Prometheus) cannot answer.
+    Unavailable { reason: String },
+}
+
+/// How the operator reaches the Prometheus of a proposal's analysis.
+#[derive(Clone, Debug)]
+pub enum PrometheusAccess {
+    /// The analysis names no Prometheus.
+    NotConfigured,
+    /// It names one, but it cannot be used (a Secret, the CA, the URL): why.
+    Broken(String),
+    /// A client for it.
+    Ready(PrometheusClient),
 }
 
 /// A check's name with its outcome.
@@ -67,7 +83,14 @@ impl CheckResult {
     }
     /// Whether the operator evaluated the check (held or broke).
     pub fn is_evaluated(&self) -> bool {
-        !matches!(self.outcome, CheckOutcome::NotEvaluated { .. })
+        matches!(
+            self.outcome,
+            CheckOutcome::Holds { .. } | CheckOutcome::Broken { .. }
+        )
+    }
+    /// Whether the check should have been evaluated but its source could not answer.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self.outcome, CheckOutcome::Unavailable { .. })
     }
     /// One line for status messages and events.
     pub fn describe(&self) -> String {
@@ -76,6 +99,9 @@ impl CheckResult {
             CheckOutcome::Broken { reason } => format!("{} broke: {reason}", self.name),
             CheckOutcome::NotEvaluated { reason } => {
                 format!("{} not evaluated by the operator: {reason}", self.name)
+            }
+            CheckOutcome::Unavailable { reason } => {
+                format!("{} cannot be evaluated: {reason}", self.name)
             }
         }
     }
@@ -102,6 +128,74 @@ pub fn judge(value: i64, min_value: i64, what: &str) -> CheckOutcome {
     }
 }
 
+/// Compares a measured value with the bounds: at least `min_value`, at most `max_value`.
+pub fn judge_measured(
+    value: f64,
+    min_value: i64,
+    max_value: Option<i64>,
+    what: &str,
+) -> CheckOutcome {
+    if value.is_nan() {
+        return CheckOutcome::Broken {
+            reason: format!("{what} is not a number (no calls measured)"),
+        };
+    }
+    if value < min_value as f64 {
+        return CheckOutcome::Broken {
+            reason: format!("{what} is {value:.2}, below the minimum {min_value}"),
+        };
+    }
+    if let Some(max) = max_value
+        && value > max as f64
+    {
+        return CheckOutcome::Broken {
+            reason: format!("{what} is {value:.2}, above the maximum {max}"),
+        };
+    }
+    CheckOutcome::Holds {
+        value: value.round() as i64,
+    }
+}
+
+/// Evaluates a Prometheus check's query.
+async fn evaluate_prometheus(check: &SteadyStateCheck, access: &PrometheusAccess) -> CheckOutcome {
+    let Some(query) = check.query.as_deref() else {
+        return CheckOutcome::NotEvaluated {
+            reason: "the check has no query".into(),
+        };
+    };
+    let client = match access {
+        PrometheusAccess::NotConfigured => {
+            return CheckOutcome::NotEvaluated {
+                reason: "the proposal's analysis names no Prometheus (spec.telemetry.prometheus)"
+                    .into(),
+            };
+        }
+        PrometheusAccess::Broken(reason) => {
+            return CheckOutcome::Unavailable {
+                reason: reason.clone(),
+            };
+        }
+        PrometheusAccess::Ready(client) => client,
+    };
+    match client.query(query).await {
+        Err(error) => CheckOutcome::Unavailable {
+            reason: error.to_string(),
+        },
+        Ok(samples) => match samples.first() {
+            None => CheckOutcome::Broken {
+                reason: "the query returned no samples: no calls were measured".into(),
+            },
+            Some(sample) => judge_measured(
+                sample.value,
+                check.min_value,
+                check.max_value,
+                &format!("the query's value in {}", client.url()),
+            ),
+        },
+    }
+}
+
 /// Ready endpoints across a Service's slices. An endpoint with no `ready` condition counts as
 /// ready (the API's own rule); an endpoint in two slices (dual stack) counts once.
 pub fn ready_endpoints(slices: &[EndpointSlice]) -> i64 {
@@ -124,15 +218,14 @@ pub fn ready_endpoints(slices: &[EndpointSlice]) -> i64 {
 /// Evaluates one check against the cluster.
 pub async fn evaluate(
     client: &Client,
+    prometheus: &PrometheusAccess,
     check: &SteadyStateCheck,
 ) -> Result<CheckResult, CheckError> {
     let outcome = match check.kind {
         CheckKind::Http => CheckOutcome::NotEvaluated {
             reason: "Http checks are run by an external prober, not the operator".into(),
         },
-        CheckKind::Prometheus => CheckOutcome::NotEvaluated {
-            reason: "Prometheus checks are not evaluated by the operator yet".into(),
-        },
+        CheckKind::Prometheus => evaluate_prometheus(check, prometheus).await,
         CheckKind::AvailableReplicas | CheckKind::ReadyEndpoints => {
             match check.subject.as_deref().and_then(Subject::parse) {
                 None => CheckOutcome::NotEvaluated {
@@ -290,6 +383,26 @@ mod tests {
         assert_eq!(ready_endpoints(std::slice::from_ref(&v4)), 2);
         assert_eq!(ready_endpoints(&[v4, v6]), 2);
         assert_eq!(ready_endpoints(&[]), 0);
+    }
+
+    #[test]
+    fn measured_values_are_held_to_both_bounds() {
+        assert_eq!(
+            judge_measured(99.6, 98, None, "v"),
+            CheckOutcome::Holds { value: 100 }
+        );
+        assert!(matches!(
+            judge_measured(42.0, 98, None, "success"),
+            CheckOutcome::Broken { reason } if reason == "success is 42.00, below the minimum 98"
+        ));
+        assert!(matches!(
+            judge_measured(300.0, 0, Some(240), "p99"),
+            CheckOutcome::Broken { reason } if reason.contains("above the maximum 240")
+        ));
+        assert!(matches!(
+            judge_measured(f64::NAN, 0, Some(240), "p99"),
+            CheckOutcome::Broken { .. }
+        ));
     }
 
     #[test]

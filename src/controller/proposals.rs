@@ -19,12 +19,13 @@ use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use tracing::{debug, info, instrument};
 
-use super::checks::{self, CheckResult};
+use super::checks::{self, CheckResult, PrometheusAccess};
 use super::run::{self, RunInputs, RunStep};
+use super::telemetry;
 use super::{Context, Error};
 use crate::api::{
-    ANALYSIS_LABEL, ApprovalState, ExperimentProposal, ExperimentProposalStatus, FIELD_MANAGER,
-    PROPOSAL_LABEL, RunPhase,
+    ANALYSIS_LABEL, ApprovalState, ChaosAnalysis, CheckKind, ExperimentProposal,
+    ExperimentProposalStatus, FIELD_MANAGER, PROPOSAL_LABEL, RunPhase,
 };
 use crate::chaosmesh::{self, ChaosKind, ChaosManifest, ChaosSpec, PAUSE_ANNOTATION};
 
@@ -226,9 +227,10 @@ async fn approved(proposal: &ExperimentProposal, ctx: &Context) -> Result<Action
         return Ok(Action::await_change());
     }
 
+    let prometheus = prometheus_access(ctx, proposal, &ns).await;
     let mut results: Vec<CheckResult> = Vec::with_capacity(proposal.spec.steady_state.len());
     for check in &proposal.spec.steady_state {
-        results.push(checks::evaluate(&ctx.client, check).await?);
+        results.push(checks::evaluate(&ctx.client, &prometheus, check).await?);
     }
     let window = spec
         .duration()
@@ -250,7 +252,7 @@ async fn approved(proposal: &ExperimentProposal, ctx: &Context) -> Result<Action
     debug!(?step, "next step");
     match &step {
         RunStep::Start => apply_chaos(&api, proposal, &spec, false).await?,
-        RunStep::Pause { .. } if existing.is_some() => {
+        RunStep::Pause { .. } | RunStep::Blind { .. } if existing.is_some() => {
             apply_chaos(&api, proposal, &spec, true).await?
         }
         _ => {}
@@ -263,6 +265,7 @@ async fn approved(proposal: &ExperimentProposal, ctx: &Context) -> Result<Action
             RunStep::Wait { .. } => (EventType::Warning, "WaitingForSteadyState"),
             RunStep::Start | RunStep::Continue => (EventType::Normal, "ExperimentStarted"),
             RunStep::Pause { .. } => (EventType::Warning, "SteadyStateBroken"),
+            RunStep::Blind { .. } => (EventType::Warning, "SteadyStateUnobservable"),
             RunStep::Complete { .. } => (EventType::Normal, "HypothesisHeld"),
             RunStep::Lost { .. } => (EventType::Warning, "ExperimentLost"),
         };
@@ -277,10 +280,55 @@ async fn approved(proposal: &ExperimentProposal, ctx: &Context) -> Result<Action
         RunStep::Wait { .. } | RunStep::Start | RunStep::Continue => {
             Action::requeue(ctx.config.check_interval)
         }
-        RunStep::Pause { .. } | RunStep::Complete { .. } | RunStep::Lost { .. } => {
-            Action::await_change()
-        }
+        RunStep::Pause { .. }
+        | RunStep::Blind { .. }
+        | RunStep::Complete { .. }
+        | RunStep::Lost { .. } => Action::await_change(),
     })
+}
+
+/// The Prometheus of the proposal's analysis, when it names one (only read when a check needs it).
+async fn prometheus_access(
+    ctx: &Context,
+    proposal: &ExperimentProposal,
+    ns: &str,
+) -> PrometheusAccess {
+    if !proposal
+        .spec
+        .steady_state
+        .iter()
+        .any(|c| c.kind == CheckKind::Prometheus)
+    {
+        return PrometheusAccess::NotConfigured;
+    }
+    let analyses: Api<ChaosAnalysis> = Api::namespaced(ctx.client.clone(), ns);
+    let analysis = match analyses.get_opt(&proposal.spec.analysis_ref).await {
+        Ok(Some(analysis)) => analysis,
+        Ok(None) => {
+            return PrometheusAccess::Broken(format!(
+                "the analysis {ns}/{} that names the Prometheus is gone",
+                proposal.spec.analysis_ref
+            ));
+        }
+        Err(e) => {
+            return PrometheusAccess::Broken(format!(
+                "reading the analysis {ns}/{}: {e}",
+                proposal.spec.analysis_ref
+            ));
+        }
+    };
+    let Some(source) = analysis
+        .spec
+        .telemetry
+        .as_ref()
+        .and_then(|t| t.prometheus.as_ref())
+    else {
+        return PrometheusAccess::NotConfigured;
+    };
+    match telemetry::prometheus_client(&ctx.client, ns, source).await {
+        Ok(client) => PrometheusAccess::Ready(client),
+        Err(reason) => PrometheusAccess::Broken(reason),
+    }
 }
 
 /// Records a run that cannot happen.
@@ -405,6 +453,7 @@ mod tests {
                     url: None,
                     query: None,
                     min_value: 1,
+                    max_value: None,
                 }],
                 blast_radius: BlastRadius::default(),
                 experiment: spec.clone().into(),

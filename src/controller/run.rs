@@ -36,6 +36,9 @@ pub enum RunStep {
     Continue,
     /// A check broke: pause the experiment (the stop condition); the hypothesis is refuted.
     Pause { message: String },
+    /// A check's source stopped answering while running: pause, since the stop condition is
+    /// blind; the verdict is inconclusive.
+    Blind { message: String },
     /// The window passed with every evaluated check holding.
     Complete { message: String },
     /// The Chaos Mesh resource disappeared while running.
@@ -79,6 +82,28 @@ pub fn next_step(inputs: &RunInputs<'_>) -> RunStep {
     if running && inputs.chaos_created_at.is_none() {
         return RunStep::Lost {
             message: "the Chaos Mesh resource was deleted while the experiment ran".into(),
+        };
+    }
+    let unavailable: Vec<String> = inputs
+        .checks
+        .iter()
+        .filter(|c| c.is_unavailable())
+        .map(CheckResult::describe)
+        .collect();
+    if !unavailable.is_empty() {
+        let reasons = unavailable.join("; ");
+        return if running {
+            RunStep::Blind {
+                message: format!(
+                    "a steady-state check could not be evaluated while the experiment ran, so it was paused: {reasons}"
+                ),
+            }
+        } else {
+            RunStep::Wait {
+                message: format!(
+                    "a steady-state check cannot be evaluated, so the experiment was not started: {reasons}"
+                ),
+            }
         };
     }
     if !any_evaluated {
@@ -281,6 +306,19 @@ pub fn status_after(
             ],
             ..base
         },
+        RunStep::Blind { message } => ExperimentProposalStatus {
+            phase: Some(RunPhase::Paused),
+            chaos_resource: Some(chaos_name.into()),
+            started_at: started,
+            finished_at: Some(Time(now)),
+            verdict: Some(Verdict::Inconclusive),
+            message: Some(message.clone()),
+            conditions: vec![
+                created(true, "Paused", "the Chaos Mesh resource is paused"),
+                steady(false, "CheckUnavailable"),
+            ],
+            ..base
+        },
         RunStep::Lost { message } => ExperimentProposalStatus {
             phase: Some(RunPhase::Failed),
             chaos_resource: Some(chaos_name.into()),
@@ -348,6 +386,34 @@ mod tests {
             window: Duration::from_secs(60),
             now: ts(now),
         }
+    }
+
+    fn unavailable(name: &str) -> CheckResult {
+        CheckResult {
+            name: name.into(),
+            outcome: CheckOutcome::Unavailable {
+                reason: "cannot reach Prometheus at http://127.0.0.1:9".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn an_unavailable_check_keeps_the_run_from_starting_and_pauses_a_running_one() {
+        let fresh = ExperimentProposalStatus::default();
+        let checks = [holds("web"), unavailable("success")];
+        match next_step(&inputs(&fresh, false, &checks, 0)) {
+            RunStep::Wait { message } => {
+                assert!(message.contains("not started"), "{message}");
+                assert!(message.contains("success cannot be evaluated"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let status = running_since(0);
+        let step = next_step(&inputs(&status, true, &checks, 10));
+        assert!(matches!(step, RunStep::Blind { .. }), "{step:?}");
+        let after = status_after(&step, &inputs(&status, true, &checks, 10), None, "p");
+        assert_eq!(after.phase, Some(RunPhase::Paused));
+        assert_eq!(after.verdict, Some(Verdict::Inconclusive));
     }
 
     #[test]

@@ -257,6 +257,7 @@ pub fn proposal(name: &str, ns: &str, target: &str) -> ExperimentProposal {
                 url: None,
                 query: None,
                 min_value: 2,
+                max_value: None,
             }],
             blast_radius: BlastRadius {
                 affected_workloads: vec![format!("{ns}/Deployment/{target}")],

@@ -38,6 +38,7 @@ impl BuiltinEngine {
             StageId::Dependencies => StageOutput::Dependencies(dependencies::run(input.index)),
             StageId::SteadyState => StageOutput::SteadyState(steady_state::run(
                 input.index,
+                input.config,
                 earlier
                     .discovery
                     .as_ref()

@@ -4,29 +4,24 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::super::config::MAX_STEADY_STATES;
+use super::super::config::{AnalysisConfig, MAX_STEADY_STATES};
 use super::super::index::MapIndex;
+use super::super::measured::{MeasuredQuery, Measurements, ServiceBaseline};
 use super::super::model::{
-    DependenciesOutput, DiscoveryOutput, FindingKind, Probe, SteadyState, SteadyStateOutput,
-    TierName,
+    Baseline, DependenciesOutput, DiscoveryOutput, FindingKind, Probe, SteadyState,
+    SteadyStateOutput, TierName,
 };
 use super::super::naming::item_id;
 use super::{fan, is_replicated_kind, label};
 use crate::servicemap::{NodeId, NodeKind};
 
 const MAX_HTTP: usize = 3;
-const MAX_SUCCESS_RATIO: usize = 2;
 const MAX_AVAILABILITY: usize = 4;
 const MAX_ENDPOINTS: usize = 2;
 
 /// The id of a steady state of type `kind` about `subject`.
 pub(crate) fn steady_state_id(kind: &str, subject: &NodeId, name: &str) -> String {
     item_id(&format!("ss-{kind}"), name, &[kind, subject.as_str()])
-}
-
-/// A PromQL label value: quotes and backslashes escaped.
-fn promql_value(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
 struct Candidate {
@@ -59,8 +54,181 @@ pub(crate) fn criticality(
     score
 }
 
+/// Success ratio at least the baseline minus this many percentage points.
+const SUCCESS_MARGIN_PERCENT: f64 = 1.0;
+/// p99 latency at most this many times the baseline p99...
+const P99_FACTOR: f64 = 2.0;
+/// ...and never less than the baseline plus this many milliseconds (a fast service's p99 moves
+/// by a few milliseconds without anything being wrong).
+const P99_SLACK_MILLIS: f64 = 10.0;
+/// Calls per minute into an entry point at least this share of the baseline.
+const RATE_FLOOR_SHARE: f64 = 0.5;
+const MAX_MEASURED_SUCCESS: usize = 3;
+const MAX_MEASURED_LATENCY: usize = 2;
+const MAX_MEASURED_RATE: usize = 1;
+
+/// Steady states from the baselines measured in Prometheus: success ratio and p99 latency of the
+/// most depended-on Services, and the call rate into the Services entry points expose.
+fn measured(
+    index: &MapIndex<'_>,
+    measurements: &Measurements,
+    frontend: &BTreeSet<&str>,
+    spof: &BTreeSet<&str>,
+) -> Vec<Candidate> {
+    // Rank each measured Service by how much leans on it (its most critical backend), and by
+    // whether an entry point exposes it.
+    let mut ranked: Vec<(u32, bool, &ServiceBaseline)> = Vec::new();
+    for service in &measurements.services {
+        let Some(s) = index.get(service.service.as_str()) else {
+            continue;
+        };
+        let backends = index.node(s).service.iter().flat_map(|i| &i.backends);
+        let score = backends
+            .filter_map(|b| index.get(b.as_str()))
+            .map(|w| criticality(index, w, frontend, spof))
+            .max()
+            .unwrap_or(0)
+            + u32::try_from(index.predecessors(s).len() * 10).unwrap_or(u32::MAX);
+        // A LoadBalancer or NodePort Service is an entry point itself; a ClusterIP one is
+        // exposed by the Ingress or route in front of it.
+        let exposed = index.node(s).entry_point
+            || index
+                .predecessors(s)
+                .iter()
+                .any(|&p| index.node(p).entry_point && !index.node(p).kind.is_workload());
+        ranked.push((score, exposed, service));
+    }
+    ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.2.service.cmp(&b.2.service)));
+
+    let window = measurements.window_seconds;
+    let baseline = |m: &MeasuredQuery, origin: &str| Baseline {
+        value_milli: m.baseline_milli,
+        query: m.baseline_query.clone(),
+        window_seconds: window,
+        origin: origin.to_owned(),
+    };
+    let state = |kind: &str, service: &ServiceBaseline, name: String, description: String| {
+        let node = index.node_by_id(service.service.as_str());
+        let short = node.map_or(service.service.as_str(), |n| n.name.as_str());
+        SteadyState {
+            id: steady_state_id(kind, &service.service, short),
+            name,
+            description,
+            subject: service.service.clone(),
+            probe: Probe::Prometheus {
+                query: String::new(),
+            },
+            min_value: 0,
+            max_value: None,
+            unit: String::new(),
+            priority: 0,
+            baseline: None,
+        }
+    };
+    let name_of = |service: &ServiceBaseline| {
+        index
+            .node_by_id(service.service.as_str())
+            .map_or_else(|| service.service.to_string(), |n| n.name.clone())
+    };
+    let mut out = Vec::new();
+    for (_, _, service) in ranked.iter().take(MAX_MEASURED_SUCCESS) {
+        let m = &service.success_percent;
+        let min = (m.baseline() - SUCCESS_MARGIN_PERCENT).floor().max(0.0) as i64;
+        let name = name_of(service);
+        out.push(Candidate {
+            score: 88,
+            state: SteadyState {
+                probe: Probe::Prometheus {
+                    query: m.query.clone(),
+                },
+                min_value: min,
+                unit: "percent of calls succeeding".into(),
+                baseline: Some(baseline(m, &service.origin)),
+                ..state(
+                    "success",
+                    service,
+                    format!("Call success ratio of {name}"),
+                    format!(
+                        "At least {min}% of calls to Service {name} succeed ({}: measured {:.2}% over {window}s, minus a {SUCCESS_MARGIN_PERCENT} point margin)",
+                        service.origin,
+                        m.baseline()
+                    ),
+                )
+            },
+        });
+    }
+    for (_, _, service) in ranked
+        .iter()
+        .filter(|(_, _, s)| s.p99_millis.is_some())
+        .take(MAX_MEASURED_LATENCY)
+    {
+        let Some(m) = &service.p99_millis else {
+            continue;
+        };
+        let max = (m.baseline() * P99_FACTOR)
+            .max(m.baseline() + P99_SLACK_MILLIS)
+            .ceil() as i64;
+        let name = name_of(service);
+        out.push(Candidate {
+            score: 82,
+            state: SteadyState {
+                probe: Probe::Prometheus {
+                    query: m.query.clone(),
+                },
+                min_value: 0,
+                max_value: Some(max),
+                unit: "milliseconds (p99)".into(),
+                baseline: Some(baseline(m, &service.origin)),
+                ..state(
+                    "p99",
+                    service,
+                    format!("p99 latency of {name}"),
+                    format!(
+                        "The 99th-percentile latency of calls to Service {name} stays at most {max} ms ({}: measured {:.1} ms over {window}s; at most {P99_FACTOR}x that)",
+                        service.origin,
+                        m.baseline()
+                    ),
+                )
+            },
+        });
+    }
+    for (_, _, service) in ranked
+        .iter()
+        .filter(|(_, exposed, _)| *exposed)
+        .take(MAX_MEASURED_RATE)
+    {
+        let m = &service.requests_per_minute;
+        let min = (m.baseline() * RATE_FLOOR_SHARE).floor().max(1.0) as i64;
+        let name = name_of(service);
+        out.push(Candidate {
+            score: 86,
+            state: SteadyState {
+                probe: Probe::Prometheus {
+                    query: m.query.clone(),
+                },
+                min_value: min,
+                unit: "calls per minute".into(),
+                baseline: Some(baseline(m, &service.origin)),
+                ..state(
+                    "rate",
+                    service,
+                    format!("Traffic into {name}"),
+                    format!(
+                        "Entry point Service {name} keeps receiving at least {min} calls per minute ({}: measured {:.1} over {window}s; a floor at {}% of it)",
+                        service.origin,
+                        m.baseline(),
+                        (RATE_FLOOR_SHARE * 100.0) as u32
+                    ),
+                )
+            },
+        });
+    }
+    out
+}
+
 pub(crate) fn run(
     index: &MapIndex<'_>,
+    config: &AnalysisConfig,
     discovery: &DiscoveryOutput,
     dependencies: &DependenciesOutput,
 ) -> SteadyStateOutput {
@@ -89,8 +257,10 @@ pub(crate) fn run(
                     subject: node.id.clone(),
                     probe: Probe::Http { url: url.clone() },
                     min_value: 95,
+                    max_value: None,
                     unit: "percent of probes answering 2xx/3xx".to_string(),
                     priority: 0,
+                    baseline: None,
                 },
             })
         })
@@ -116,46 +286,10 @@ pub(crate) fn run(
         .map(|f| f.subject.as_str())
         .collect();
 
-    // 2. The front tier's request success ratio, as a Prometheus template on the Service name.
-    let mut ratio: Vec<(u32, usize, usize)> = Vec::new();
-    for id in &frontend {
-        let Some(w) = index.get(id) else { continue };
-        let service = index.predecessors(w).iter().copied().find(|&p| {
-            let node = index.node(p);
-            node.kind == NodeKind::Service && !node.entry_point
-        });
-        if let Some(s) = service {
-            ratio.push((criticality(index, w, &frontend, &spof), w, s));
-        }
-    }
-    ratio.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    for (_, w, s) in ratio.into_iter().take(MAX_SUCCESS_RATIO) {
-        let service = index.node(s);
-        let selector = format!(
-            "namespace=\"{}\",service=\"{}\"",
-            promql_value(&service.namespace),
-            promql_value(&service.name)
-        );
-        candidates.push(Candidate {
-            score: 85,
-            state: SteadyState {
-                id: steady_state_id("success", &index.node(w).id, &index.node(w).name),
-                name: format!("Request success ratio of {}", service.name),
-                description: format!(
-                    "At least 99% of requests to Service {} succeed (non-5xx) over 5 minutes; adapt the metric name to the application's instrumentation",
-                    service.name
-                ),
-                subject: index.node(w).id.clone(),
-                probe: Probe::Prometheus {
-                    query: format!(
-                        "100 * sum(rate(http_requests_total{{{selector},code!~\"5..\"}}[5m])) / sum(rate(http_requests_total{{{selector}}}[5m]))"
-                    ),
-                },
-                min_value: 99,
-                unit: "percent".to_string(),
-                priority: 0,
-            },
-        });
+    // 2. Measured steady states, where a Prometheus was given: only series that exist there,
+    //    thresholds from the baseline. Without one, no metric is named at all.
+    if let Some(measurements) = &config.measurements {
+        candidates.extend(measured(index, measurements, &frontend, &spof));
     }
 
     // 3. Availability of the workloads the rest leans on most.
@@ -190,8 +324,10 @@ pub(crate) fn run(
                 subject: node.id.clone(),
                 probe: Probe::AvailableReplicas,
                 min_value,
+                max_value: None,
                 unit: "replicas".to_string(),
                 priority: 0,
+                baseline: None,
             },
         });
     }
@@ -225,8 +361,10 @@ pub(crate) fn run(
                 subject: node.id.clone(),
                 probe: Probe::ReadyEndpoints,
                 min_value: 1,
+                max_value: None,
                 unit: "endpoints".to_string(),
                 priority: 0,
+                baseline: None,
             },
         });
     }
@@ -302,15 +440,74 @@ mod tests {
                 Probe::ReadyEndpoints => "endpoints",
                 Probe::Http { .. } => "http",
                 Probe::Prometheus { query } => {
-                    assert!(
-                        query.contains("namespace=\"shop\",service=\"frontend\""),
-                        "{query}"
-                    );
-                    "prometheus"
+                    panic!("no Prometheus was given, yet a query names a metric: {query}")
                 }
             });
         }
-        assert_eq!(kinds.len(), 4, "{kinds:?}");
+        assert_eq!(kinds.len(), 3, "{kinds:?}");
+    }
+
+    fn measured(service: &str, success: i64, p99: Option<i64>, rpm: i64) -> ServiceBaseline {
+        let q = |what: &str, milli: i64| MeasuredQuery {
+            query: format!("{what}{{destination_service_name=\"{service}\"}}[2m]"),
+            baseline_query: format!("{what}{{destination_service_name=\"{service}\"}}[3600s]"),
+            baseline_milli: milli,
+        };
+        ServiceBaseline {
+            service: NodeId(format!("shop/Service/{service}")),
+            origin: "istio_requests_total".into(),
+            success_percent: q("success", success),
+            p99_millis: p99.map(|p| q("p99", p)),
+            requests_per_minute: q("rate", rpm),
+        }
+    }
+
+    #[test]
+    fn measured_baselines_set_the_thresholds_and_stay_in_the_output() {
+        let map = fixtures::boutique();
+        let config = AnalysisConfig {
+            measurements: Some(Measurements {
+                source: "http://prometheus:9090".into(),
+                window_seconds: 3600,
+                services: vec![
+                    measured("frontend", 99_730, Some(120_000), 600_000),
+                    measured("cartservice", 100_000, Some(2_000), 300_000),
+                ],
+            }),
+            ..AnalysisConfig::default()
+        };
+        let output = run_until(&map, &config, StageId::SteadyState)
+            .steady_state
+            .unwrap();
+        let prometheus: Vec<&SteadyState> = output
+            .steady_states
+            .iter()
+            .filter(|s| matches!(s.probe, Probe::Prometheus { .. }))
+            .collect();
+        let find = |kind: &str, service: &str| {
+            prometheus
+                .iter()
+                .find(|s| {
+                    s.id.starts_with(&format!("ss-{kind}")) && s.subject.as_str().ends_with(service)
+                })
+                .unwrap_or_else(|| panic!("no {kind} state for {service}: {prometheus:#?}"))
+        };
+        let success = find("success", "/frontend");
+        assert_eq!(success.min_value, 98, "99.73% minus one point, floored");
+        assert_eq!(success.baseline.as_ref().unwrap().value_milli, 99_730);
+        assert_eq!(success.baseline.as_ref().unwrap().window_seconds, 3600);
+        let p99 = find("p99", "/frontend");
+        assert_eq!(p99.max_value, Some(240), "twice the 120 ms baseline");
+        let fast = find("p99", "/cartservice");
+        assert_eq!(
+            fast.max_value,
+            Some(12),
+            "a 2 ms baseline gets 10 ms of slack"
+        );
+        let rate = find("rate", "/frontend");
+        assert_eq!(rate.min_value, 300, "half the 600 calls per minute");
+        assert!(prometheus.iter().all(|s| s.baseline.is_some()));
+        assert!(output.steady_states.len() <= 10);
     }
 
     #[test]
