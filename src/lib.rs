@@ -15,3 +15,4 @@ pub mod report;
 pub mod servicemap;
 pub mod snapshot;
 pub mod telemetry;
+pub mod traffic;
