@@ -8,9 +8,17 @@ use std::fmt::Write;
 use super::layout::{Layout, NODE_HEIGHT, NODE_WIDTH, layout};
 use super::{blast_of, describe_spec, listed};
 use crate::analysis::{AnalysisResult, FindingKind, Grounds, Probe, RumsfeldItem};
-use crate::servicemap::{NodeId, ServiceMap};
+use crate::servicemap::{CallEnd, EvidenceKind, NodeId, ObservedTraffic, ServiceMap};
 
 /// Text safe in HTML content and in quoted attribute values.
+/// Which end of a call an unmatched name was, for the reports.
+pub fn unmatched_end(end: CallEnd) -> &'static str {
+    match end {
+        CallEnd::Caller => "caller",
+        CallEnd::Callee => "callee",
+    }
+}
+
 pub fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -50,6 +58,8 @@ code { font: 12px ui-monospace, SFMono-Regular, Menlo, monospace; overflow-wrap:
 .map-scroll { overflow: auto; background: #fff; border: 1px solid var(--line); border-radius: 6px; max-height: 80vh; }
 #service-map .edge { fill: none; stroke: #9aa3b2; stroke-width: 1.2; }
 #service-map .edge.back { stroke: var(--warn); stroke-dasharray: 4 3; }
+#service-map .edge.observed { stroke: #2f6fdb; }
+#service-map .edge.undeclared { stroke: #d9822b; }
 #service-map .node rect { fill: #fff; stroke: #7b8494; stroke-width: 1.2; }
 #service-map .node .name { font: 600 12px system-ui, sans-serif; fill: var(--fg); }
 #service-map .node .kind { font: 10px system-ui, sans-serif; fill: var(--muted); }
@@ -133,11 +143,33 @@ pub fn render_svg(map: &ServiceMap, result: &AnalysisResult) -> String {
                 ),
             )
         };
+        let (from_id, to_id) = (&map.nodes[a.node].id, &map.nodes[b.node].id);
+        // Observed traffic: a line as heavy as its rate, orange when nothing declares the call.
+        let observed = map
+            .edges
+            .iter()
+            .find(|e| &e.from == from_id && &e.to == to_id)
+            .and_then(|e| Some((e, ObservedTraffic::of(e)?)));
+        let (class, style, title) = match observed {
+            Some((edge, traffic)) => {
+                let declared =
+                    edge.has_kind(EvidenceKind::Config) || edge.has_kind(EvidenceKind::Declared);
+                (
+                    format!(
+                        "{class} observed{}",
+                        if declared { "" } else { " undeclared" }
+                    ),
+                    format!(r#" style="stroke-width:{:.1}""#, traffic.line_weight()),
+                    format!("<title>{}</title>", esc(&traffic.summary())),
+                )
+            }
+            None => (class.to_owned(), String::new(), String::new()),
+        };
         let _ = writeln!(
             out,
-            r#"<path class="{class}" d="{d}" marker-end="url(#arrow)" data-from="{}" data-to="{}"/>"#,
-            esc(map.nodes[a.node].id.as_str()),
-            esc(map.nodes[b.node].id.as_str())
+            r#"<path class="{class}" d="{d}"{style} marker-end="url(#arrow)" data-from="{}" data-to="{}">{title}</path>"#,
+            esc(from_id.as_str()),
+            esc(to_id.as_str())
         );
     }
     out.push_str("</g>\n<g class=\"nodes\">\n");
@@ -288,7 +320,7 @@ pub fn render(map: &ServiceMap, result: &AnalysisResult) -> String {
     out.push_str("</header>\n");
 
     // The map
-    out.push_str("<section id=\"map\">\n<h2>Service map</h2>\n<p class=\"legend\"><span>columns: hops from the entry points</span><span>green: entry point</span><span>red border: single point of failure</span><span>blue border: experiment target</span><span>dashed orange: edge to the same or an earlier column</span></p>\n<div class=\"map-scroll\">\n");
+    out.push_str("<section id=\"map\">\n<h2>Service map</h2>\n<p class=\"legend\"><span>columns: hops from the entry points</span><span>green: entry point</span><span>red border: single point of failure</span><span>blue border: experiment target</span><span>dashed orange: edge to the same or an earlier column</span><span>blue, weight by rate: observed traffic</span><span>solid orange: observed, declared nowhere</span></p>\n<div class=\"map-scroll\">\n");
     out.push_str(&render_svg(map, result));
     out.push_str("</div>\n</section>\n");
 
@@ -346,6 +378,21 @@ pub fn render(map: &ServiceMap, result: &AnalysisResult) -> String {
                 "<tr><td><code>{}</code></td><td>missing Service</td><td>{}</td></tr>",
                 esc(reference.id.as_str()),
                 ids(&reference.callers)
+            );
+        }
+        out.push_str("</table>\n");
+    }
+    if !map.unmatched.is_empty() {
+        out.push_str("<h3>Names in telemetry that match nothing</h3>\n<table><tr><th>Name</th><th>End</th><th>Calls</th><th>Source</th><th>Why</th></tr>\n");
+        for name in &map.unmatched {
+            let _ = writeln!(
+                out,
+                "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&name.name),
+                unmatched_end(name.end),
+                name.calls,
+                esc(&name.origin),
+                esc(&name.reason)
             );
         }
         out.push_str("</table>\n");

@@ -467,14 +467,16 @@ pub(crate) fn run(
     });
     // Every workload's riskiest candidate first, so each service gets a plan even when the map
     // knows no edge; then the rest by risk, a per-fault quota keeping a large map's list varied.
+    // On a large map coverage leaves a third of the list to the other faults.
     let max = input.config.max_hypotheses;
     let quota = (max / 3).max(5);
+    let coverage = max.saturating_sub(quota);
     let mut per_fault: BTreeMap<Fault, usize> = BTreeMap::new();
     let mut covered = BTreeSet::new();
     let mut taken = vec![false; candidates.len()];
     let mut picked: Vec<&Candidate> = Vec::new();
     for (k, candidate) in candidates.iter().enumerate() {
-        if picked.len() < max && covered.insert(candidate.target) {
+        if picked.len() < coverage && covered.insert(candidate.target) {
             taken[k] = true;
             *per_fault.entry(candidate.fault).or_default() += 1;
             picked.push(candidate);
