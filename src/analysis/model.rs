@@ -194,6 +194,11 @@ pub enum FindingKind {
     HighFanOut,
     /// A dependency on a host outside the cluster.
     ExternalDependency,
+    /// Calls the configuration or the architecture declares that the traffic data never showed
+    /// in its window: dead configuration, or a path nothing exercised.
+    DeclaredNotObserved,
+    /// Calls seen at runtime that no manifest or architecture declares: wiring hidden in code.
+    ObservedNotDeclared,
 }
 
 impl FindingKind {
@@ -212,6 +217,8 @@ impl FindingKind {
             FindingKind::HighFanIn => "fan-in",
             FindingKind::HighFanOut => "fan-out",
             FindingKind::ExternalDependency => "external",
+            FindingKind::DeclaredNotObserved => "not-observed",
+            FindingKind::ObservedNotDeclared => "not-declared",
         }
     }
 }

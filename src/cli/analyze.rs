@@ -10,7 +10,7 @@ use super::provider_args::ProviderArgs;
 use crate::analysis::{self, AnalysisConfig, AnalysisResult};
 use crate::api::Guardrails;
 use crate::chaosmesh::ChaosKind;
-use crate::{report, servicemap};
+use crate::report;
 
 /// Arguments of `smart-chaos analyze`.
 #[derive(Debug, clap::Args)]
@@ -95,7 +95,7 @@ pub async fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     progress.step("reading objects");
     let snapshot = args.source.read().await?;
     progress.step("building the service map");
-    let mut map = servicemap::build(&snapshot);
+    let mut map = args.source.map(&snapshot)?;
     progress.step("reading observed calls and baselines from Prometheus");
     config.measurements = args.prometheus.enrich(&mut map).await?;
     if args.estimate {

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
+use crate::servicemap::{self, ServiceMap};
 use crate::snapshot::cluster::{self, ClusterScope};
 use crate::snapshot::{self, DEFAULT_NAMESPACE, ReadOptions, Snapshot};
 
@@ -26,6 +27,10 @@ pub struct SourceArgs {
     /// With -f: fail on the first document that cannot be read instead of warning.
     #[arg(long)]
     pub strict: bool,
+    /// Trace files or folders (OTLP JSON, Jaeger JSON or Zipkin v2 JSON, told from the content):
+    /// calls seen in them become `traffic` evidence on the map's edges.
+    #[arg(long = "traces", value_name = "PATH", num_args = 1..)]
+    pub traces: Vec<PathBuf>,
 }
 
 impl SourceArgs {
@@ -59,6 +64,15 @@ impl SourceArgs {
         )
         .context("writing to stderr")?;
         Ok(outcome.snapshot)
+    }
+
+    /// The service map of `snapshot`, with the runtime evidence the arguments name.
+    pub fn map(&self, snapshot: &Snapshot) -> anyhow::Result<ServiceMap> {
+        let mut map = servicemap::build(snapshot);
+        if !self.traces.is_empty() {
+            super::evidence::attach_traces(&mut map, &self.traces)?;
+        }
+        Ok(map)
     }
 
     async fn read_cluster(&self) -> anyhow::Result<Snapshot> {

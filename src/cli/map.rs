@@ -3,7 +3,6 @@ use std::io::Write;
 
 use super::input::SourceArgs;
 use super::prometheus_args::PrometheusArgs;
-use crate::servicemap;
 
 /// Output formats of `smart-chaos map`.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -33,7 +32,7 @@ pub struct MapArgs {
 
 pub async fn run(args: MapArgs) -> anyhow::Result<()> {
     let snapshot = args.source.read().await?;
-    let mut map = servicemap::build(&snapshot);
+    let mut map = args.source.map(&snapshot)?;
     args.prometheus.enrich(&mut map).await?;
     let text = if args.hash {
         let mut hash = map.content_hash().context("hashing the map")?;

@@ -4,6 +4,7 @@ mod analyze;
 pub mod approve;
 mod chat;
 mod crds;
+mod evidence;
 mod input;
 mod map;
 mod operator;

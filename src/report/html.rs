@@ -2,15 +2,23 @@
 //! styles or images; a Content-Security-Policy that forbids them) with a picture of the map, the
 //! hypotheses and the experiments with their blast radius. All cluster text is escaped.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt::Write;
 
 use super::layout::{Layout, NODE_HEIGHT, NODE_WIDTH, layout};
 use super::{blast_of, describe_spec, listed};
 use crate::analysis::{AnalysisResult, FindingKind, Grounds, Probe, RumsfeldItem};
-use crate::servicemap::{Evidence, Node, NodeId, ServiceMap};
+use crate::servicemap::{CallEnd, EvidenceKind, Node, NodeId, ObservedTraffic, ServiceMap};
 
 /// Text safe in HTML content and in quoted attribute values.
+/// Which end of a call an unmatched name was, for the reports.
+pub fn unmatched_end(end: CallEnd) -> &'static str {
+    match end {
+        CallEnd::Caller => "caller",
+        CallEnd::Callee => "callee",
+    }
+}
+
 pub fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -54,6 +62,8 @@ section#map { max-width: none; }
 #service-map .namespace text { font: 600 11px system-ui, sans-serif; fill: var(--muted); }
 #service-map .edge { fill: none; stroke: #9aa3b2; stroke-width: 1.2; }
 #service-map .edge.back { stroke: var(--warn); stroke-dasharray: 4 3; }
+#service-map .edge.observed { stroke: #2f6fdb; }
+#service-map .edge.undeclared { stroke: #d9822b; }
 #service-map .node rect { fill: #fff; stroke: #7b8494; stroke-width: 1.2; }
 #service-map .node .name { font: 600 12px system-ui, sans-serif; fill: var(--fg); }
 #service-map .node .kind { font: 10px system-ui, sans-serif; fill: var(--muted); }
@@ -103,25 +113,6 @@ fn path_through(points: &[(u32, u32)]) -> String {
     d
 }
 
-/// Requests observed on each edge (traffic evidence summed over its origins).
-fn observed_requests(map: &ServiceMap) -> BTreeMap<(&NodeId, &NodeId), u64> {
-    let mut requests = BTreeMap::new();
-    for edge in &map.edges {
-        let seen: u64 = edge
-            .evidence
-            .iter()
-            .filter_map(|e| match e {
-                Evidence::Traffic(t) => Some(t.requests),
-                _ => None,
-            })
-            .sum();
-        if seen > 0 {
-            requests.insert((&edge.from, &edge.to), seen);
-        }
-    }
-    requests
-}
-
 /// A node's tooltip: its id, and how an entry point was found.
 fn node_title(node: &Node) -> String {
     match &node.entry_via {
@@ -147,8 +138,6 @@ pub fn render_svg(map: &ServiceMap, result: &AnalysisResult) -> String {
         .map(|f| f.subject.as_str())
         .collect();
     let targets: BTreeSet<&str> = result.planned.iter().map(|p| p.target.as_str()).collect();
-    let traffic = observed_requests(map);
-    let busiest = traffic.values().copied().max().unwrap_or(0);
     let mut out = String::new();
     // No fixed width or height: the viewBox scales the whole picture to the page (CSS).
     let _ = writeln!(
@@ -176,17 +165,30 @@ pub fn render_svg(map: &ServiceMap, result: &AnalysisResult) -> String {
         let b = &geometry.nodes[edge.to];
         let class = if edge.back { "edge back" } else { "edge" };
         let (from_id, to_id) = (&map.nodes[a.node].id, &map.nodes[b.node].id);
-        // Line weight by observed traffic, on a log scale relative to the busiest edge.
-        let width = traffic
-            .get(&(from_id, to_id))
-            .map(|&requests| {
-                let share = ((requests as f64).ln_1p() / (busiest as f64).ln_1p()).clamp(0.0, 1.0);
-                format!(r#" style="stroke-width:{:.1}""#, 1.2 + 4.0 * share)
-            })
-            .unwrap_or_default();
+        // Observed traffic: a line as heavy as its rate, orange when nothing declares the call.
+        let observed = map
+            .edges
+            .iter()
+            .find(|e| &e.from == from_id && &e.to == to_id)
+            .and_then(|e| Some((e, ObservedTraffic::of(e)?)));
+        let (class, style, title) = match observed {
+            Some((edge, traffic)) => {
+                let declared =
+                    edge.has_kind(EvidenceKind::Config) || edge.has_kind(EvidenceKind::Declared);
+                (
+                    format!(
+                        "{class} observed{}",
+                        if declared { "" } else { " undeclared" }
+                    ),
+                    format!(r#" style="stroke-width:{:.1}""#, traffic.line_weight()),
+                    format!("<title>{}</title>", esc(&traffic.summary())),
+                )
+            }
+            None => (class.to_owned(), String::new(), String::new()),
+        };
         let _ = writeln!(
             out,
-            r#"<path class="{class}" d="{}"{width} marker-end="url(#arrow)" data-from="{}" data-to="{}"/>"#,
+            r#"<path class="{class}" d="{}"{style} marker-end="url(#arrow)" data-from="{}" data-to="{}">{title}</path>"#,
             path_through(&edge.points),
             esc(from_id.as_str()),
             esc(to_id.as_str())
@@ -347,7 +349,7 @@ pub fn render(map: &ServiceMap, result: &AnalysisResult) -> String {
     out.push_str("</header>\n");
 
     // The map
-    out.push_str("<section id=\"map\">\n<h2>Service map</h2>\n<p class=\"legend\"><span>left to right: callers before callees</span><span>grey bands: namespaces</span><span>green: entry point</span><span>dashed amber: load generator</span><span>red border: single point of failure</span><span>blue border: experiment target</span><span>dashed orange: a call back to an earlier column (closes a cycle)</span><span>line weight: observed traffic, where known</span></p>\n<div class=\"map-frame\">\n");
+    out.push_str("<section id=\"map\">\n<h2>Service map</h2>\n<p class=\"legend\"><span>left to right: callers before callees</span><span>grey bands: namespaces</span><span>green: entry point</span><span>dashed amber: load generator</span><span>red border: single point of failure</span><span>blue border: experiment target</span><span>dashed orange: a call back to an earlier column (closes a cycle)</span><span>blue, weight by rate: observed traffic</span><span>solid orange: observed, declared nowhere</span></p>\n<div class=\"map-frame\">\n");
     out.push_str(&render_svg(map, result));
     out.push_str("</div>\n</section>\n");
 
@@ -409,6 +411,21 @@ pub fn render(map: &ServiceMap, result: &AnalysisResult) -> String {
                 "<tr><td><code>{}</code></td><td>missing Service</td><td>{}</td></tr>",
                 esc(reference.id.as_str()),
                 ids(&reference.callers)
+            );
+        }
+        out.push_str("</table>\n");
+    }
+    if !map.unmatched.is_empty() {
+        out.push_str("<h3>Names in telemetry that match nothing</h3>\n<table><tr><th>Name</th><th>End</th><th>Calls</th><th>Source</th><th>Why</th></tr>\n");
+        for name in &map.unmatched {
+            let _ = writeln!(
+                out,
+                "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&name.name),
+                unmatched_end(name.end),
+                name.calls,
+                esc(&name.origin),
+                esc(&name.reason)
             );
         }
         out.push_str("</table>\n");

@@ -196,6 +196,24 @@ pub fn render(map: &ServiceMap, result: &AnalysisResult) -> String {
         }
     }
 
+    if !map.unmatched.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n### Names in telemetry that match nothing\n\n| Name | End | Calls | Source | Why |\n| --- | --- | --- | --- | --- |"
+        );
+        for name in &map.unmatched {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} |",
+                md(&name.name),
+                super::html::unmatched_end(name.end),
+                name.calls,
+                md(&name.origin),
+                md(&name.reason)
+            );
+        }
+    }
+
     // Dependencies
     let dep = &result.dependencies;
     let _ = writeln!(

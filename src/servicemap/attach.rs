@@ -60,6 +60,7 @@ pub fn attach(
             let origin = evidence_origin(&call.evidence);
             let caller = index.workload(&call.caller, matching);
             let callee = index.callee(&call.callee, matching);
+            let calls = calls_of(&call.evidence);
             let mut note = |hints: &NameHints, end: CallEnd, reason: String| {
                 let name = hints.display_name();
                 unmatched
@@ -72,7 +73,7 @@ pub fn attach(
                         reason,
                         calls: 0,
                     })
-                    .calls += 1;
+                    .calls += calls;
             };
             let (from, to) = match (caller, callee) {
                 (Ok(from), Ok(callee)) => (from, callee),
@@ -151,7 +152,7 @@ pub fn attach(
                 protocol: None,
             }
         });
-        edge.evidence.push(evidence);
+        merge_evidence(&mut edge.evidence, evidence);
         edge.confidence = edge.confidence.max(floor);
     }
     map.edges = edges
@@ -165,6 +166,33 @@ pub fn attach(
     map.unmatched.sort();
     map.unmatched.dedup();
     report
+}
+
+/// How many calls a piece of evidence stands for: its requests for traffic, else one.
+fn calls_of(evidence: &Evidence) -> u64 {
+    match evidence {
+        Evidence::Traffic(t) => t.requests.max(1),
+        _ => 1,
+    }
+}
+
+/// Adds `evidence` to an edge's list. Traffic from one origin is one entry: names of several pods
+/// of one workload reach the same edge, and their counts add up (the window is the longest; the
+/// latencies the worst, since quantiles do not add).
+fn merge_evidence(list: &mut Vec<Evidence>, evidence: Evidence) {
+    if let Evidence::Traffic(new) = &evidence
+        && let Some(Evidence::Traffic(old)) = list
+            .iter_mut()
+            .find(|e| matches!(e, Evidence::Traffic(t) if t.origin == new.origin))
+    {
+        old.requests += new.requests;
+        old.errors += new.errors;
+        old.window_seconds = old.window_seconds.max(new.window_seconds);
+        old.p50_micros = old.p50_micros.max(new.p50_micros);
+        old.p99_micros = old.p99_micros.max(new.p99_micros);
+        return;
+    }
+    list.push(evidence);
 }
 
 fn evidence_origin(evidence: &Evidence) -> String {

@@ -14,6 +14,7 @@ pub use attach::{AttachReport, NamedCall, attach};
 pub use build::build;
 pub use model::*;
 pub use names::{Matching, NameHints, NameIndex};
+pub use render::ObservedTraffic;
 
 #[cfg(test)]
 mod tests;

@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use sha2::{Digest, Sha256};
 
-use super::model::{Edge, Node, NodeKind, ServiceMap};
+use super::model::{Edge, Evidence, EvidenceKind, Node, NodeKind, ServiceMap};
 
 /// Edges below this confidence are drawn dashed.
 const WEAK_EDGE: f64 = 0.8;
@@ -53,11 +53,17 @@ impl ServiceMap {
             );
         }
         for edge in &self.edges {
-            let style = if edge.confidence < WEAK_EDGE {
-                ", style=dashed"
+            let mut style = if edge.confidence < WEAK_EDGE {
+                ", style=dashed".to_owned()
             } else {
-                ""
+                String::new()
             };
+            if let Some(observed) = ObservedTraffic::of(edge) {
+                let _ = write!(style, ", penwidth={:.1}", observed.line_weight());
+                if !edge.has_kind(EvidenceKind::Config) && !edge.has_kind(EvidenceKind::Declared) {
+                    style.push_str(", color=darkorange");
+                }
+            }
             let _ = writeln!(
                 out,
                 "  \"{}\" -> \"{}\" [label=\"{}\"{style}];",
@@ -90,7 +96,9 @@ impl ServiceMap {
             let (Some(from), Some(to)) = (position(&edge.from), position(&edge.to)) else {
                 continue;
             };
-            let arrow = if edge.confidence < WEAK_EDGE {
+            let arrow = if ObservedTraffic::of(edge).is_some() {
+                "==>"
+            } else if edge.confidence < WEAK_EDGE {
                 "-.->"
             } else {
                 "-->"
@@ -122,11 +130,73 @@ fn node_label(node: &Node, line_break: &str) -> String {
 }
 
 fn edge_label(edge: &Edge) -> String {
-    match (edge.port, &edge.protocol) {
+    let mut label = match (edge.port, &edge.protocol) {
         (Some(port), Some(protocol)) => format!("{port} {protocol}"),
         (Some(port), None) => port.to_string(),
         (None, Some(protocol)) => protocol.clone(),
         (None, None) => String::new(),
+    };
+    if let Some(observed) = ObservedTraffic::of(edge) {
+        if !label.is_empty() {
+            label.push_str(", ");
+        }
+        label.push_str(&observed.summary());
+    }
+    label
+}
+
+/// The traffic seen on an edge, over all its traffic evidence.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ObservedTraffic {
+    pub requests: u64,
+    pub errors: u64,
+    /// Requests per second, when the sources have a window.
+    pub rate: Option<f64>,
+}
+
+impl ObservedTraffic {
+    /// None when no traffic evidence supports the edge.
+    pub fn of(edge: &Edge) -> Option<Self> {
+        let mut observed: Option<ObservedTraffic> = None;
+        for traffic in edge.evidence.iter().filter_map(|e| match e {
+            Evidence::Traffic(t) => Some(t),
+            _ => None,
+        }) {
+            let sum = observed.get_or_insert(ObservedTraffic {
+                requests: 0,
+                errors: 0,
+                rate: None,
+            });
+            sum.requests += traffic.requests;
+            sum.errors += traffic.errors;
+            if let Some(rate) = traffic.rate_per_second() {
+                sum.rate = Some(sum.rate.unwrap_or(0.0) + rate);
+            }
+        }
+        observed
+    }
+
+    /// `12.5 req/s, 2% errors` (or `40 calls` without a window).
+    pub fn summary(&self) -> String {
+        let mut text = match self.rate {
+            Some(rate) if rate >= 10.0 => format!("{rate:.0} req/s"),
+            Some(rate) => format!("{rate:.2} req/s"),
+            None => format!("{} calls", self.requests),
+        };
+        if self.errors > 0 && self.requests > 0 {
+            let _ = write!(
+                text,
+                ", {:.1}% errors",
+                100.0 * self.errors as f64 / self.requests as f64
+            );
+        }
+        text
+    }
+
+    /// A line width from 1.5 to 6 growing with the logarithm of the rate (or count).
+    pub fn line_weight(&self) -> f64 {
+        let volume = self.rate.unwrap_or(self.requests as f64);
+        (1.5 + (1.0 + volume).log10()).min(6.0)
     }
 }
 

@@ -8,8 +8,8 @@ use super::super::model::{
     CriticalPath, DependenciesOutput, DependencyCycle, FanDegree, Finding, FindingKind, Severity,
 };
 use super::super::naming::item_id;
-use super::{fan, is_replicated_kind, label};
-use crate::servicemap::{NodeId, NodeKind, ServiceType};
+use super::{fan, has_traffic_evidence, is_declared, is_replicated_kind, label};
+use crate::servicemap::{EvidenceKind, NodeId, NodeKind, ServiceType};
 
 /// Callers at which a node counts as a hub.
 pub(crate) const HIGH_FAN_IN: u32 = 3;
@@ -68,7 +68,12 @@ fn workload_findings(index: &MapIndex<'_>, findings: &mut Findings<'_, '_>, i: u
     };
     let callers = index.callers(i);
     let reached = index.entry_depth(i).is_some();
-    let serves_traffic = !callers.is_empty() || reached;
+    // A Service selecting the pods means someone calls them, even when no edge shows who.
+    let fronted = index
+        .predecessors(i)
+        .iter()
+        .any(|&p| index.node(p).kind == NodeKind::Service);
+    let serves_traffic = !callers.is_empty() || reached || fronted;
     let name = label(index, i);
     if is_replicated_kind(node.kind) {
         match (info.replicas, info.data_store) {
@@ -126,10 +131,6 @@ fn workload_findings(index: &MapIndex<'_>, findings: &mut Findings<'_, '_>, i: u
             Vec::new(),
         );
     }
-    let fronted = index
-        .predecessors(i)
-        .iter()
-        .any(|&p| index.node(p).kind == NodeKind::Service);
     let unprobed: Vec<&str> = info
         .containers
         .iter()
@@ -189,6 +190,56 @@ fn workload_findings(index: &MapIndex<'_>, findings: &mut Findings<'_, '_>, i: u
                 "{name} calls {fan_out} dependencies: its latency is the sum of theirs unless it calls them concurrently"
             ),
             index.successors(i).to_vec(),
+        );
+    }
+}
+
+/// Where the kinds of evidence disagree, per caller: declared calls never observed, observed
+/// calls declared nowhere. Only when the map holds traffic evidence at all.
+fn evidence_gap_findings(index: &MapIndex<'_>, findings: &mut Findings<'_, '_>, i: usize) {
+    let mut unobserved = Vec::new();
+    let mut undeclared = Vec::new();
+    for &next in index.successors(i) {
+        let Some(edge) = index.edge(i, next) else {
+            continue;
+        };
+        let observed = edge.has_kind(EvidenceKind::Traffic);
+        match (is_declared(edge), observed) {
+            (true, false) => unobserved.push(next),
+            (false, true) => undeclared.push(next),
+            _ => {}
+        }
+    }
+    let name = label(index, i);
+    let names = |nodes: &[usize]| {
+        nodes
+            .iter()
+            .map(|&n| index.node(n).name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !unobserved.is_empty() {
+        findings.add(
+            FindingKind::DeclaredNotObserved,
+            Severity::Low,
+            i,
+            format!(
+                "{name} is configured to call {}, but the traffic data shows no such call in its window: dead configuration, or a path nothing exercised",
+                names(&unobserved)
+            ),
+            unobserved,
+        );
+    }
+    if !undeclared.is_empty() {
+        findings.add(
+            FindingKind::ObservedNotDeclared,
+            Severity::Medium,
+            i,
+            format!(
+                "{name} calls {} at runtime, but no manifest or architecture declares it: wiring hidden in code",
+                names(&undeclared)
+            ),
+            undeclared,
         );
     }
 }
@@ -323,8 +374,12 @@ pub(crate) fn run(index: &MapIndex<'_>) -> DependenciesOutput {
         out: Vec::new(),
     };
     let mut fans = Vec::new();
+    let observed = has_traffic_evidence(index);
     for i in 0..index.len() {
         let node = index.node(i);
+        if observed && node.kind.is_workload() {
+            evidence_gap_findings(index, &mut findings, i);
+        }
         if node.kind.is_workload() {
             workload_findings(index, &mut findings, i);
             let (fan_in, fan_out) = fan(index, i);

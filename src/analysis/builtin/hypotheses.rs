@@ -325,8 +325,14 @@ impl Builder<'_, '_> {
             })
         };
 
+        // Pods behind a Service serve someone even when no edge says who (calls wired in code):
+        // their loss is worth a hypothesis without any known caller.
+        let fronted = index
+            .predecessors(i)
+            .iter()
+            .any(|&p| index.node(p).kind == NodeKind::Service);
         if (is_replicated_kind(node.kind) || node.kind == NodeKind::DaemonSet)
-            && (reached || !callers.is_empty())
+            && (reached || fronted || !callers.is_empty() || info.data_store.is_some())
         {
             let replicas = info.replicas.unwrap_or(1);
             let base = match (replicas <= 1, info.data_store.is_some(), info.has_pdb) {
@@ -459,19 +465,35 @@ pub(crate) fn run(
             .then(a.fault.cmp(&b.fault))
             .then(a.peer.cmp(&b.peer))
     });
-    // A per-fault quota keeps a large map's list varied.
-    let quota = (input.config.max_hypotheses / 3).max(5);
+    // Every workload's riskiest candidate first, so each service gets a plan even when the map
+    // knows no edge; then the rest by risk, a per-fault quota keeping a large map's list varied.
+    // On a large map coverage leaves a third of the list to the other faults.
+    let max = input.config.max_hypotheses;
+    let quota = (max / 3).max(5);
+    let coverage = max.saturating_sub(quota);
     let mut per_fault: BTreeMap<Fault, usize> = BTreeMap::new();
-    let mut kept: Vec<Hypothesis> = candidates
-        .iter()
-        .filter(|c| {
-            let count = per_fault.entry(c.fault).or_default();
-            *count += 1;
-            *count <= quota
-        })
-        .take(input.config.max_hypotheses)
-        .map(|c| builder.build(c))
-        .collect();
+    let mut covered = BTreeSet::new();
+    let mut taken = vec![false; candidates.len()];
+    let mut picked: Vec<&Candidate> = Vec::new();
+    for (k, candidate) in candidates.iter().enumerate() {
+        if picked.len() < coverage && covered.insert(candidate.target) {
+            taken[k] = true;
+            *per_fault.entry(candidate.fault).or_default() += 1;
+            picked.push(candidate);
+        }
+    }
+    for (k, candidate) in candidates.iter().enumerate() {
+        if picked.len() >= max {
+            break;
+        }
+        let count = per_fault.entry(candidate.fault).or_default();
+        if taken[k] || *count >= quota {
+            continue;
+        }
+        *count += 1;
+        picked.push(candidate);
+    }
+    let mut kept: Vec<Hypothesis> = picked.into_iter().map(|c| builder.build(c)).collect();
     let mut seen = BTreeSet::new();
     kept.retain(|h| seen.insert(h.id.clone()));
     kept.sort_by(|a, b| b.risk_score.cmp(&a.risk_score).then(a.id.cmp(&b.id)));

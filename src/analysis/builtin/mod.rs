@@ -16,7 +16,7 @@ pub use experiments::default_test_case;
 
 use super::index::MapIndex;
 use super::stages::{EngineError, StageEngine, StageId, StageInput, StageOutput};
-use crate::servicemap::NodeKind;
+use crate::servicemap::{Edge, Evidence, EvidenceKind, NodeKind};
 
 /// The engine name used in notes.
 pub const BUILTIN_ENGINE: &str = "builtin";
@@ -115,6 +115,30 @@ pub(crate) fn fan(index: &MapIndex<'_>, i: usize) -> (u32, u32) {
         u32::try_from(fan_in).unwrap_or(u32::MAX),
         u32::try_from(fan_out).unwrap_or(u32::MAX),
     )
+}
+
+/// Evidence that the caller's configuration states the call (env, ConfigMaps, arguments, routes);
+/// network policies and mesh routes only allow a call.
+pub(crate) fn states_call(evidence: &Evidence) -> bool {
+    evidence.kind() == EvidenceKind::Config
+        && !matches!(
+            evidence,
+            Evidence::NetworkPolicy { .. } | Evidence::IstioRoute { .. }
+        )
+}
+
+/// The configuration or the team's architecture declares the edge.
+pub(crate) fn is_declared(edge: &Edge) -> bool {
+    edge.evidence.iter().any(states_call) || edge.has_kind(EvidenceKind::Declared)
+}
+
+/// Whether the map holds any runtime traffic evidence: only then is "never observed" news.
+pub(crate) fn has_traffic_evidence(index: &MapIndex<'_>) -> bool {
+    index
+        .map()
+        .edges
+        .iter()
+        .any(|e| e.has_kind(EvidenceKind::Traffic))
 }
 
 /// Kinds whose availability depends on replicas (what SPOF rules are about).

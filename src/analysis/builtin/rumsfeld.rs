@@ -9,17 +9,11 @@ use super::super::model::{
     RumsfeldOutput, Severity,
 };
 use super::super::naming::item_id;
-use crate::servicemap::{Evidence, NodeId, NodeKind};
+use super::{has_traffic_evidence, states_call as config_evidence};
+use crate::servicemap::{Evidence, EvidenceKind, NodeId, NodeKind};
 
 /// Edges below this confidence are "believed", not "known".
 const KNOWN_CONFIDENCE: f64 = 0.7;
-
-fn config_evidence(evidence: &Evidence) -> bool {
-    !matches!(
-        evidence,
-        Evidence::NetworkPolicy { .. } | Evidence::IstioRoute { .. }
-    )
-}
 
 fn item(
     prefix: &str,
@@ -210,6 +204,41 @@ pub(crate) fn run(
             _ => {}
         }
     }
+    // Known unknowns: declared calls the traffic never showed. Unknown knowns: observed calls
+    // nobody declared (the code's owners know them; the manifests do not).
+    for finding in &dependencies.findings {
+        let (prefix, statement) = match finding.kind {
+            FindingKind::DeclaredNotObserved => (
+                "ku-unobserved",
+                format!(
+                    "Whether these declared calls still happen: {}",
+                    finding.message
+                ),
+            ),
+            FindingKind::ObservedNotDeclared => (
+                "uk-undeclared",
+                format!("Seen at runtime, declared nowhere: {}", finding.message),
+            ),
+            _ => continue,
+        };
+        let mut subjects = vec![finding.subject.clone()];
+        subjects.extend(finding.related.iter().cloned());
+        let entry = item(
+            prefix,
+            finding.subject.as_str(),
+            &[finding.id.as_str()],
+            statement,
+            subjects,
+            Grounds::Findings {
+                finding_ids: vec![finding.id.clone()],
+            },
+        );
+        if finding.kind == FindingKind::DeclaredNotObserved {
+            out.known_unknowns.push(entry);
+        } else {
+            out.unknown_knowns.push(entry);
+        }
+    }
     let unprobed: Vec<&_> = dependencies
         .findings
         .iter()
@@ -258,6 +287,7 @@ pub(crate) fn run(
             for &next in index.successors(i) {
                 if let Some(edge) = index.edge(i, next)
                     && !edge.evidence.is_empty()
+                    && edge.kinds == [EvidenceKind::Config]
                     && !edge.evidence.iter().any(config_evidence)
                 {
                     out.unknown_knowns.push(item(
@@ -340,7 +370,8 @@ pub(crate) fn run(
             },
         ));
     }
-    out.unknown_unknowns.push(item(
+    if !has_traffic_evidence(index) {
+        out.unknown_unknowns.push(item(
         "uu-runtime",
         "runtime-calls",
         &["runtime"],
@@ -350,6 +381,7 @@ pub(crate) fn run(
             missing: "runtime traffic observations (mesh telemetry, flow logs)".to_string(),
         },
     ));
+    }
     if index.dangling_edges() > 0 {
         out.unknown_unknowns.push(item(
             "uu-dangling",
