@@ -186,6 +186,14 @@ pub enum FindingKind {
     HighFanOut,
     /// A dependency on a host outside the cluster.
     ExternalDependency,
+    /// The team's architecture names a service that no workload or Service of the cluster is.
+    DeclaredServiceMissing,
+    /// The architecture declares a call that no configuration in the cluster shows.
+    DeclaredCallNotConfigured,
+    /// The cluster makes a call that the architecture does not show.
+    UndeclaredCall,
+    /// The architecture declares a call that runtime traffic never showed.
+    DeclaredCallNotObserved,
 }
 
 impl FindingKind {
@@ -204,6 +212,10 @@ impl FindingKind {
             FindingKind::HighFanIn => "fan-in",
             FindingKind::HighFanOut => "fan-out",
             FindingKind::ExternalDependency => "external",
+            FindingKind::DeclaredServiceMissing => "declared-missing",
+            FindingKind::DeclaredCallNotConfigured => "declared-only",
+            FindingKind::UndeclaredCall => "undeclared",
+            FindingKind::DeclaredCallNotObserved => "not-observed",
         }
     }
 }

@@ -9,7 +9,7 @@ use super::provider_args::ProviderArgs;
 use crate::analysis::{self, AnalysisConfig, AnalysisResult};
 use crate::api::Guardrails;
 use crate::chaosmesh::ChaosKind;
-use crate::{report, servicemap};
+use crate::report;
 
 /// Arguments of `smart-chaos analyze`.
 #[derive(Debug, clap::Args)]
@@ -84,9 +84,7 @@ pub async fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     let config =
         AnalysisConfig::from_guardrails(&args.guardrails(), None).context("invalid guardrails")?;
     progress.step("reading objects");
-    let snapshot = args.source.read().await?;
-    progress.step("building the service map");
-    let map = servicemap::build(&snapshot);
+    let (map, _architecture) = args.source.build_map().await?;
     let engine = args.provider.engine().await?;
     progress.step("running the analysis stages");
     let result = analysis::analyze(&map, &config, engine.stage_engine()).await;

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
+use crate::architecture::{self, ArchitectureSource, Diagram};
+use crate::servicemap::{self, ServiceMap};
 use crate::snapshot::cluster::{self, ClusterScope};
 use crate::snapshot::{self, DEFAULT_NAMESPACE, ReadOptions, Snapshot};
 
@@ -26,6 +28,12 @@ pub struct SourceArgs {
     /// With -f: fail on the first document that cannot be read instead of warning.
     #[arg(long)]
     pub strict: bool,
+    /// The team's architecture (repeatable): a Mermaid flowchart (.mmd), Graphviz DOT (.dot,
+    /// .gv), PlantUML component or C4 diagram (.puml), a services list (.yaml), a design
+    /// document (.md: its fenced diagrams are parsed, its text is for a model) or a PNG/JPEG
+    /// picture (for a model that reads images). Its calls join the map as declared evidence.
+    #[arg(long = "architecture", value_name = "FILE")]
+    pub architecture: Vec<PathBuf>,
 }
 
 impl SourceArgs {
@@ -61,6 +69,28 @@ impl SourceArgs {
         Ok(outcome.snapshot)
     }
 
+    /// Reads the objects, builds the map, and adds the declared calls of the `--architecture`
+    /// diagrams. Returns the architecture sources too (text and images are for a model).
+    pub async fn build_map(&self) -> anyhow::Result<(ServiceMap, Vec<ArchitectureSource>)> {
+        let architecture = self.read_architecture()?;
+        let snapshot = self.read().await?;
+        let mut map = servicemap::build(&snapshot);
+        declare_architecture(&mut map, &architecture)?;
+        Ok((map, architecture))
+    }
+
+    /// Parses every `--architecture` file; the first that cannot be read stops the command with
+    /// its file and line.
+    pub fn read_architecture(&self) -> anyhow::Result<Vec<ArchitectureSource>> {
+        let mut sources = Vec::new();
+        for path in &self.architecture {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            sources.extend(architecture::parse(&path.display().to_string(), &bytes)?);
+        }
+        Ok(sources)
+    }
+
     async fn read_cluster(&self) -> anyhow::Result<Snapshot> {
         let client = kube::Client::try_default()
             .await
@@ -91,4 +121,60 @@ fn skipped_summary(snapshot: &Snapshot) -> String {
         .map(|(kind, count)| format!("{kind} {count}"))
         .collect();
     format!("; skipped: {}", kinds.join(", "))
+}
+
+/// Adds the diagrams' calls to `map` and says on stderr what matched and what did not.
+pub fn declare_architecture(
+    map: &mut ServiceMap,
+    sources: &[ArchitectureSource],
+) -> anyhow::Result<()> {
+    if sources.is_empty() {
+        return Ok(());
+    }
+    let diagrams: Vec<Diagram> = sources
+        .iter()
+        .filter_map(|s| match s {
+            ArchitectureSource::Diagram(d) => Some(d.clone()),
+            _ => None,
+        })
+        .collect();
+    let report = architecture::declare(map, &diagrams);
+    let mut stderr = std::io::stderr().lock();
+    let calls: usize = diagrams.iter().map(|d| d.calls.len()).sum();
+    writeln!(
+        stderr,
+        "architecture: {} diagram(s), {calls} call(s): {} on map edges ({} new), {} with an unmatched end, {} from people",
+        diagrams.len(),
+        report.attach.attached,
+        report.attach.new_edges,
+        report.attach.unmatched_calls,
+        report.person_calls,
+    )
+    .context("writing to stderr")?;
+    for name in map
+        .unmatched
+        .iter()
+        .filter(|u| u.kind == crate::servicemap::EvidenceKind::Declared)
+    {
+        writeln!(
+            stderr,
+            "architecture: unmatched {:?} ({}): {}",
+            name.name, name.origin, name.reason
+        )
+        .context("writing to stderr")?;
+    }
+    for source in sources {
+        let what = match source {
+            ArchitectureSource::Diagram(_) => continue,
+            ArchitectureSource::Text { .. } => "text",
+            ArchitectureSource::Image { .. } => "an image",
+        };
+        writeln!(
+            stderr,
+            "architecture: {} is {what}: only a model's discovery stage reads it",
+            source.origin()
+        )
+        .context("writing to stderr")?;
+    }
+    Ok(())
 }

@@ -2,7 +2,6 @@ use anyhow::Context;
 use std::io::Write;
 
 use super::input::SourceArgs;
-use crate::servicemap;
 
 /// Output formats of `smart-chaos map`.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -29,8 +28,7 @@ pub struct MapArgs {
 }
 
 pub async fn run(args: MapArgs) -> anyhow::Result<()> {
-    let snapshot = args.source.read().await?;
-    let map = servicemap::build(&snapshot);
+    let (map, _architecture) = args.source.build_map().await?;
     let text = if args.hash {
         let mut hash = map.content_hash().context("hashing the map")?;
         hash.push('\n');

@@ -1114,7 +1114,7 @@ impl Builder<'_> {
             .collect();
         let edges_in = std::mem::take(&mut self.edges);
         let mut edges = Vec::with_capacity(edges_in.len());
-        for ((from, to), mut acc) in edges_in {
+        for ((from, to), acc) in edges_in {
             let port = acc.ports.first().copied();
             let protocol = acc.protocol.map(str::to_owned).or_else(|| {
                 service_by_id

@@ -4,6 +4,7 @@
 mod blast_radius;
 mod dependencies;
 mod discovery;
+mod drift;
 mod experiments;
 mod hypotheses;
 mod rumsfeld;
