@@ -247,3 +247,132 @@ fn sorted(mut ids: Vec<NodeId>) -> Vec<NodeId> {
     ids.dedup();
     ids
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::fixtures;
+    use crate::servicemap::{
+        DeclaredEvidence, Matching, NameHints, NamedCall, TrafficEvidence, attach,
+    };
+
+    fn named(name: &str) -> NameHints {
+        NameHints {
+            service_name: Some(name.to_owned()),
+            ..NameHints::default()
+        }
+    }
+
+    fn declared(from: &str, to: &str, line: u32) -> NamedCall {
+        NamedCall {
+            caller: named(from),
+            callee: named(to),
+            evidence: Evidence::Declared(DeclaredEvidence {
+                origin: "arch.mmd".to_owned(),
+                line: Some(line),
+            }),
+        }
+    }
+
+    fn kinds_of(findings: &[Finding]) -> Vec<(FindingKind, String, String)> {
+        let mut out: Vec<_> = findings
+            .iter()
+            .map(|f| {
+                (
+                    f.kind,
+                    short(&f.subject).to_owned(),
+                    f.related
+                        .first()
+                        .map(|r| short(r).to_owned())
+                        .unwrap_or_default(),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn nothing_without_an_architecture() {
+        let map = fixtures::boutique();
+        assert!(findings(&MapIndex::new(&map)).is_empty());
+        let (ku, uk) = rumsfeld(&MapIndex::new(&map));
+        assert!(ku.is_empty() && uk.is_empty());
+    }
+
+    #[test]
+    fn declared_configured_and_observed_calls_disagree() {
+        let mut map = fixtures::boutique();
+        attach(
+            &mut map,
+            [
+                declared("Frontend", "Cart Service", 3),
+                declared("checkoutservice", "paymentservice", 4),
+                declared("frontend", "recommendations", 5),
+            ],
+            Matching::Loose,
+        );
+        let index = MapIndex::new(&map);
+        let found = kinds_of(&findings(&index));
+        assert!(found.contains(&(
+            FindingKind::DeclaredServiceMissing,
+            "frontend".into(),
+            String::new()
+        )));
+        // Every config call of a workload the diagram does not show is undeclared.
+        assert!(found.contains(&(
+            FindingKind::UndeclaredCall,
+            "frontend".into(),
+            "productcatalogservice".into()
+        )));
+        assert!(
+            !found
+                .iter()
+                .any(|(_, from, to)| from == "frontend" && to == "cartservice")
+        );
+
+        // With traffic present, a declared call nobody observed is reported.
+        attach(
+            &mut map,
+            [NamedCall {
+                caller: named("frontend"),
+                callee: named("cartservice"),
+                evidence: Evidence::Traffic(TrafficEvidence {
+                    origin: "traces.json".to_owned(),
+                    window_seconds: Some(60),
+                    requests: 100,
+                    errors: 0,
+                    p50_micros: None,
+                    p99_micros: None,
+                }),
+            }],
+            Matching::Exact,
+        );
+        let index = MapIndex::new(&map);
+        let found = kinds_of(&findings(&index));
+        assert!(found.contains(&(
+            FindingKind::DeclaredCallNotObserved,
+            "checkoutservice".into(),
+            "paymentservice".into()
+        )));
+        assert!(!found.iter().any(
+            |(kind, from, _)| *kind == FindingKind::DeclaredCallNotObserved && from == "frontend"
+        ));
+        let (known_unknowns, unknown_knowns) = rumsfeld(&index);
+        assert!(
+            known_unknowns
+                .iter()
+                .any(|i| i.statement.contains("recommendations (arch.mmd)"))
+        );
+        assert!(
+            known_unknowns
+                .iter()
+                .any(|i| i.statement.contains("checkoutservice → paymentservice"))
+        );
+        assert!(
+            unknown_knowns
+                .iter()
+                .any(|i| i.statement.contains("frontend → productcatalogservice"))
+        );
+    }
+}
