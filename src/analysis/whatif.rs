@@ -285,10 +285,12 @@ fn resolve_workload(
     names: &NameIndex<'_>,
     name: &str,
 ) -> Result<NodeId, WhatIfError> {
-    if let Some(node) = map.nodes.iter().find(|n| n.id.as_str() == name) {
-        if node.kind.is_workload() {
-            return Ok(node.id.clone());
-        }
+    if let Some(node) = map
+        .nodes
+        .iter()
+        .find(|n| n.id.as_str() == name && n.kind.is_workload())
+    {
+        return Ok(node.id.clone());
     }
     let hints = NameHints {
         service_name: Some(name.to_owned()),
