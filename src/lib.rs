@@ -5,6 +5,7 @@
 
 pub mod analysis;
 pub mod api;
+pub mod architecture;
 pub mod chaosmesh;
 pub mod cli;
 pub mod controller;

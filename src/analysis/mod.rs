@@ -24,6 +24,7 @@ pub mod render;
 pub mod result;
 pub mod stages;
 mod validate;
+pub mod whatif;
 
 #[cfg(test)]
 pub(crate) mod fixtures;

@@ -199,6 +199,14 @@ pub enum FindingKind {
     DeclaredNotObserved,
     /// Calls seen at runtime that no manifest or architecture declares: wiring hidden in code.
     ObservedNotDeclared,
+    /// The team's architecture names a service that no workload or Service of the cluster is.
+    DeclaredServiceMissing,
+    /// The architecture declares a call that no configuration in the cluster shows.
+    DeclaredCallNotConfigured,
+    /// The cluster makes a call that the architecture does not show.
+    UndeclaredCall,
+    /// The architecture declares a call that runtime traffic never showed.
+    DeclaredCallNotObserved,
 }
 
 impl FindingKind {
@@ -219,6 +227,10 @@ impl FindingKind {
             FindingKind::ExternalDependency => "external",
             FindingKind::DeclaredNotObserved => "not-observed",
             FindingKind::ObservedNotDeclared => "not-declared",
+            FindingKind::DeclaredServiceMissing => "declared-missing",
+            FindingKind::DeclaredCallNotConfigured => "declared-only",
+            FindingKind::UndeclaredCall => "undeclared",
+            FindingKind::DeclaredCallNotObserved => "diagram-not-observed",
         }
     }
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
+use crate::architecture::{self, ArchitectureSource, Diagram};
 use crate::servicemap::{self, ServiceMap};
 use crate::snapshot::cluster::{self, ClusterScope};
 use crate::snapshot::{self, DEFAULT_NAMESPACE, ReadOptions, Snapshot};
@@ -31,6 +32,13 @@ pub struct SourceArgs {
     /// calls seen in them become `traffic` evidence on the map's edges.
     #[arg(long = "traces", value_name = "PATH", num_args = 1..)]
     pub traces: Vec<PathBuf>,
+
+    /// The team's architecture (repeatable): a Mermaid flowchart (.mmd), Graphviz DOT (.dot,
+    /// .gv), PlantUML component or C4 diagram (.puml), a services list (.yaml), a design
+    /// document (.md: its fenced diagrams are parsed, its text is for a model) or a PNG/JPEG
+    /// picture (for a model that reads images). Its calls join the map as declared evidence.
+    #[arg(long = "architecture", value_name = "FILE")]
+    pub architecture: Vec<PathBuf>,
 }
 
 impl SourceArgs {
@@ -66,13 +74,29 @@ impl SourceArgs {
         Ok(outcome.snapshot)
     }
 
-    /// The service map of `snapshot`, with the runtime evidence the arguments name.
+    /// The service map of `snapshot`, with the declared calls of the `--architecture` diagrams and
+    /// the runtime evidence of the `--traces` files. A diagram that cannot be read stops the
+    /// command with its file and line; a bad trace file is a warning.
     pub fn map(&self, snapshot: &Snapshot) -> anyhow::Result<ServiceMap> {
+        let architecture = self.read_architecture()?;
         let mut map = servicemap::build(snapshot);
+        declare_architecture(&mut map, &architecture)?;
         if !self.traces.is_empty() {
             super::evidence::attach_traces(&mut map, &self.traces)?;
         }
         Ok(map)
+    }
+
+    /// Parses every `--architecture` file; the first that cannot be read stops the command with
+    /// its file and line.
+    pub fn read_architecture(&self) -> anyhow::Result<Vec<ArchitectureSource>> {
+        let mut sources = Vec::new();
+        for path in &self.architecture {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            sources.extend(architecture::parse(&path.display().to_string(), &bytes)?);
+        }
+        Ok(sources)
     }
 
     async fn read_cluster(&self) -> anyhow::Result<Snapshot> {
@@ -105,4 +129,60 @@ fn skipped_summary(snapshot: &Snapshot) -> String {
         .map(|(kind, count)| format!("{kind} {count}"))
         .collect();
     format!("; skipped: {}", kinds.join(", "))
+}
+
+/// Adds the diagrams' calls to `map` and says on stderr what matched and what did not.
+pub fn declare_architecture(
+    map: &mut ServiceMap,
+    sources: &[ArchitectureSource],
+) -> anyhow::Result<()> {
+    if sources.is_empty() {
+        return Ok(());
+    }
+    let diagrams: Vec<Diagram> = sources
+        .iter()
+        .filter_map(|s| match s {
+            ArchitectureSource::Diagram(d) => Some(d.clone()),
+            _ => None,
+        })
+        .collect();
+    let report = architecture::declare(map, &diagrams);
+    let mut stderr = std::io::stderr().lock();
+    let calls: usize = diagrams.iter().map(|d| d.calls.len()).sum();
+    writeln!(
+        stderr,
+        "architecture: {} diagram(s), {calls} call(s): {} on map edges ({} new), {} with an unmatched end, {} from people",
+        diagrams.len(),
+        report.attach.attached,
+        report.attach.new_edges,
+        report.attach.unmatched_calls,
+        report.person_calls,
+    )
+    .context("writing to stderr")?;
+    for name in map
+        .unmatched
+        .iter()
+        .filter(|u| u.kind == crate::servicemap::EvidenceKind::Declared)
+    {
+        writeln!(
+            stderr,
+            "architecture: unmatched {:?} ({}): {}",
+            name.name, name.origin, name.reason
+        )
+        .context("writing to stderr")?;
+    }
+    for source in sources {
+        let what = match source {
+            ArchitectureSource::Diagram(_) => continue,
+            ArchitectureSource::Text { .. } => "text",
+            ArchitectureSource::Image { .. } => "an image",
+        };
+        writeln!(
+            stderr,
+            "architecture: {} is {what}: only a model's discovery stage reads it",
+            source.origin()
+        )
+        .context("writing to stderr")?;
+    }
+    Ok(())
 }

@@ -10,6 +10,7 @@ mod map;
 mod operator;
 mod prometheus_args;
 pub mod provider_args;
+mod what_if;
 
 use clap::{Parser, Subcommand};
 
@@ -41,6 +42,8 @@ pub enum Command {
     Reject(approve::DecideArgs),
     /// Answer questions about an analysis from its results (with a model when one is set).
     Chat(chat::ChatArgs),
+    /// The blast radius of a failure you describe, on the map of an earlier `analyze --out DIR`.
+    WhatIf(what_if::WhatIfArgs),
 }
 
 impl Cli {
@@ -54,6 +57,7 @@ impl Cli {
             Command::Approve(args) => Ok(approve::run(args, ApprovalState::Approved).await?),
             Command::Reject(args) => Ok(approve::run(args, ApprovalState::Rejected).await?),
             Command::Chat(args) => chat::run(args).await,
+            Command::WhatIf(args) => what_if::run(args),
         }
     }
 }

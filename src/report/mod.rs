@@ -43,13 +43,20 @@ pub fn render_all(
     proposals: &[ExperimentProposal],
     manifests: &[ChaosManifest],
 ) -> Result<Vec<(PathBuf, String)>, ReportError> {
-    let mut files = Vec::with_capacity(3 + proposals.len() + manifests.len());
+    let mut files = Vec::with_capacity(4 + proposals.len() + manifests.len());
     let mut json = serde_json::to_string_pretty(result).map_err(|source| ReportError::Json {
         file: "analysis.json".to_string(),
         source,
     })?;
     json.push('\n');
     files.push((PathBuf::from("analysis.json"), json));
+    // The map itself, so that `what-if --analysis DIR` computes on exactly what was analysed.
+    let mut map_json = serde_json::to_string_pretty(map).map_err(|source| ReportError::Json {
+        file: "map.json".to_string(),
+        source,
+    })?;
+    map_json.push('\n');
+    files.push((PathBuf::from("map.json"), map_json));
     files.push((PathBuf::from("report.md"), markdown::render(map, result)));
     files.push((PathBuf::from("report.html"), html::render(map, result)));
     for proposal in proposals {

@@ -36,11 +36,12 @@ fn renders_every_file_sorted_and_identically_twice() {
     assert!(paths.contains(&"analysis.json".to_string()));
     assert!(paths.contains(&"report.md".to_string()));
     assert!(paths.contains(&"report.html".to_string()));
+    assert!(paths.contains(&"map.json".to_string()));
     for planned in &result.planned {
         assert!(paths.contains(&format!("proposals/{}.yaml", planned.name)));
         assert!(paths.contains(&format!("chaos/{}.yaml", planned.name)));
     }
-    assert_eq!(paths.len(), 3 + 2 * result.planned.len());
+    assert_eq!(paths.len(), 4 + 2 * result.planned.len());
     assert_eq!(files, render(&map), "byte-identical for identical input");
     let back: crate::analysis::AnalysisResult =
         serde_json::from_str(file(&files, "analysis.json")).unwrap();

@@ -61,28 +61,47 @@ pub fn attach(
             let caller = index.workload(&call.caller, matching);
             let callee = index.callee(&call.callee, matching);
             let calls = calls_of(&call.evidence);
-            let mut note = |hints: &NameHints, end: CallEnd, reason: String| {
-                let name = hints.display_name();
-                unmatched
-                    .entry((name.clone(), origin.clone(), end))
-                    .or_insert_with(|| UnmatchedName {
-                        name,
-                        origin: origin.clone(),
-                        kind,
-                        end,
-                        reason,
-                        calls: 0,
-                    })
-                    .calls += calls;
-            };
+            let mut note =
+                |hints: &NameHints, end: CallEnd, reason: String, peer: Option<NodeId>| {
+                    let name = hints.display_name();
+                    let entry = unmatched
+                        .entry((name.clone(), origin.clone(), end))
+                        .or_insert_with(|| UnmatchedName {
+                            name,
+                            origin: origin.clone(),
+                            kind,
+                            end,
+                            reason,
+                            calls: 0,
+                            peers: Vec::new(),
+                        });
+                    entry.calls += calls;
+                    if let Some(peer) = peer
+                        && !entry.peers.contains(&peer)
+                    {
+                        entry.peers.push(peer);
+                        entry.peers.sort();
+                    }
+                };
             let (from, to) = match (caller, callee) {
                 (Ok(from), Ok(callee)) => (from, callee),
                 (caller, callee) => {
-                    if let Err(why) = caller {
-                        note(&call.caller, CallEnd::Caller, why.reason());
+                    let callee_id = match &callee {
+                        Ok(Callee::Service(id)) => Some(id.clone()),
+                        _ => None,
+                    };
+                    match caller {
+                        Err(why) => note(&call.caller, CallEnd::Caller, why.reason(), callee_id),
+                        Ok(from) => {
+                            if let Err(why) = callee {
+                                note(&call.callee, CallEnd::Callee, why.reason(), Some(from));
+                            }
+                            report.unmatched_calls += 1;
+                            continue;
+                        }
                     }
                     if let Err(why) = callee {
-                        note(&call.callee, CallEnd::Callee, why.reason());
+                        note(&call.callee, CallEnd::Callee, why.reason(), None);
                     }
                     report.unmatched_calls += 1;
                     continue;

@@ -485,6 +485,10 @@ pub struct UnmatchedName {
     pub reason: String,
     /// How many calls named it.
     pub calls: u64,
+    /// The matched other ends of those calls (what would call it, or what it would call): the
+    /// nodes a finding about the missing name is attached to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub peers: Vec<NodeId>,
 }
 
 /// The service map: nodes sorted by id, edges sorted by (from, to).

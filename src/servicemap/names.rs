@@ -15,6 +15,7 @@
 //! A namespace, when the source gives one, must match. Without one, a name must be unique across
 //! the map's namespaces. Loose matching (case, separators, `-service`/`-svc`/`-api` suffixes) is
 //! only for human-written names (diagrams), never for telemetry, which names things exactly.
+//! (`cartservice` and `Cart Service` meet; so do `front-end` and `Front End`.)
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -101,24 +102,37 @@ impl NoMatch {
     }
 }
 
-/// Lowercase, separators as `-`, a `name [label]` reduced to `name`, and one trailing
-/// `-service`, `-svc` or `-api` removed: `"Orders Service [Java]"` → `"orders"`.
+/// Lowercase, a `name [label]` reduced to `name`, one trailing `service`, `svc` or `-api` word
+/// removed, and separators dropped: `"Orders Service [Java]"`, `"orders_svc"` and
+/// `"ordersservice"` → `"orders"`; `"user-db [MongoDB]"` → `"userdb"`. Dropping separators lets
+/// `Cart Service` meet `cartservice`, as people write both.
 pub fn normalize(name: &str) -> String {
     let name = name.split('[').next().unwrap_or(name).trim();
-    let mut out = String::with_capacity(name.len());
+    let mut words: Vec<String> = Vec::new();
+    let mut word = String::new();
     for c in name.chars() {
         if c.is_ascii_alphanumeric() {
-            out.push(c.to_ascii_lowercase());
-        } else if !out.is_empty() && !out.ends_with('-') {
-            out.push('-');
+            word.push(c.to_ascii_lowercase());
+        } else if !word.is_empty() {
+            words.push(std::mem::take(&mut word));
         }
     }
-    while out.ends_with('-') {
-        out.pop();
+    if !word.is_empty() {
+        words.push(word);
     }
-    for suffix in ["-service", "-svc", "-api"] {
-        if let Some(stem) = out.strip_suffix(suffix).filter(|s| !s.is_empty()) {
-            return stem.to_owned();
+    if words.len() > 1
+        && matches!(
+            words.last().map(String::as_str),
+            Some("service" | "svc" | "api")
+        )
+    {
+        words.pop();
+    }
+    let mut out = words.concat();
+    for suffix in ["service", "svc"] {
+        if let Some(stem) = out.strip_suffix(suffix).filter(|s| s.len() >= 2) {
+            out = stem.to_owned();
+            break;
         }
     }
     out

@@ -738,7 +738,11 @@ mod attach_calls {
         assert!(workload_of_pod("cart-7d9f8b6c5d-x2x9k").contains(&"cart".to_owned()));
         assert!(workload_of_pod("redis-0").contains(&"redis".to_owned()));
         assert_eq!(normalize("Orders_Service"), "orders");
-        assert_eq!(normalize("user-db [MongoDB]"), "user-db");
+        assert_eq!(normalize("user-db [MongoDB]"), "userdb");
+        assert_eq!(normalize("Cart Service"), normalize("cartservice"));
+        assert_eq!(normalize("Front End"), normalize("front-end"));
+        assert_eq!(normalize("payment-api"), "payment");
+        assert_eq!(normalize("service"), "service");
     }
 }
 

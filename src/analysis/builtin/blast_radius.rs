@@ -59,7 +59,7 @@ pub fn pod_touch(mode: SelectorMode, value: Option<&str>, replicas: Option<i32>)
 }
 
 /// The selection of a spec: its mode and value.
-pub(crate) fn selection(spec: &ChaosSpec) -> (SelectorMode, Option<&str>) {
+pub fn selection(spec: &ChaosSpec) -> (SelectorMode, Option<&str>) {
     match spec {
         ChaosSpec::PodChaos(s) => (s.mode, s.value.as_deref()),
         ChaosSpec::NetworkChaos(s) => (s.mode, s.value.as_deref()),
@@ -76,10 +76,32 @@ pub fn blast_radius_of(
     index: &MapIndex<'_>,
     experiment: &ExperimentDesign,
 ) -> ExperimentBlastRadius {
-    let Some(target) = index.get(experiment.target.as_str()) else {
+    let (mode, value) = selection(&experiment.spec);
+    blast_radius_for(
+        index,
+        &experiment.id,
+        &experiment.target,
+        mode,
+        value,
+        &experiment.spec.kind().to_string(),
+    )
+}
+
+/// The blast radius of a failure of `target` that touches the pods `mode`/`value` select
+/// (`what` names the failure in the summary): the one computation behind generated
+/// experiments and a user's test cases.
+pub fn blast_radius_for(
+    index: &MapIndex<'_>,
+    id: &str,
+    target_id: &crate::servicemap::NodeId,
+    mode: SelectorMode,
+    value: Option<&str>,
+    what: &str,
+) -> ExperimentBlastRadius {
+    let Some(target) = index.get(target_id.as_str()) else {
         return ExperimentBlastRadius {
-            experiment_id: experiment.id.clone(),
-            target: experiment.target.clone(),
+            experiment_id: id.to_owned(),
+            target: target_id.clone(),
             affected_workloads: Vec::new(),
             affected_entry_points: Vec::new(),
             affected_namespaces: Vec::new(),
@@ -113,7 +135,6 @@ pub fn blast_radius_of(
         .workload
         .as_ref()
         .and_then(|w| w.replicas);
-    let (mode, value) = selection(&experiment.spec);
     let touch = pod_touch(mode, value, replicas);
     // Unknown pod counts are reported as the worst case.
     let share = touch.share_percent.unwrap_or(100);
@@ -129,15 +150,14 @@ pub fn blast_radius_of(
         (None, _) => format!("{share}% of the pods"),
     };
     let summary = format!(
-        "{} touches {pods} of {} ({share}%); {} dependent workload(s) and {} entry point(s) are exposed",
-        experiment.spec.kind(),
+        "{what} touches {pods} of {} ({share}%); {} dependent workload(s) and {} entry point(s) are exposed",
         label(index, target),
         workloads.len() - 1,
         entry_points.len()
     );
     ExperimentBlastRadius {
-        experiment_id: experiment.id.clone(),
-        target: experiment.target.clone(),
+        experiment_id: id.to_owned(),
+        target: target_id.clone(),
         affected_workloads: workloads
             .iter()
             .map(|&w| index.node(w).id.clone())

@@ -484,6 +484,7 @@ pub(crate) fn run(index: &MapIndex<'_>) -> DependenciesOutput {
         });
     }
     let mut findings = findings.out;
+    findings.extend(super::drift::findings(index));
     findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)

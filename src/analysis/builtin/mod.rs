@@ -4,6 +4,7 @@
 mod blast_radius;
 mod dependencies;
 mod discovery;
+mod drift;
 mod experiments;
 mod hypotheses;
 mod rumsfeld;
@@ -11,7 +12,7 @@ mod steady_state;
 
 use async_trait::async_trait;
 
-pub use blast_radius::{blast_radius_of, pod_touch};
+pub use blast_radius::{blast_radius_for, blast_radius_of, pod_touch, selection as selection_of};
 pub use experiments::default_test_case;
 
 use super::index::MapIndex;

@@ -344,6 +344,11 @@ pub(crate) fn run(
         ));
     }
 
+    // Drift between the team's architecture, the configuration and the traffic.
+    let (drift_unknowns, drift_knowns) = super::drift::rumsfeld(index);
+    out.known_unknowns.extend(drift_unknowns);
+    out.unknown_knowns.extend(drift_knowns);
+
     // Unknown unknowns: what the map cannot show.
     let silent: Vec<NodeId> = (0..index.len())
         .filter(|&i| {
