@@ -116,7 +116,7 @@ async fn the_grafana_dashboard_queries_only_exported_metrics() {
         let mut registry = smart_chaos::metrics::registry();
         let metrics = smart_chaos::metrics::Metrics::register(&mut registry);
         metrics.reconcile_failure("analyses", "Kube");
-        metrics.record_llm_usage("openai", "m", 1, 1, 0.0);
+        metrics.record_llm_usage("openai", "m", 1, 0, 1, 0.0);
         series_names(&smart_chaos::metrics::encode(&registry).unwrap())
     };
     // Most of what the dashboard shows must be live after one analysis, not only declared.

@@ -383,6 +383,7 @@ async fn a_ready_endpoints_breach_pauses_the_run() {
         url: None,
         query: None,
         min_value: 2,
+        max_value: None,
     }];
     create_proposal(&admin, &by_endpoints).await;
     let (_addr, stop, task) = start_operator(&ns, "endpoints-a", &format!("lease-{ns}")).await;

@@ -1,6 +1,8 @@
 //! Our CRDs' short names are unique: no core, common or Chaos Mesh resource served by the real
 //! API server uses them (`kubectl get ep` must keep listing Endpoints).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
+
 mod support;
 
 use std::collections::BTreeMap;

@@ -173,7 +173,6 @@ pub async fn reconcile_analysis(
     };
 
     // gather telemetry: observed calls and baselines; on failure the objects' map stands
-    let mut config = config;
     let telemetry_problem = match read_telemetry(&ctx, analysis, &ns, &mut map).await {
         Ok(measurements) => {
             config.measurements = measurements;

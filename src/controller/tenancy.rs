@@ -184,6 +184,7 @@ mod tests {
             provider: Default::default(),
             guardrails: Default::default(),
             refresh: Default::default(),
+            telemetry: Default::default(),
         };
         spec.guardrails.allowed_namespaces = allowed.iter().map(|s| s.to_string()).collect();
         let mut a = ChaosAnalysis::new("a", spec);
