@@ -146,8 +146,11 @@ fn manifests_plus_diagram_reach_the_key() {
                 servicemap::Evidence::Declared(d) if d.origin == file && d.line.is_some()
             )));
         }
-        // Nothing invented: the nodes are the manifests' nodes.
-        assert_eq!(map.nodes, manifests.nodes, "{file}");
+        // Nothing invented: the nodes are the manifests' nodes (their entry points may change:
+        // a declared call can reach a workload that only looked like a root of the call graph).
+        let ids =
+            |m: &servicemap::ServiceMap| m.nodes.iter().map(|n| n.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&map), ids(&manifests), "{file}");
         assert!(report.attach.new_edges >= 10, "{file}: {report:?}");
         for name in &map.unmatched {
             println!(

@@ -290,7 +290,15 @@ async fn sock_shop_istio_metrics_give_every_true_edge_and_nothing_else() {
     );
 
     // Outside the manifests: listed, never invented.
-    assert_eq!(map.nodes, nodes_before, "no node invented from telemetry");
+    // (Entry points may change: traffic can reach a workload that only looked like a root.)
+    let ids = |nodes: &[smart_chaos::servicemap::Node]| {
+        nodes.iter().map(|n| n.id.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(&map.nodes),
+        ids(&nodes_before),
+        "no node invented from telemetry"
+    );
     let unmatched: BTreeSet<(String, CallEnd)> = map
         .unmatched
         .iter()

@@ -105,6 +105,19 @@ fn analysis(ns: &str, name: &str, url: &str) -> ChaosAnalysis {
     analysis.metadata = ObjectMeta {
         name: Some(name.into()),
         namespace: Some(ns.into()),
+        // The harness's admin user, as the tenancy policy requires.
+        annotations: Some(
+            [
+                (smart_chaos::api::REQUESTED_BY_ANNOTATION, "admin"),
+                (
+                    smart_chaos::api::REQUESTED_BY_GROUPS_ANNOTATION,
+                    "system:masters,system:authenticated",
+                ),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        ),
         ..ObjectMeta::default()
     };
     analysis

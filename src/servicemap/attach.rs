@@ -181,6 +181,9 @@ pub fn attach(
             e
         })
         .collect();
+    if report.new_edges > 0 {
+        super::entry::remark_call_graph_roots(map);
+    }
     map.unmatched.extend(unmatched.into_values());
     map.unmatched.sort();
     map.unmatched.dedup();

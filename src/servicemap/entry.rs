@@ -129,6 +129,19 @@ fn may_be_root(node: &Node) -> bool {
             .is_none_or(|w| w.data_store.is_none())
 }
 
+/// Recomputes the entry points inferred from the call graph after calls were added to the map
+/// (traffic or declared evidence): a workload that was a root of the configuration's call graph
+/// may be called by another workload at runtime.
+pub fn remark_call_graph_roots(map: &mut ServiceMap) {
+    for node in &mut map.nodes {
+        if matches!(node.entry_via, Some(EntryVia::CallGraphRoot { .. })) {
+            node.entry_point = false;
+            node.entry_via = None;
+        }
+    }
+    mark_call_graph_roots(map);
+}
+
 fn mark_call_graph_roots(map: &mut ServiceMap) {
     let by_id: HashMap<&str, usize> = map
         .nodes
