@@ -6,7 +6,6 @@
 //! config's `Debug` hides them).
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::Api;
 
 use super::Context;
 use crate::api::{CredentialsSecretRef, ProviderName, ProviderSpec};
@@ -24,7 +23,15 @@ pub const AWS_SESSION_TOKEN: &str = "AWS_SESSION_TOKEN";
 /// The engine for `spec` in namespace `ns`, or a message a person can act on.
 pub async fn engine_for(ctx: &Context, spec: &ProviderSpec, ns: &str) -> Result<Engine, String> {
     let secret = match &spec.credentials_secret_ref {
-        Some(reference) => Some(read_secret(ctx, ns, reference).await?),
+        Some(reference) => Some(
+            super::telemetry::named_secret(
+                &ctx.client,
+                ns,
+                &reference.name,
+                "spec.provider.credentialsSecretRef",
+            )
+            .await?,
+        ),
         None => None,
     };
     let config = provider_config(spec, secret.as_ref(), ctx.config.llm_settings.clone())
@@ -37,21 +44,6 @@ pub async fn engine_for(ctx: &Context, spec: &ProviderSpec, ns: &str) -> Result<
     )
     .await
     .map_err(|e| format!("provider {:?}: {e}", spec.name))
-}
-
-async fn read_secret(
-    ctx: &Context,
-    ns: &str,
-    reference: &CredentialsSecretRef,
-) -> Result<Secret, String> {
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
-    secrets.get(&reference.name).await.map_err(|e| {
-        format!(
-            "cannot read Secret {ns}/{} named in spec.provider.credentialsSecretRef ({e}); \
-             grant the operator get on that Secret",
-            reference.name
-        )
-    })
 }
 
 /// The configuration `spec` asks for, with the credentials from `secret` (the one named in the

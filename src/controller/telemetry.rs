@@ -14,21 +14,28 @@ use crate::traffic::prometheus::{PrometheusClient, PrometheusConfig};
 /// The window when the analysis sets none.
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(3600);
 
-/// The value of one Secret key, trimmed; `field` names the spec field for messages. This is the
+/// The Secret `name` that the spec field `field` names, in the analysis' namespace. This is the
 /// only way the operator reads a Secret: the one an analysis names.
+pub async fn named_secret(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    field: &str,
+) -> Result<Secret, String> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    secrets.get(name).await.map_err(|e| {
+        format!("cannot read Secret {ns}/{name} named in {field} ({e}); grant the operator get on that Secret")
+    })
+}
+
+/// The value of one Secret key, trimmed; `field` names the spec field for messages.
 pub async fn secret_value(
     client: &Client,
     ns: &str,
     reference: &SecretKeyRef,
     field: &str,
 ) -> Result<String, String> {
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
-    let secret = secrets.get(&reference.name).await.map_err(|e| {
-        format!(
-            "cannot read Secret {ns}/{} named in {field} ({e}); grant the operator get on that Secret",
-            reference.name
-        )
-    })?;
+    let secret = named_secret(client, ns, &reference.name, field).await?;
     let value = secret
         .data
         .and_then(|d| d.get(&reference.key).cloned())
