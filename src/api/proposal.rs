@@ -252,6 +252,81 @@ pub enum RunPhase {
     Completed,
     /// The Chaos Mesh resource could not be created.
     Failed,
+    /// Chaos Mesh accepted the resource but reports that it could not inject the fault (for
+    /// example, a kind that needs chaos-daemon where none runs). No verdict is claimed.
+    InjectionFailed,
+}
+
+/// The most timeline entries a proposal's status keeps; older samples give way first.
+pub const MAX_TIMELINE_ENTRIES: usize = 60;
+
+/// What happened at one point of a run.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunEventKind {
+    /// A person approved the proposal.
+    Approved,
+    /// The steady state was checked before the start.
+    PreChecked,
+    /// The Chaos Mesh resource was created.
+    Created,
+    /// Chaos Mesh reports the fault injected.
+    Injected,
+    /// Chaos Mesh reports that it could not inject the fault.
+    InjectionFailed,
+    /// The steady-state checks were sampled while running.
+    Sampled,
+    /// The experiment was paused (a breach, a blind check, or a halt).
+    Paused,
+    /// The experiment ran its duration.
+    Completed,
+    /// The verdict was recorded.
+    Verdict,
+}
+
+/// One check's value at one sample.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckSample {
+    /// The check's name.
+    #[schemars(length(max = 256))]
+    pub check: String,
+    /// The value read, when the source answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<i64>,
+    /// Whether the value is within the steady range.
+    pub steady: bool,
+}
+
+/// One entry of a run's timeline.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RunEvent {
+    /// When it happened.
+    pub time: Time,
+    /// What happened.
+    pub kind: RunEventKind,
+    /// Who or what caused it (the approver, Chaos Mesh, a check), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub message: Option<String>,
+    /// The check values read at this point.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub samples: Vec<CheckSample>,
+}
+
+/// Appends to a bounded timeline: over the bound, the oldest `Sampled` entry gives way, so the
+/// approval, creation, injection and the end of the run are always kept.
+pub fn record_run_event(timeline: &mut Vec<RunEvent>, event: RunEvent) {
+    timeline.push(event);
+    while timeline.len() > MAX_TIMELINE_ENTRIES {
+        match timeline
+            .iter()
+            .position(|e| e.kind == RunEventKind::Sampled)
+        {
+            Some(oldest_sample) => timeline.remove(oldest_sample),
+            None => timeline.remove(0),
+        };
+    }
 }
 
 /// The verdict on the hypothesis.
@@ -269,7 +344,7 @@ pub enum Verdict {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ExperimentProposalStatus {
-    /// NotStarted, Running, Paused, Completed or Failed.
+    /// NotStarted, Running, Paused, Completed, Failed or InjectionFailed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<RunPhase>,
     /// The generation of the spec this status describes.
@@ -294,11 +369,53 @@ pub struct ExperimentProposalStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
+    /// What happened during the run, in order, bounded (see `MAX_TIMELINE_ENTRIES`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 60))]
+    pub timeline: Vec<RunEvent>,
 }
 
 impl ExperimentProposal {
     /// The decision on this proposal.
     pub fn approval_state(&self) -> ApprovalState {
         self.spec.approval.state
+    }
+}
+
+#[cfg(test)]
+mod timeline_tests {
+    use super::*;
+    use k8s_openapi::jiff::Timestamp;
+
+    fn event(kind: RunEventKind, second: i64) -> RunEvent {
+        RunEvent {
+            time: Time(Timestamp::from_second(second).unwrap()),
+            kind,
+            message: None,
+            samples: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_full_timeline_drops_the_oldest_sample_and_keeps_the_milestones() {
+        let mut timeline = Vec::new();
+        record_run_event(&mut timeline, event(RunEventKind::Approved, 0));
+        record_run_event(&mut timeline, event(RunEventKind::Created, 1));
+        for second in 2..(MAX_TIMELINE_ENTRIES as i64 + 10) {
+            record_run_event(&mut timeline, event(RunEventKind::Sampled, second));
+        }
+        record_run_event(&mut timeline, event(RunEventKind::Paused, 1000));
+        assert_eq!(timeline.len(), MAX_TIMELINE_ENTRIES);
+        assert_eq!(timeline[0].kind, RunEventKind::Approved);
+        assert_eq!(timeline[1].kind, RunEventKind::Created);
+        assert_eq!(
+            timeline[MAX_TIMELINE_ENTRIES - 1].kind,
+            RunEventKind::Paused
+        );
+        // The samples kept are the newest ones.
+        assert_eq!(
+            timeline[MAX_TIMELINE_ENTRIES - 2].time.0.as_second(),
+            MAX_TIMELINE_ENTRIES as i64 + 9
+        );
     }
 }

@@ -185,7 +185,7 @@ async fn approved(proposal: &ExperimentProposal, ctx: &Context) -> Result<Action
     let previous = proposal.status.clone().unwrap_or_default();
     if matches!(
         previous.phase,
-        Some(RunPhase::Completed) | Some(RunPhase::Failed)
+        Some(RunPhase::Completed) | Some(RunPhase::Failed) | Some(RunPhase::InjectionFailed)
     ) {
         return Ok(Action::await_change());
     }
