@@ -12,6 +12,7 @@ pub mod controller;
 pub mod http;
 pub mod llm;
 pub mod metrics;
+pub mod remediate;
 pub mod report;
 pub mod servicemap;
 pub mod snapshot;

@@ -269,7 +269,8 @@ fn assemble(
     let mut adjusted = log.adjusted;
     adjusted.sort();
     notes.sort();
-    AnalysisResult {
+    let remediations = crate::remediate::plan(map, &dependencies.findings).summaries();
+    let mut result = AnalysisResult {
         map_hash: map_hash(map),
         engine: engine.to_string(),
         config: config.clone(),
@@ -286,5 +287,9 @@ fn assemble(
         dropped,
         adjusted,
         notes,
-    }
+        remediations,
+        score: Default::default(),
+    };
+    result.rescore(map, &[], &[]);
+    result
 }
