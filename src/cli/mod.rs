@@ -10,6 +10,7 @@ mod map;
 mod operator;
 mod prometheus_args;
 pub mod provider_args;
+mod remediate;
 mod what_if;
 
 use clap::{Parser, Subcommand};
@@ -44,6 +45,9 @@ pub enum Command {
     Chat(chat::ChatArgs),
     /// The blast radius of a failure you describe, on the map of an earlier `analyze --out DIR`.
     WhatIf(what_if::WhatIfArgs),
+    /// Apply the suggested remediations to manifests in memory and print the resilience score
+    /// before and after, with every point lost.
+    Remediate(remediate::RemediateArgs),
 }
 
 impl Cli {
@@ -58,6 +62,7 @@ impl Cli {
             Command::Reject(args) => Ok(approve::run(args, ApprovalState::Rejected).await?),
             Command::Chat(args) => chat::run(args).await,
             Command::WhatIf(args) => what_if::run(args),
+            Command::Remediate(args) => remediate::run(args),
         }
     }
 }

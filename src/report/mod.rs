@@ -8,6 +8,7 @@
 pub mod html;
 pub mod layout;
 pub mod markdown;
+pub mod score;
 
 use std::path::PathBuf;
 
