@@ -5,6 +5,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::score::{RemediationStatus, ScoreLossStatus, ScorePoint};
 use crate::chaosmesh::ChaosKind;
 
 /// A request to analyse part of the cluster and propose chaos experiments for it.
@@ -26,6 +27,7 @@ use crate::chaosmesh::ChaosKind;
     printcolumn = r#"{"name":"Services","type":"integer","jsonPath":".status.summary.services"}"#,
     printcolumn = r#"{"name":"Hypotheses","type":"integer","jsonPath":".status.summary.hypotheses","priority":1}"#,
     printcolumn = r#"{"name":"Proposals","type":"integer","jsonPath":".status.summary.proposals"}"#,
+    printcolumn = r#"{"name":"Score","type":"integer","jsonPath":".status.score"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -385,4 +387,22 @@ pub struct ChaosAnalysisStatus {
     /// ConfigMap (owned by this analysis) holding the full report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report_config_map: Option<String>,
+
+    // Resilience score and remediations (docs/resilience-score.md).
+    /// The resilience score of the last analysis run, 0 to 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<i64>,
+    /// The score of each of the last analysis runs, oldest first (at most 20), for the trend.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub score_history: Vec<ScorePoint>,
+    /// The largest losses of the score, with the change that wins each back (at most 10).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    pub score_losses: Vec<ScoreLossStatus>,
+    /// Remediations the analysis suggests, as patches and new objects (at most 20; the report
+    /// lists all). The operator never applies them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub remediations: Vec<RemediationStatus>,
 }

@@ -6,10 +6,12 @@
 mod analysis;
 pub mod policy;
 mod proposal;
+mod score;
 mod telemetry;
 
 pub use analysis::*;
 pub use proposal::*;
+pub use score::*;
 pub use telemetry::*;
 
 use kube::CustomResourceExt;

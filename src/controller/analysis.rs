@@ -184,6 +184,7 @@ pub async fn reconcile_analysis(
     // analyze (pure stages; a model engine does its I/O through the trait)
     let mut analyzed = analyze(&ctx, analysis, &ns, &map, &config).await?;
     analyzed.telemetry_problem = telemetry_problem;
+    super::score::rescore(&ctx, &ns, &analysis.name_any(), &map, &mut analyzed.result).await?;
     let result = &analyzed.result;
 
     // apply proposals
@@ -195,6 +196,7 @@ pub async fn reconcile_analysis(
     );
     let changed_phase = previous.phase != status.phase;
     apply_status(&ctx, analysis, &ns, &previous, &status).await?;
+    ctx.metrics.observe_score(result.score.score);
     if changed_phase {
         let note = format!(
             "{} services, {} dependencies, {} hypotheses, {} proposals",
@@ -671,7 +673,7 @@ fn ready_status(
     ];
     let mut findings: Vec<&analysis::Finding> = result.dependencies.findings.iter().collect();
     findings.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.id.cmp(&b.id)));
-    ChaosAnalysisStatus {
+    let mut status = ChaosAnalysisStatus {
         phase: Some(AnalysisPhase::Ready),
         observed_generation: generation,
         excluded_namespaces,
@@ -702,7 +704,10 @@ fn ready_status(
         rumsfeld: Some(result.rumsfeld_counts.clone()),
         usage: analyzed.usage.clone().or_else(|| previous.usage.clone()),
         report_config_map: None,
-    }
+        ..ChaosAnalysisStatus::default()
+    };
+    super::score::record(&mut status, previous, result, now);
+    status
 }
 
 /// Writes status when it differs from what is there; returns whether it wrote.

@@ -12,6 +12,7 @@ pub mod leader;
 pub mod proposals;
 pub mod provider;
 pub mod run;
+pub mod score;
 pub mod telemetry;
 pub mod tenancy;
 
