@@ -1,7 +1,7 @@
 //! The demo shop: every patchable finding gets a patch, the patches applied to the manifests in
 //! memory remove their findings, and the score rises.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::manifests::apply_plan;
 use super::*;
@@ -9,17 +9,16 @@ use crate::analysis::{AnalysisConfig, AnalysisResult, analyze_builtin};
 use crate::servicemap::{self, ServiceMap};
 use crate::snapshot::{ReadOptions, read_str};
 
+/// The demo shop's manifests, read at compile time (this module does no I/O, tests included).
 fn demo_text() -> String {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/demo-app");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    files
-        .iter()
-        .map(|f| format!("---\n{}\n", std::fs::read_to_string(f).unwrap()))
-        .collect()
+    [
+        include_str!("../../examples/demo-app/data.yaml"),
+        include_str!("../../examples/demo-app/services.yaml"),
+        include_str!("../../examples/demo-app/storefront.yaml"),
+    ]
+    .iter()
+    .map(|text| format!("---\n{text}\n"))
+    .collect()
 }
 
 fn analyse(text: &str) -> (ServiceMap, AnalysisResult) {
@@ -57,6 +56,13 @@ fn demo_patches_remove_their_findings_and_the_score_rises() {
             remediation.description
         );
     }
+    // Both scores with every loss (`cargo test --lib remediate -- --nocapture`).
+    println!(
+        "before:\n{}\nafter {} remediations:\n{}",
+        crate::report::score::text(&before.score, usize::MAX),
+        plan.remediations.len(),
+        crate::report::score::text(&after.score, usize::MAX)
+    );
     assert!(
         after.score.score > before.score.score,
         "before {} after {}",
