@@ -1,12 +1,13 @@
-//! The resilience score in the operator: verdicts of the proposals an analysis owns feed the
-//! score, and status keeps the score, its largest losses, a bounded history for the trend and
+//! Step `score` (between `stages` and `apply proposals`): the verdicts of the proposals an
+//! analysis owns feed the resilience score; [`record`] (called by `status`) keeps the score, its largest losses, a bounded history for the trend and
 //! the suggested remediations (which the operator never applies).
 
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, ListParams};
 
-use super::{Context, Error};
+use super::super::Context;
+use super::apply_proposals::ApplyProposalsError;
 use crate::analysis::AnalysisResult;
 use crate::analysis::score::VerifiedHypothesis;
 use crate::api::{
@@ -21,12 +22,12 @@ pub async fn verified_hypotheses(
     ctx: &Context,
     ns: &str,
     analysis: &str,
-) -> Result<Vec<VerifiedHypothesis>, Error> {
+) -> Result<Vec<VerifiedHypothesis>, ApplyProposalsError> {
     let api: Api<ExperimentProposal> = Api::namespaced(ctx.client.clone(), ns);
     let proposals = api
         .list(&ListParams::default().labels(&format!("{ANALYSIS_LABEL}={analysis}")))
         .await
-        .map_err(Error::ListProposals)?;
+        .map_err(ApplyProposalsError::List)?;
     Ok(verdicts_of(&proposals.items))
 }
 
@@ -54,7 +55,7 @@ pub async fn rescore(
     analysis: &str,
     map: &ServiceMap,
     result: &mut AnalysisResult,
-) -> Result<(), Error> {
+) -> Result<(), ApplyProposalsError> {
     let verified = verified_hypotheses(ctx, ns, analysis).await?;
     // Suppressions join here once findings can be suppressed (issue #15, verdict memory).
     result.rescore(map, &verified, &[]);
