@@ -22,10 +22,10 @@ use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use tracing::instrument;
 
-use super::provider;
 use super::run::condition;
 use super::telemetry;
 use super::{Context, Error, tenancy};
+use super::{estimate, provider};
 use crate::analysis::{self, AnalysisConfig, AnalysisResult};
 use crate::api::UsageStatus;
 use crate::api::{
@@ -180,6 +180,26 @@ pub async fn reconcile_analysis(
         }
         Err(problem) => Some(problem),
     };
+
+    // estimate: in status before the first model call; a run over its budget does not start
+    let forecast = estimate::forecast(&analysis.spec.provider, &map, &config);
+    let status = estimate::status_before_run(&previous, generation, forecast);
+    let written = apply_status(&ctx, analysis, &ns, &previous, &status).await?;
+    if let Some(message) = estimate::refusal(&status) {
+        if written {
+            let note = message.to_string();
+            publish(
+                &ctx,
+                analysis,
+                EventType::Warning,
+                estimate::OVER_BUDGET,
+                note,
+            )
+            .await;
+        }
+        return Ok(recheck);
+    }
+    let previous = status;
 
     // analyze (pure stages; a model engine does its I/O through the trait)
     let mut analyzed = analyze(&ctx, analysis, &ns, &map, &config).await?;
@@ -702,6 +722,7 @@ fn ready_status(
         rumsfeld: Some(result.rumsfeld_counts.clone()),
         usage: analyzed.usage.clone().or_else(|| previous.usage.clone()),
         report_config_map: None,
+        estimate: previous.estimate.clone(),
     }
 }
 

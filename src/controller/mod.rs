@@ -8,6 +8,7 @@
 
 pub mod analysis;
 pub mod checks;
+pub mod estimate;
 pub mod leader;
 pub mod proposals;
 pub mod provider;
