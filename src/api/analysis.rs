@@ -335,6 +335,19 @@ pub struct UsageStatus {
     pub cached_stages: i64,
 }
 
+/// The expected use of a model run, from the prompt sizes, before any call (the CLI's
+/// `analyze --estimate`).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct EstimateStatus {
+    /// Input tokens of every stage's prompt (before any prompt caching).
+    pub input_tokens: i64,
+    /// Output tokens, from the size of the built-in answers.
+    pub output_tokens: i64,
+    /// Cost at list price without prompt caching, in US dollars, as a decimal string.
+    pub estimated_cost_usd: String,
+}
+
 /// A namespace no experiment may target, with the reason.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -380,6 +393,9 @@ pub struct ChaosAnalysisStatus {
     /// Model usage of the last run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<UsageStatus>,
+    /// What the model run is expected to use, written before its first call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<EstimateStatus>,
     /// Namespaces that got no proposal whatever the map holds, and why (e.g. no Chaos Mesh opt-in
     /// while its namespace filter is on).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

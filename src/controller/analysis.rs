@@ -1,8 +1,8 @@
 //! The ChaosAnalysis controller, as a visible pipeline of [`super::steps`]:
 //! `validate` (is the spec usable here, may the requester read the scope?) → `snapshot` (read
-//! the scope, I/O) → `map` (pure; then telemetry, I/O) → `stages` (the analysis through the
-//! engine) → `score` (verdicts of owned proposals) → `apply proposals` (SSA, I/O) → `status`
-//! (SSA on /status, I/O).
+//! the scope, I/O) → `map` (pure; then telemetry, I/O) → `estimate` (into status before any
+//! model call; over budget, no run) → `stages` (the analysis through the engine) → `score`
+//! (verdicts of owned proposals) → `apply proposals` (SSA, I/O) → `status` (SSA on /status, I/O).
 //!
 //! Re-analysis: every `map_check_interval` the scope is read again and the map's content hash
 //! compared with the one in status; the stages only run again when the hash, the generation or
@@ -16,7 +16,7 @@ use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
 use tracing::instrument;
 
-use super::steps::{apply_proposals, map, score, snapshot, stages, status, validate};
+use super::steps::{apply_proposals, estimate, map, score, snapshot, stages, status, validate};
 use super::{Context, Error};
 use crate::api::ChaosAnalysis;
 
@@ -66,6 +66,12 @@ async fn pipeline(ctx: &Context, analysis: &ChaosAnalysis) -> Result<Action, Err
             None
         }
         Err(problem) => Some(problem),
+    };
+    // What a model run would use goes into status before its first call; over budget, no run.
+    let forecast = estimate::forecast(&analysis.spec.provider, &map, &config);
+    let Some(previous) = status::record_estimate(ctx, analysis, &ns, previous, forecast).await?
+    else {
+        return Ok(recheck);
     };
     let mut analyzed = stages::run(ctx, analysis, &ns, &map, &config).await;
     analyzed.telemetry_problem = telemetry_problem;

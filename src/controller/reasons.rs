@@ -11,6 +11,7 @@ pub const STAGES_FELL_BACK: &str = "StagesFellBack";
 pub const PROVIDER_NOT_AVAILABLE: &str = "ProviderNotAvailable";
 pub const ALL_STAGES_OK: &str = "AllStagesOk";
 pub const TELEMETRY_NOT_AVAILABLE: &str = "TelemetryNotAvailable";
+pub const OVER_BUDGET: &str = "OverBudget";
 
 // ExperimentProposal events
 pub const REJECTED: &str = "Rejected";

@@ -98,6 +98,11 @@ pub struct CompletionRequest {
     pub messages: Vec<ChatMessage>,
     /// The structured output wanted.
     pub output: OutputSpec,
+    /// Outputs offered on every request of a run, `output` among them, in one fixed order: a
+    /// provider that sends its outputs as tools sends all of these, so the tool list is the same
+    /// on every request and belongs to the cached prefix. Empty offers `output` alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shared_outputs: Vec<OutputSpec>,
     /// Most output tokens. Always sent: Bedrock reserves quota for it up front.
     pub max_tokens: u32,
     /// Sampling temperature; the provider default when unset.
@@ -117,14 +122,22 @@ impl CompletionRequest {
     /// Rough size of the prompt in tokens: bytes / 4 over every text and the schema, which
     /// over-estimates non-ASCII text (fine for a budget's worst case; see [`estimate_tokens`]).
     pub fn estimated_input_tokens(&self) -> u64 {
-        let schema_len = serde_json::to_string(&self.output.schema)
-            .map(|s| s.len())
-            .unwrap_or(0);
+        let spec_len = |spec: &OutputSpec| {
+            spec.description.len()
+                + serde_json::to_string(&spec.schema)
+                    .map(|s| s.len())
+                    .unwrap_or(0)
+        };
+        let specs_len = if self.shared_outputs.is_empty() {
+            spec_len(&self.output)
+        } else {
+            self.shared_outputs.iter().map(spec_len).sum()
+        };
         let text_len = self.system.len()
             + self.context.len()
-            + self.output.description.len()
+            + specs_len
             + self.messages.iter().map(|m| m.content.len()).sum::<usize>();
-        estimate_tokens_from_len(text_len + schema_len)
+        estimate_tokens_from_len(text_len)
     }
 }
 
@@ -521,6 +534,7 @@ mod tests {
                 description: "d".into(),
                 schema: schemars::json_schema!({"type": "object"}),
             },
+            shared_outputs: Vec::new(),
             max_tokens: 100,
             temperature: None,
         }
