@@ -62,6 +62,7 @@ fn request(model: &str, context: &str) -> CompletionRequest {
         },
         max_tokens: 1024,
         temperature: Some(0.0),
+        images: Vec::new(),
     }
 }
 

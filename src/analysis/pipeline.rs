@@ -11,13 +11,14 @@ use super::config::AnalysisConfig;
 use super::grounding::{self, Grounding};
 use super::index::MapIndex;
 use super::model::{Probe, SteadyState};
+use super::naming::item_id;
 use super::naming::sha256_hex;
-use super::result::{AnalysisResult, GroundingLog, PlannedExperiment, StageNote};
+use super::result::{AnalysisResult, ArchitectureCall, GroundingLog, PlannedExperiment, StageNote};
 use super::stages::{StageEngine, StageId, StageInput, StageOutput, StageOutputs};
 use crate::api::{
     AnalysisSummary, BlastRadius, CheckKind, ProposalHypothesis, RumsfeldCounts, SteadyStateCheck,
 };
-use crate::servicemap::{NodeKind, ServiceMap};
+use crate::servicemap::{Evidence, EvidenceKind, NodeKind, ServiceMap};
 
 /// SHA-256 of the map's JSON form: the key of every cache.
 pub fn map_hash(map: &ServiceMap) -> String {
@@ -286,5 +287,44 @@ fn assemble(
         dropped,
         adjusted,
         notes,
+        architecture: architecture_calls(map),
     }
+}
+
+/// Every edge with declared evidence, with the places the architecture writes it.
+fn architecture_calls(map: &ServiceMap) -> Vec<ArchitectureCall> {
+    map.edges
+        .iter()
+        .filter_map(|edge| {
+            let origins: Vec<String> = edge
+                .evidence
+                .iter()
+                .filter_map(|e| match e {
+                    Evidence::Declared(d) => Some(match d.line {
+                        Some(line) => format!("{}:{line}", d.origin),
+                        None => d.origin.clone(),
+                    }),
+                    _ => None,
+                })
+                .collect();
+            if origins.is_empty() {
+                return None;
+            }
+            let from = edge.from.as_str();
+            Some(ArchitectureCall {
+                id: item_id(
+                    "a",
+                    from.rsplit('/').next().unwrap_or(from),
+                    &[from, edge.to.as_str()],
+                ),
+                from: edge.from.clone(),
+                to: edge.to.clone(),
+                in_cluster: edge
+                    .evidence
+                    .iter()
+                    .any(|e| e.kind() != EvidenceKind::Declared),
+                origins,
+            })
+        })
+        .collect()
 }

@@ -22,6 +22,7 @@ use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use tracing::instrument;
 
+use super::architecture;
 use super::provider;
 use super::run::condition;
 use super::telemetry;
@@ -122,6 +123,18 @@ pub async fn reconcile_analysis(
         }
         return Ok(recheck);
     }
+    // gather the team's architecture: the named ConfigMaps only, as the requester could read them
+    let architecture_sources = match architecture::gather(&ctx, analysis, &ns).await? {
+        Ok(sources) => sources,
+        Err(message) => {
+            let status = failed_status(&previous, generation, &message);
+            if apply_status(&ctx, analysis, &ns, &previous, &status).await? {
+                let reason = reasons::INVALID_SPEC;
+                publish(&ctx, analysis, EventType::Warning, reason, message).await;
+            }
+            return Ok(recheck);
+        }
+    };
     let mut config = AnalysisConfig::from_guardrails(
         &analysis.spec.guardrails,
         ctx.config.operator_namespace.as_deref(),
@@ -140,6 +153,7 @@ pub async fn reconcile_analysis(
     };
     let snapshot = cluster::read(&ctx.client, &scope).await?;
     let mut map = servicemap::build(&snapshot);
+    architecture::declare(&mut map, &architecture_sources);
     // The hash is the cluster objects' map: traffic counts change every minute and must not
     // re-run the stages on their own.
     let map_hash = map
@@ -182,8 +196,17 @@ pub async fn reconcile_analysis(
     };
 
     // analyze (pure stages; a model engine does its I/O through the trait)
-    let mut analyzed = analyze(&ctx, analysis, &ns, &map, &config).await?;
+    let mut analyzed = analyze(
+        &ctx,
+        analysis,
+        &ns,
+        &mut map,
+        &architecture_sources,
+        &config,
+    )
+    .await?;
     analyzed.telemetry_problem = telemetry_problem;
+    analyzed.test_cases = architecture::plan_test_cases(analysis, &map, &mut analyzed.result);
     let result = &analyzed.result;
 
     // apply proposals
@@ -322,6 +345,8 @@ struct Analyzed {
     provider_problem: Option<String>,
     /// Set when the analysis' Prometheus could not be read.
     telemetry_problem: Option<String>,
+    /// What became of spec.testCases.
+    test_cases: Vec<crate::api::TestCaseStatus>,
 }
 
 /// Adds what the analysis' Prometheus observed to `map` and returns the baselines it measured;
@@ -357,14 +382,20 @@ async fn analyze(
     ctx: &Context,
     analysis: &ChaosAnalysis,
     ns: &str,
-    map: &ServiceMap,
+    map: &mut ServiceMap,
+    architecture_sources: &[crate::architecture::ArchitectureSource],
     config: &AnalysisConfig,
 ) -> Result<Analyzed, Error> {
-    let (engine, provider_problem) =
+    let (engine, mut provider_problem) =
         match provider::engine_for(ctx, &analysis.spec.provider, ns).await {
             Ok(engine) => (engine, None),
             Err(problem) => (Engine::Builtin, Some(problem)),
         };
+    // The discovery model reads the architecture's text and images; its grounded calls join the map.
+    if let Err(problem) = architecture::read_with_model(&engine, map, architecture_sources).await {
+        provider_problem.get_or_insert(problem);
+    }
+    let map = &*map;
     let result = analysis::analyze(map, config, engine.stage_engine().as_ref()).await;
     let usage = engine.usage_report().map(|report| {
         for row in &report.stages {
@@ -396,6 +427,7 @@ async fn analyze(
         usage,
         provider_problem,
         telemetry_problem: None,
+        test_cases: Vec::new(),
     })
 }
 
@@ -701,6 +733,7 @@ fn ready_status(
             .collect(),
         rumsfeld: Some(result.rumsfeld_counts.clone()),
         usage: analyzed.usage.clone().or_else(|| previous.usage.clone()),
+        test_cases: analyzed.test_cases.clone(),
         report_config_map: None,
     }
 }

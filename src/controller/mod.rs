@@ -7,6 +7,7 @@
 //! triggers a reconcile of every object.
 
 pub mod analysis;
+pub mod architecture;
 pub mod checks;
 pub mod leader;
 pub mod proposals;

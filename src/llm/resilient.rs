@@ -252,6 +252,7 @@ mod tests {
             },
             max_tokens: 10,
             temperature: None,
+            images: Vec::new(),
         }
     }
 

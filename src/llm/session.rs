@@ -260,6 +260,7 @@ mod tests {
             },
             max_tokens: 200,
             temperature: None,
+            images: Vec::new(),
         }
     }
 
