@@ -173,7 +173,8 @@ mod fake_llm;
 
 /// With a model, a free-text test case is structured first (and shown), then computed from the
 /// map: the blast radius printed is the one of the structured test case without any model.
-#[tokio::test]
+// Two workers: the fake server answers while this test waits on the binary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn free_text_is_structured_by_the_model_then_computed() {
     use fake_llm::{FakeLlmServer, Step, WireFormat};
     use smart_chaos::analysis::whatif_text::StructuredTestCase;
