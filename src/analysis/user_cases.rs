@@ -10,9 +10,9 @@ use super::builtin::{
 };
 use super::config::DEFAULT_EXPERIMENT_DURATION_MS;
 use super::duration::format_go_duration;
-use super::grounding::Grounding;
 use super::guardrails::guard_experiments;
 use super::index::MapIndex;
+use super::map_context::MapContext;
 use super::model::{
     Expectation, ExperimentDesign, ExperimentsOutput, Fault, HypothesesOutput, Hypothesis,
 };
@@ -172,7 +172,7 @@ fn propose(
         rationale: format!("The team's test case {}.", case.name),
     };
     let namespaces = config.effective_namespaces(index.map());
-    let grounding = Grounding {
+    let grounding = MapContext {
         index,
         config,
         namespaces: &namespaces,

@@ -10,7 +10,8 @@
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 
-use super::{Context, Error, tenancy};
+use super::steps::validate::{SpecProblem, ValidateError};
+use super::{Context, tenancy};
 use crate::analysis::AnalysisResult;
 use crate::analysis::user_cases::{UserCase, plan_user_cases};
 use crate::api::{ArchitectureRef, ChaosAnalysis, TestCaseStatus};
@@ -20,14 +21,24 @@ use crate::servicemap::ServiceMap;
 /// Where the inline architecture comes from, in messages and declared evidence.
 pub const INLINE_ORIGIN: &str = "spec.architecture";
 
-/// Reads and parses every architecture source of `analysis`. `Ok(Err(message))` when one cannot
+/// Reads and parses every architecture source of `analysis`. `Ok(Err(problem))` when one cannot
 /// be read (missing, refused to the requester, not a diagram, text or image we read): the
 /// message says which and why, and the analysis waits for a fix rather than run on part of it.
 pub async fn gather(
     ctx: &Context,
     analysis: &ChaosAnalysis,
     ns: &str,
-) -> Result<Result<Vec<ArchitectureSource>, String>, Error> {
+) -> Result<Result<Vec<ArchitectureSource>, SpecProblem>, ValidateError> {
+    Ok(read_sources(ctx, analysis, ns)
+        .await?
+        .map_err(SpecProblem::Architecture))
+}
+
+async fn read_sources(
+    ctx: &Context,
+    analysis: &ChaosAnalysis,
+    ns: &str,
+) -> Result<Result<Vec<ArchitectureSource>, String>, ValidateError> {
     let mut sources = Vec::new();
     if let Some(inline) = analysis.spec.architecture.as_deref() {
         match architecture::parse(INLINE_ORIGIN, inline.as_bytes()) {
