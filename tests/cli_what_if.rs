@@ -166,3 +166,99 @@ fn map_takes_architecture_files_and_lists_unmatched_names() {
     );
     std::fs::remove_file(&bad).unwrap();
 }
+
+#[path = "support/fake_llm.rs"]
+mod fake_llm;
+
+/// With a model, a free-text test case is structured first (and shown), then computed from the
+/// map: the blast radius printed is the one of the structured test case without any model.
+// Two workers: the fake server answers while this test waits on the binary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn free_text_is_structured_by_the_model_then_computed() {
+    use fake_llm::{FakeLlmServer, Step, WireFormat};
+    use smart_chaos::analysis::whatif_text::StructuredTestCase;
+
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = out_dir().with_extension("free-text");
+    let _ = std::fs::remove_dir_all(&dir);
+    let analyze = binary()
+        .args(["analyze", "-f"])
+        .arg(crate_dir.join("examples/demo-app"))
+        .arg("--out")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(analyze.status.success());
+    let structured = StructuredTestCase {
+        test_case: "shop/StatefulSet/postgres latency=500ms".into(),
+        assumptions:
+            "the payments database is postgres; the duration (5 minutes) is not part of the form"
+                .into(),
+    };
+    let server = FakeLlmServer::start(WireFormat::OpenAiChat, Vec::new())
+        .await
+        .unwrap();
+    server.always_for(
+        "whatIf",
+        Step::answer(&serde_json::to_string(&structured).unwrap()),
+    );
+    let question = "what if the payments database is slow for 5 minutes?";
+    let with_model = binary()
+        .args(["what-if", "--analysis"])
+        .arg(&dir)
+        .args([
+            "--provider",
+            "openai",
+            "--endpoint",
+            &server.url(),
+            "--model",
+            "gpt-4o-mini",
+            "--api-key-env",
+            "SMART_CHAOS_TEST_KEY",
+            "--no-cache",
+            question,
+        ])
+        .env("SMART_CHAOS_TEST_KEY", "sk-test-key-for-fake-server")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(with_model.stdout).unwrap();
+    assert!(
+        with_model.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&with_model.stderr)
+    );
+    assert!(
+        stdout.starts_with(
+            "structured by gpt-4o-mini: shop/StatefulSet/postgres latency=500ms\nassumptions: the payments database is postgres"
+        ),
+        "{stdout}"
+    );
+    // The question reached the model as data.
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    assert!(requests[0].body.contains("payments database is slow"));
+    assert!(requests[0].body.contains("shop/StatefulSet/postgres"));
+
+    let without_model = binary()
+        .args(["what-if", "--analysis"])
+        .arg(&dir)
+        .arg(&structured.test_case)
+        .output()
+        .unwrap();
+    assert!(without_model.status.success());
+    let computed = String::from_utf8(without_model.stdout).unwrap();
+    let from_test_case = |s: &str| s[s.find("test case:").unwrap()..].to_owned();
+    assert_eq!(from_test_case(&stdout), from_test_case(&computed));
+    assert!(!listed(&computed, "affected workloads").is_empty());
+
+    // Without a model, free text is a syntax error that says what the form is.
+    let no_model = binary()
+        .args(["what-if", "--analysis"])
+        .arg(&dir)
+        .arg(question)
+        .output()
+        .unwrap();
+    assert!(!no_model.status.success());
+    assert!(String::from_utf8_lossy(&no_model.stderr).contains("TARGET FAULT"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -63,6 +63,7 @@ fn request(model: &str, context: &str) -> CompletionRequest {
         shared_outputs: Vec::new(),
         max_tokens: 1024,
         temperature: Some(0.0),
+        images: Vec::new(),
     }
 }
 

@@ -100,6 +100,8 @@ fn analysis(ns: &str, name: &str, url: &str) -> ChaosAnalysis {
                     ca: None,
                 }),
             }),
+            architecture_refs: Vec::new(),
+            test_cases: Vec::new(),
         },
     );
     analysis.metadata = ObjectMeta {

@@ -305,4 +305,31 @@ mod tests {
         assert!(parse_chat_answer("{\"answer\": \"\"}").is_err());
         assert!(parse_chat_answer("not json").unwrap_err()[0].contains("line 1"));
     }
+
+    #[test]
+    fn answers_from_the_architecture_cite_where_it_is_written() {
+        let mut map = fixtures::boutique();
+        let diagram = crate::architecture::parse_diagram(
+            "docs/shop.mmd",
+            "flowchart LR\n  frontend --> cartservice\n  cartservice --> paymentservice\n",
+            crate::architecture::DiagramFormat::Mermaid,
+            0,
+        )
+        .unwrap();
+        crate::architecture::declare(&mut map, &[diagram]);
+        let result = analyze_builtin(&map, &AnalysisConfig::default()).unwrap();
+        let answer = builtin_answer(&result, "what does the architecture say cartservice calls?");
+        let declared = result
+            .architecture
+            .iter()
+            .find(|a| a.origins == ["docs/shop.mmd:3"])
+            .unwrap_or_else(|| panic!("{:?}", result.architecture));
+        assert!(!declared.in_cluster);
+        assert!(answer.cited_ids.contains(&declared.id), "{answer:?}");
+        assert!(
+            answer.answer.contains("docs/shop.mmd:3"),
+            "{}",
+            answer.answer
+        );
+    }
 }

@@ -25,8 +25,10 @@ pub mod render;
 pub mod result;
 pub mod score;
 pub mod stages;
+pub mod user_cases;
 mod validate;
 pub mod whatif;
+pub mod whatif_text;
 
 #[cfg(test)]
 pub(crate) mod fixtures;
@@ -46,7 +48,8 @@ pub use pipeline::{map_hash, steady_state_check};
 pub use proposals::{build_chaos_manifests, build_proposals};
 pub use render::{render_map_compact, render_stage_context};
 pub use result::{
-    AdjustedItem, AnalysisResult, DroppedItem, PlannedExperiment, ResultItem, StageNote,
+    AdjustedItem, AnalysisResult, ArchitectureCall, DroppedItem, PlannedExperiment, ResultItem,
+    StageNote,
 };
 pub use stages::{
     EngineError, ParseError, StageEngine, StageId, StageInput, StageOutput, StageOutputs,

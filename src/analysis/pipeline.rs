@@ -13,13 +13,14 @@ use super::guardrails;
 use super::index::MapIndex;
 use super::map_context::MapContext;
 use super::model::{Probe, SteadyState};
-use super::result::{AnalysisResult, GroundingLog, PlannedExperiment, StageNote};
+use super::naming::item_id;
+use super::result::{AnalysisResult, ArchitectureCall, GroundingLog, PlannedExperiment, StageNote};
 use super::stages::{StageEngine, StageId, StageInput, StageOutput, StageOutputs};
 use crate::api::{
     AnalysisSummary, BlastRadius, CheckKind, ProposalHypothesis, RumsfeldCounts, SteadyStateCheck,
 };
 use crate::hashing::sha256_hex;
-use crate::servicemap::{NodeKind, ServiceMap};
+use crate::servicemap::{Evidence, EvidenceKind, NodeKind, ServiceMap};
 
 /// SHA-256 of the map's JSON form: the key of every cache.
 pub fn map_hash(map: &ServiceMap) -> String {
@@ -294,7 +295,46 @@ fn assemble(
         notes,
         remediations,
         score: Default::default(),
+        architecture: architecture_calls(map),
     };
     result.rescore(map, &[], &[]);
     result
+}
+
+/// Every edge with declared evidence, with the places the architecture writes it.
+fn architecture_calls(map: &ServiceMap) -> Vec<ArchitectureCall> {
+    map.edges
+        .iter()
+        .filter_map(|edge| {
+            let origins: Vec<String> = edge
+                .evidence
+                .iter()
+                .filter_map(|e| match e {
+                    Evidence::Declared(d) => Some(match d.line {
+                        Some(line) => format!("{}:{line}", d.origin),
+                        None => d.origin.clone(),
+                    }),
+                    _ => None,
+                })
+                .collect();
+            if origins.is_empty() {
+                return None;
+            }
+            let from = edge.from.as_str();
+            Some(ArchitectureCall {
+                id: item_id(
+                    "a",
+                    from.rsplit('/').next().unwrap_or(from),
+                    &[from, edge.to.as_str()],
+                ),
+                from: edge.from.clone(),
+                to: edge.to.clone(),
+                in_cluster: edge
+                    .evidence
+                    .iter()
+                    .any(|e| e.kind() != EvidenceKind::Declared),
+                origins,
+            })
+        })
+        .collect()
 }

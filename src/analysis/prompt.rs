@@ -555,7 +555,7 @@ fn task_text(stage: StageId) -> String {
 
 /// Makes `data` unable to close the data block: every `<` (only ever inside JSON strings there)
 /// becomes the JSON escape `\u003c`.
-fn seal(data: &str) -> String {
+pub fn seal(data: &str) -> String {
     data.replace('<', "\\u003c")
 }
 

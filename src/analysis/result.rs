@@ -164,6 +164,25 @@ pub struct AnalysisResult {
     /// The resilience score (offline: no verdicts, nothing suppressed).
     #[serde(default)]
     pub score: ResilienceScore,
+    /// The calls the team's architecture declares, with where each is written: what the chat
+    /// assistant answers from and cites when asked about the architecture.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub architecture: Vec<ArchitectureCall>,
+}
+
+/// A call the team's architecture declares, as the map holds it.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ArchitectureCall {
+    /// Stable id (`a-<from>-<hash8>`).
+    pub id: String,
+    pub from: NodeId,
+    pub to: NodeId,
+    /// Where it is written: `file:line`, `configmap NS/NAME key K:line`, or "read by model M
+    /// from image I".
+    pub origins: Vec<String>,
+    /// Whether the cluster's configuration or traffic shows the call too.
+    pub in_cluster: bool,
 }
 
 /// One item of a result that has an id, for lookups and search (the chat assistant's index).
@@ -177,6 +196,7 @@ pub enum ResultItem<'r> {
     Experiment(&'r PlannedExperiment),
     TestCase(&'r TestCase),
     Rumsfeld(&'r RumsfeldItem),
+    Architecture(&'r ArchitectureCall),
 }
 
 impl<'r> ResultItem<'r> {
@@ -191,6 +211,7 @@ impl<'r> ResultItem<'r> {
             ResultItem::Experiment(e) => &e.name,
             ResultItem::TestCase(t) => &t.id,
             ResultItem::Rumsfeld(r) => &r.id,
+            ResultItem::Architecture(a) => &a.id,
         }
     }
 
@@ -222,6 +243,17 @@ impl<'r> ResultItem<'r> {
             }
             ResultItem::TestCase(t) => format!("test case for {}: {}", t.experiment_id, t.title),
             ResultItem::Rumsfeld(r) => format!("{} ({})", r.statement, ids(&r.subjects)),
+            ResultItem::Architecture(a) => format!(
+                "the architecture ({}) declares {} → {}{}",
+                a.origins.join("; "),
+                a.from,
+                a.to,
+                if a.in_cluster {
+                    ""
+                } else {
+                    "; nothing in the cluster shows this call"
+                }
+            ),
         }
     }
 }
@@ -285,6 +317,7 @@ impl AnalysisResult {
                     .into_iter()
                     .flat_map(|(_, items)| items.iter().map(ResultItem::Rumsfeld)),
             )
+            .chain(self.architecture.iter().map(ResultItem::Architecture))
     }
 
     /// The item with this id.

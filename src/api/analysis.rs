@@ -34,8 +34,10 @@ use crate::chaosmesh::ChaosKind;
 pub struct ChaosAnalysisSpec {
     /// Which part of the cluster to analyse.
     pub scope: Scope,
-    /// Optional free-text description of the architecture (what the services do, what matters to
-    /// the business). It is given to the model as data, never as instructions.
+    /// Optional inline architecture: a diagram as code (Mermaid flowchart, Graphviz DOT,
+    /// PlantUML, or a `services:` list, recognised by its first statement) whose calls join the
+    /// map as declared evidence, or free text (what the services do, what matters to the
+    /// business) that a model's discovery stage reads as data, never as instructions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 20000))]
     pub architecture: Option<String>,
@@ -53,6 +55,73 @@ pub struct ChaosAnalysisSpec {
     /// Degraded condition says why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub telemetry: Option<super::telemetry::Telemetry>,
+    /// More architecture sources, kept in ConfigMaps of the analysis' namespace: diagrams as
+    /// code or text under `data`, PNG or JPEG images of a diagram under `binaryData` (read only
+    /// by a model that reads images). Read only if the requesting user may get that ConfigMap.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub architecture_refs: Vec<ArchitectureRef>,
+    /// The team's own test cases, in the form of `smart-chaos what-if`. Each one Chaos Mesh can
+    /// express becomes a Pending ExperimentProposal, through the same guardrails and approval as
+    /// generated ones; the others get their blast radius in status with the reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
+    pub test_cases: Vec<TestCaseSpec>,
+}
+
+/// One key of a ConfigMap, in the analysis' namespace, holding part of the architecture.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ArchitectureRef {
+    /// Name of the ConfigMap.
+    #[schemars(length(min = 1, max = 253))]
+    pub config_map: String,
+    /// Key under `data` (text, diagrams) or `binaryData` (images). The key's extension (`.mmd`,
+    /// `.dot`, `.puml`, `.yaml`, `.md`, `.png`) helps tell the notation.
+    #[schemars(length(min = 1, max = 253))]
+    pub key: String,
+}
+
+/// A failure the team wants to test: `TARGET FAULT [pods=one|all|N|N%] [to=NODE]`, as
+/// `smart-chaos what-if` reads it.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct TestCaseSpec {
+    /// A name for the test case, unique in the list.
+    #[schemars(
+        length(min = 1, max = 63),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    )]
+    pub name: String,
+    /// The failure: a target (map id or name) and a fault: kill, crash, latency=500ms, loss,
+    /// partition-from=NODE, dns-error, zone-down=ZONE, cpu-stress, disk-latency, http-latency,
+    /// http-abort or clock-skew; optionally `pods=one|all|N|N%` and `to=NODE`.
+    #[schemars(length(min = 1, max = 512))]
+    pub failure: String,
+}
+
+/// What became of one of the team's test cases.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct TestCaseStatus {
+    /// The test case's name.
+    pub name: String,
+    /// The test case as understood, with the target's map id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canonical: Option<String>,
+    /// The ExperimentProposal it became, if Chaos Mesh can express it within the guardrails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proposal: Option<String>,
+    /// Why it has no proposal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Who is affected, computed from the map (absent when the target is not in the map).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blast_radius: Option<super::BlastRadius>,
+    /// Ids of the analysis' steady states expected to break.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub breaks: Vec<String>,
 }
 
 /// The namespaces and objects an analysis looks at.
@@ -400,6 +469,10 @@ pub struct ChaosAnalysisStatus {
     /// while its namespace filter is on).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub excluded_namespaces: Vec<ExcludedNamespace>,
+    /// What became of each of spec.testCases: its proposal, or its blast radius and why it has
+    /// none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub test_cases: Vec<TestCaseStatus>,
     /// ConfigMap (owned by this analysis) holding the full report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report_config_map: Option<String>,

@@ -9,6 +9,7 @@
 mod declare;
 mod dot;
 mod mermaid;
+pub mod model_read;
 mod plantuml;
 mod services_yaml;
 mod text;

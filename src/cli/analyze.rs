@@ -115,6 +115,9 @@ pub async fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let engine = args.provider.engine().await?;
+    progress.step("reading the architecture's text and images with the model");
+    let sources = args.source.read_architecture()?;
+    super::input::read_architecture_with_model(&engine, &mut map, &sources).await?;
     progress.step("running the analysis stages");
     let result = analysis::analyze(&map, &config, engine.stage_engine().as_ref()).await;
     if let Some(usage) = engine.usage_report() {

@@ -131,6 +131,43 @@ fn skipped_summary(snapshot: &Snapshot) -> String {
     format!("; skipped: {}", kinds.join(", "))
 }
 
+/// Has the model engine's discovery stage read the `--architecture` text and images into `map`
+/// and says on stderr what it kept and what it dropped; a model that fails leaves the map as it
+/// is, with a warning.
+pub async fn read_architecture_with_model(
+    engine: &crate::llm::factory::Engine,
+    map: &mut ServiceMap,
+    sources: &[ArchitectureSource],
+) -> anyhow::Result<()> {
+    let mut stderr = std::io::stderr().lock();
+    match crate::llm::architecture::read_into_map(engine, map, sources).await {
+        Ok(None) => {}
+        Ok(Some(reading)) => {
+            let outcome = &reading.outcome;
+            writeln!(
+                stderr,
+                "architecture: model {} read {} call(s) with both ends in the map ({} new edges); {} name(s) dropped",
+                reading.model,
+                outcome.grounded_calls,
+                outcome.attach.new_edges,
+                outcome.dropped.len()
+            )
+            .context("writing to stderr")?;
+            for dropped in &outcome.dropped {
+                writeln!(
+                    stderr,
+                    "architecture: dropped {:?} read from {}: {}",
+                    dropped.name, dropped.source, dropped.reason
+                )
+                .context("writing to stderr")?;
+            }
+        }
+        Err(error) => writeln!(stderr, "warning: {error}; the map stands without it")
+            .context("writing to stderr")?,
+    }
+    Ok(())
+}
+
 /// Adds the diagrams' calls to `map` and says on stderr what matched and what did not.
 pub fn declare_architecture(
     map: &mut ServiceMap,

@@ -61,7 +61,7 @@ impl Cli {
             Command::Approve(args) => Ok(approve::run(args, ApprovalState::Approved).await?),
             Command::Reject(args) => Ok(approve::run(args, ApprovalState::Rejected).await?),
             Command::Chat(args) => chat::run(args).await,
-            Command::WhatIf(args) => what_if::run(args),
+            Command::WhatIf(args) => what_if::run(args).await,
             Command::Remediate(args) => remediate::run(args),
         }
     }

@@ -1,11 +1,14 @@
 //! `smart-chaos what-if`: the blast radius of a failure the user describes, computed on the map
-//! of an earlier `analyze` run (its `map.json` and `analysis.json`).
+//! of an earlier `analyze` run (its `map.json` and `analysis.json`). With `--provider`, a test
+//! case in free text is first turned into the structured form by the chat model and shown; the
+//! blast radius is computed from the map either way.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
 
+use super::provider_args::ProviderArgs;
 use crate::analysis::AnalysisResult;
 use crate::analysis::map_hash;
 use crate::analysis::whatif::{WhatIf, what_if};
@@ -22,9 +25,13 @@ pub struct WhatIfArgs {
     /// disk-latency, http-latency, http-abort or clock-skew.
     #[arg(value_name = "TEST CASE", trailing_var_arg = true, required = true)]
     pub test_case: Vec<String>,
+    /// With a model: a test case in free text ("what if the payments database is slow?") is
+    /// structured by it first.
+    #[command(flatten)]
+    pub provider: ProviderArgs,
 }
 
-pub fn run(args: WhatIfArgs) -> anyhow::Result<()> {
+pub async fn run(args: WhatIfArgs) -> anyhow::Result<()> {
     let read = |file: &str| {
         let path = args.analysis.join(file);
         std::fs::read_to_string(&path).with_context(|| {
@@ -43,7 +50,21 @@ pub fn run(args: WhatIfArgs) -> anyhow::Result<()> {
             "warning: map.json does not hash to analysis.json's mapHash: they may come from different runs"
         );
     }
-    let case = WhatIf::parse(&args.test_case.join(" "))?;
+    let text = args.test_case.join(" ");
+    let case = match (WhatIf::parse(&text), args.provider.chat_session().await?) {
+        (Ok(case), _) => case,
+        (Err(syntax), None) => return Err(syntax.into()),
+        (Err(_), Some((session, model))) => {
+            let (structured, case) =
+                crate::llm::whatif::structure_test_case(&session, &model, &map, &text).await?;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "structured by {model}: {}", structured.test_case)?;
+            if !structured.assumptions.is_empty() {
+                writeln!(out, "assumptions: {}", structured.assumptions)?;
+            }
+            case
+        }
+    };
     let outcome = what_if(&map, &result.steady_state.steady_states, &case)?;
     let radius = &outcome.blast_radius;
     let mut out = std::io::stdout().lock();

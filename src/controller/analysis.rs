@@ -16,6 +16,7 @@ use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
 use tracing::instrument;
 
+use super::architecture;
 use super::steps::{apply_proposals, estimate, map, score, snapshot, stages, status, validate};
 use super::{Context, Error};
 use crate::api::ChaosAnalysis;
@@ -45,10 +46,18 @@ async fn pipeline(ctx: &Context, analysis: &ChaosAnalysis) -> Result<Action, Err
         // Namespaces can appear later (GitOps ordering): look again, slowly, without an error loop.
         return Ok(recheck);
     }
+    // The team's architecture: the named ConfigMaps only, as the requester could read them.
+    let architecture_sources = match architecture::gather(ctx, analysis, &ns).await? {
+        Ok(sources) => sources,
+        Err(problem) => {
+            status::record_problem(ctx, analysis, &ns, &previous, &problem).await?;
+            return Ok(recheck);
+        }
+    };
     let mut config = validate::config(ctx, analysis)?;
 
     let snapshot = snapshot::read(ctx, analysis).await?;
-    let (mut map, map_hash) = map::build(&snapshot)?;
+    let (mut map, map_hash) = map::build(&snapshot, &architecture_sources)?;
     // Chaos Mesh's namespace filter: a namespace without the opt-in gets no proposal.
     let excluded =
         snapshot::without_chaos_mesh_opt_in(ctx, analysis, config.effective_namespaces(&map))
@@ -73,8 +82,10 @@ async fn pipeline(ctx: &Context, analysis: &ChaosAnalysis) -> Result<Action, Err
     else {
         return Ok(recheck);
     };
-    let mut analyzed = stages::run(ctx, analysis, &ns, &map, &config).await;
+    let mut analyzed =
+        stages::run(ctx, analysis, &ns, &mut map, &architecture_sources, &config).await;
     analyzed.telemetry_problem = telemetry_problem;
+    analyzed.test_cases = architecture::plan_test_cases(analysis, &map, &mut analyzed.result);
     score::rescore(ctx, &ns, &analysis.name_any(), &map, &mut analyzed.result).await?;
 
     let proposals = apply_proposals::apply(ctx, analysis, &ns, &analyzed.result).await?;

@@ -10,6 +10,7 @@
 //! [`operator`] (start-up and shutdown), [`reasons`] (condition and event reasons).
 
 pub mod analysis;
+pub mod architecture;
 pub mod checks;
 pub mod context;
 pub mod error;

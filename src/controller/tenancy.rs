@@ -30,7 +30,7 @@ pub struct Requester {
 
 /// A SubjectAccessReview that could not be asked.
 #[derive(Debug, thiserror::Error)]
-#[error("asking the API server whether {user} may list {resource}: {source}")]
+#[error("asking the API server whether {user} may {resource}: {source}")]
 pub struct ReviewError {
     user: String,
     resource: String,
@@ -108,17 +108,51 @@ async fn allowed(
     kind: &ReadKind,
     namespace: Option<&str>,
 ) -> Result<bool, ReviewError> {
+    let attributes = ResourceAttributes {
+        group: Some(kind.group.into()),
+        resource: Some(kind.resource.into()),
+        verb: Some("list".into()),
+        namespace: namespace.map(str::to_string),
+        ..ResourceAttributes::default()
+    };
+    may(client, requester, attributes).await
+}
+
+/// Whether the requester may get the ConfigMap `name` in `namespace` (architecture sources are
+/// read only where the requester could read them themselves).
+pub async fn may_get_config_map(
+    client: &Client,
+    requester: &Requester,
+    namespace: &str,
+    name: &str,
+) -> Result<bool, ReviewError> {
+    let attributes = ResourceAttributes {
+        group: Some(String::new()),
+        resource: Some("configmaps".into()),
+        verb: Some("get".into()),
+        namespace: Some(namespace.into()),
+        name: Some(name.into()),
+        ..ResourceAttributes::default()
+    };
+    may(client, requester, attributes).await
+}
+
+/// One SubjectAccessReview for the requester.
+async fn may(
+    client: &Client,
+    requester: &Requester,
+    attributes: ResourceAttributes,
+) -> Result<bool, ReviewError> {
+    let resource = format!(
+        "{} {}",
+        attributes.verb.as_deref().unwrap_or_default(),
+        attributes.resource.as_deref().unwrap_or_default()
+    );
     let review = SubjectAccessReview {
         spec: SubjectAccessReviewSpec {
             user: Some(requester.username.clone()),
             groups: Some(requester.groups.clone()),
-            resource_attributes: Some(ResourceAttributes {
-                group: Some(kind.group.into()),
-                resource: Some(kind.resource.into()),
-                verb: Some("list".into()),
-                namespace: namespace.map(str::to_string),
-                ..ResourceAttributes::default()
-            }),
+            resource_attributes: Some(attributes),
             ..SubjectAccessReviewSpec::default()
         },
         ..SubjectAccessReview::default()
@@ -128,7 +162,7 @@ async fn allowed(
         .await
         .map_err(|source| ReviewError {
             user: requester.username.clone(),
-            resource: kind.qualified(),
+            resource,
             source,
         })?;
     Ok(answer
@@ -185,6 +219,8 @@ mod tests {
             guardrails: Default::default(),
             refresh: Default::default(),
             telemetry: Default::default(),
+            architecture_refs: Vec::new(),
+            test_cases: Vec::new(),
         };
         spec.guardrails.allowed_namespaces = allowed.iter().map(|s| s.to_string()).collect();
         let mut a = ChaosAnalysis::new("a", spec);

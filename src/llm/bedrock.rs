@@ -29,16 +29,17 @@ use aws_sdk_bedrockruntime::error::{DisplayErrorContext, ProvideErrorMetadata, S
 use aws_sdk_bedrockruntime::operation::converse::{ConverseError, ConverseOutput};
 use aws_sdk_bedrockruntime::types::{
     CachePointBlock, CachePointType, ContentBlock, ConversationRole, ConverseOutput as Output,
-    InferenceConfiguration, Message, SpecificToolChoice, SystemContentBlock, Tool, ToolChoice,
-    ToolConfiguration, ToolInputSchema, ToolSpecification,
+    ImageBlock, ImageFormat as SdkImageFormat, ImageSource, InferenceConfiguration, Message,
+    SpecificToolChoice, SystemContentBlock, Tool, ToolChoice, ToolConfiguration, ToolInputSchema,
+    ToolSpecification,
 };
 use aws_smithy_http_client::tls::{Provider as TlsProvider, rustls_provider::CryptoMode};
 use aws_smithy_types::error::operation::BuildError;
 use aws_smithy_types::{Document, Number};
 
 use super::{
-    ChatMessage, Completion, CompletionRequest, LlmClient, LlmError, Role, StaticAwsCredentials,
-    TokenUsage, truncate_message, validate_output_name,
+    ChatMessage, Completion, CompletionRequest, ImageInput, LlmClient, LlmError, Role,
+    StaticAwsCredentials, TokenUsage, truncate_message, validate_output_name,
 };
 
 const PROVIDER: &str = "bedrock";
@@ -181,7 +182,11 @@ impl LlmClient for BedrockClient {
             .converse()
             .model_id(&req.model)
             .set_system((!system.is_empty()).then_some(system))
-            .set_messages(Some(converse_messages(first_turn_context, &req.messages)?))
+            .set_messages(Some(converse_messages(
+                first_turn_context,
+                &req.images,
+                &req.messages,
+            )?))
             .inference_config(inference.build())
             .tool_config(tool_config);
         let output = call.send().await.map_err(map_sdk_error)?;
@@ -231,12 +236,24 @@ fn system_blocks(system: &str, context: &str) -> Result<Vec<SystemContentBlock>,
 }
 
 /// The Converse message list: the context first in the first user turn (models without prompt
-/// caching), then the conversation, with consecutive turns of one role merged (Converse wants
-/// roles to alternate, starting with the user).
-fn converse_messages(context: &str, messages: &[ChatMessage]) -> Result<Vec<Message>, LlmError> {
+/// caching) with any images of the architecture after it, then the conversation, with
+/// consecutive turns of one role merged (Converse wants roles to alternate, starting with the
+/// user).
+fn converse_messages(
+    context: &str,
+    images: &[ImageInput],
+    messages: &[ChatMessage],
+) -> Result<Vec<Message>, LlmError> {
     let mut turns: Vec<(Role, Vec<ContentBlock>)> = Vec::new();
-    if !context.is_empty() {
-        turns.push((Role::User, vec![ContentBlock::Text(context.to_string())]));
+    if !context.is_empty() || !images.is_empty() {
+        let mut blocks = Vec::with_capacity(images.len() + 1);
+        if !context.is_empty() {
+            blocks.push(ContentBlock::Text(context.to_string()));
+        }
+        for image in images {
+            blocks.push(image_block(image)?);
+        }
+        turns.push((Role::User, blocks));
     }
     for message in messages {
         let block = ContentBlock::Text(message.content.clone());
@@ -263,6 +280,21 @@ fn converse_messages(context: &str, messages: &[ChatMessage]) -> Result<Vec<Mess
                 .map_err(build_error)
         })
         .collect()
+}
+
+/// A Converse image block: the picture's bytes with its format.
+fn image_block(image: &ImageInput) -> Result<ContentBlock, LlmError> {
+    let bytes = aws_smithy_types::base64::decode(&image.base64)
+        .map_err(|e| LlmError::Config(format!("image {}: {e}", image.origin)))?;
+    let block = ImageBlock::builder()
+        .format(match image.format {
+            crate::architecture::ImageFormat::Png => SdkImageFormat::Png,
+            crate::architecture::ImageFormat::Jpeg => SdkImageFormat::Jpeg,
+        })
+        .source(ImageSource::Bytes(aws_smithy_types::Blob::new(bytes)))
+        .build()
+        .map_err(build_error)?;
+    Ok(ContentBlock::Image(block))
 }
 
 fn completion_from_output(
@@ -524,6 +556,7 @@ mod tests {
     fn context_opens_the_first_user_turn_of_models_without_caching() {
         let messages = converse_messages(
             "MAP",
+            &[],
             &[
                 ChatMessage::user("question"),
                 ChatMessage::assistant("draft"),
@@ -565,8 +598,8 @@ mod tests {
 
     #[test]
     fn conversation_must_start_with_user() {
-        let error = converse_messages("", &[ChatMessage::assistant("hi")]).unwrap_err();
+        let error = converse_messages("", &[], &[ChatMessage::assistant("hi")]).unwrap_err();
         assert_eq!(error.category().as_str(), "Config");
-        assert!(converse_messages("", &[]).is_err());
+        assert!(converse_messages("", &[], &[]).is_err());
     }
 }

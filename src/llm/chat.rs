@@ -76,6 +76,7 @@ impl ChatAssistant {
             shared_outputs: Vec::new(),
             max_tokens: CHAT_MAX_TOKENS,
             temperature: Some(0.0),
+            images: Vec::new(),
         };
         let read = |c: &super::Completion| parse_chat_answer(&c.text);
         let (first, parsed) = self

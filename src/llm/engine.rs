@@ -548,6 +548,7 @@ pub(crate) fn stage_request(
             .max_output_tokens
             .unwrap_or_else(|| default_max_output_tokens(stage)),
         temperature: options.temperature,
+        images: Vec::new(),
     }
 }
 

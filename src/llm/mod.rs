@@ -9,6 +9,7 @@
 //! (bounded concurrency, per-attempt timeout, total deadline, retries with backoff and jitter,
 //! cancellation) → a provider client ([`bedrock::BedrockClient`], [`openai::OpenAiClient`]).
 
+pub mod architecture;
 pub mod bedrock;
 pub mod cache;
 pub mod chat;
@@ -21,6 +22,7 @@ pub mod redact;
 mod resilient;
 mod scripted;
 mod session;
+pub mod whatif;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -107,6 +109,37 @@ pub struct CompletionRequest {
     pub max_tokens: u32,
     /// Sampling temperature; the provider default when unset.
     pub temperature: Option<f32>,
+    /// Pictures the model reads with the context (a diagram of the architecture), sent as
+    /// Bedrock image blocks or OpenAI `image_url` data URIs in the first user turn.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<ImageInput>,
+}
+
+/// A picture in a request.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageInput {
+    /// Where it came from (a file, a ConfigMap key), as the prompt names it.
+    pub origin: String,
+    pub format: crate::architecture::ImageFormat,
+    /// The image itself, base64-encoded (so the request's JSON form, and its hash, stay compact).
+    pub base64: String,
+}
+
+impl ImageInput {
+    /// An image of `format` from its bytes.
+    pub fn new(origin: &str, format: crate::architecture::ImageFormat, bytes: &[u8]) -> Self {
+        ImageInput {
+            origin: origin.to_owned(),
+            format,
+            base64: aws_smithy_types::base64::encode(bytes),
+        }
+    }
+
+    /// The image as an OpenAI `image_url` data URI.
+    pub fn data_uri(&self) -> String {
+        format!("data:{};base64,{}", self.format.media_type(), self.base64)
+    }
 }
 
 impl CompletionRequest {
@@ -137,9 +170,13 @@ impl CompletionRequest {
             + self.context.len()
             + specs_len
             + self.messages.iter().map(|m| m.content.len()).sum::<usize>();
-        estimate_tokens_from_len(text_len)
+        estimate_tokens_from_len(text_len) + IMAGE_TOKENS * self.images.len() as u64
     }
 }
+
+/// What one image costs at most in input tokens: models scale a picture down to about 1.15
+/// megapixels, some 1,600 tokens (Anthropic's guide; OpenAI's high-detail tiles come to less).
+const IMAGE_TOKENS: u64 = 1_600;
 
 fn estimate_tokens_from_len(len: usize) -> u64 {
     (len as u64).div_ceil(4)
@@ -537,6 +574,7 @@ mod tests {
             shared_outputs: Vec::new(),
             max_tokens: 100,
             temperature: None,
+            images: Vec::new(),
         }
     }
 

@@ -267,7 +267,28 @@ struct ChatRequest<'a> {
 #[derive(Serialize, Debug)]
 struct WireMessage {
     role: WireRole,
-    content: String,
+    content: WireContent,
+}
+
+/// A message's content: plain text, or parts when pictures go with it.
+#[derive(Serialize, Debug)]
+#[serde(untagged)]
+enum WireContent {
+    Text(String),
+    Parts(Vec<WirePart>),
+}
+
+#[derive(Serialize, Debug)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum WirePart {
+    Text { text: String },
+    ImageUrl { image_url: WireImageUrl },
+}
+
+#[derive(Serialize, Debug)]
+struct WireImageUrl {
+    /// A `data:` URI: the picture travels in the request, never as a link to fetch.
+    url: String,
 }
 
 #[derive(Serialize, Debug, Clone, Copy)]
@@ -338,15 +359,31 @@ fn chat_request<'a>(
     if !system.is_empty() {
         messages.push(WireMessage {
             role: WireRole::System,
-            content: system,
+            content: WireContent::Text(system),
         });
     }
     // The context comes right after the system prompt and never changes between stages, so the
-    // server's automatic prefix cache can reuse it.
-    if !req.context.is_empty() {
+    // server's automatic prefix cache can reuse it. Pictures go with it.
+    if !req.images.is_empty() {
+        let mut parts = Vec::with_capacity(req.images.len() + 1);
+        if !req.context.is_empty() {
+            parts.push(WirePart::Text {
+                text: req.context.clone(),
+            });
+        }
+        parts.extend(req.images.iter().map(|image| WirePart::ImageUrl {
+            image_url: WireImageUrl {
+                url: image.data_uri(),
+            },
+        }));
         messages.push(WireMessage {
             role: WireRole::User,
-            content: req.context.clone(),
+            content: WireContent::Parts(parts),
+        });
+    } else if !req.context.is_empty() {
+        messages.push(WireMessage {
+            role: WireRole::User,
+            content: WireContent::Text(req.context.clone()),
         });
     }
     messages.extend(req.messages.iter().map(|m| WireMessage {
@@ -354,7 +391,7 @@ fn chat_request<'a>(
             Role::User => WireRole::User,
             Role::Assistant => WireRole::Assistant,
         },
-        content: m.content.clone(),
+        content: WireContent::Text(m.content.clone()),
     }));
     let field = tuning
         .token_limit_field
@@ -876,6 +913,7 @@ mod tests {
             shared_outputs: Vec::new(),
             max_tokens: 64,
             temperature: Some(0.0),
+            images: Vec::new(),
         };
         let tuning = OpenAiTuning::default();
         let body = serde_json::to_value(chat_request(&req, Format::JsonObject, &tuning)).unwrap();
@@ -925,6 +963,7 @@ mod tests {
             shared_outputs: Vec::new(),
             max_tokens: 64,
             temperature: Some(0.0),
+            images: Vec::new(),
         };
         let tuning = OpenAiTuning {
             token_limit_field: None,

@@ -253,6 +253,7 @@ mod tests {
             shared_outputs: Vec::new(),
             max_tokens: 10,
             temperature: None,
+            images: Vec::new(),
         }
     }
 

@@ -110,6 +110,7 @@ mod tests {
             shared_outputs: Vec::new(),
             max_tokens: 5,
             temperature: None,
+            images: Vec::new(),
         };
         assert_eq!(client.complete(&req).await.unwrap().text, "{\"a\":1}");
         assert_eq!(

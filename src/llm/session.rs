@@ -261,6 +261,7 @@ mod tests {
             shared_outputs: Vec::new(),
             max_tokens: 200,
             temperature: None,
+            images: Vec::new(),
         }
     }
 

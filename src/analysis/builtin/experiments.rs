@@ -20,9 +20,9 @@ use crate::chaosmesh::{
 use crate::servicemap::{Node, NodeKind};
 
 /// Packet loss the built-in loss experiments cause, in percent.
-const PACKET_LOSS: &str = "30";
+pub(crate) const PACKET_LOSS: &str = "30";
 /// Clock offset of the built-in time experiments.
-const CLOCK_OFFSET: &str = "-5m";
+pub(crate) const CLOCK_OFFSET: &str = "-5m";
 
 /// One test case for an experiment: check, apply, watch, recover.
 pub fn default_test_case(design: &ExperimentDesign, steady: &[SteadyState]) -> TestCase {
@@ -79,7 +79,7 @@ pub fn default_test_case(design: &ExperimentDesign, steady: &[SteadyState]) -> T
 }
 
 /// The pods of `node`: its namespace and its pod template labels.
-fn pods_of(node: &Node) -> Option<PodSelector> {
+pub(crate) fn pods_of(node: &Node) -> Option<PodSelector> {
     let labels = &node.workload.as_ref()?.pod_labels;
     if labels.is_empty() {
         return None;
@@ -91,7 +91,7 @@ fn pods_of(node: &Node) -> Option<PodSelector> {
 }
 
 /// The pods behind a Service: its namespace and selector.
-fn pods_behind(service: &Node) -> Option<PodSelector> {
+pub(crate) fn pods_behind(service: &Node) -> Option<PodSelector> {
     let selector = &service.service.as_ref()?.selector;
     if selector.is_empty() {
         return None;

@@ -14,6 +14,8 @@ use async_trait::async_trait;
 
 pub use blast_radius::{blast_radius_for, blast_radius_of, pod_touch};
 pub use experiments::default_test_case;
+pub(crate) use experiments::{CLOCK_OFFSET, PACKET_LOSS, pods_behind, pods_of};
+pub(crate) use hypotheses::{HTTP_DELAY, IO_DELAY};
 
 use super::index::MapIndex;
 use super::stages::{EngineError, StageEngine, StageId, StageInput, StageOutput};

@@ -27,8 +27,13 @@ impl MapError {
 
 /// The map of `snapshot` and its hash. The hash is of the cluster objects' map: traffic counts
 /// change every minute and must not re-run the stages on their own.
-pub fn build(snapshot: &Snapshot) -> Result<(ServiceMap, String), MapError> {
-    let map = servicemap::build(snapshot);
+/// The team's diagrams join it first: a changed architecture is a changed map.
+pub fn build(
+    snapshot: &Snapshot,
+    architecture: &[crate::architecture::ArchitectureSource],
+) -> Result<(ServiceMap, String), MapError> {
+    let mut map = servicemap::build(snapshot);
+    super::super::architecture::declare(&mut map, architecture);
     let hash = map.content_hash().map_err(MapError::Hash)?;
     Ok((map, hash))
 }

@@ -48,6 +48,8 @@ pub struct Analyzed {
     pub provider_problem: Option<String>,
     /// Set when the analysis' Prometheus could not be read.
     pub telemetry_problem: Option<String>,
+    /// What became of spec.testCases.
+    pub test_cases: Vec<crate::api::TestCaseStatus>,
 }
 
 /// Runs the stages with the analysis' provider: the built-in engine, or a model engine built from
@@ -57,14 +59,22 @@ pub async fn run(
     ctx: &Context,
     analysis: &ChaosAnalysis,
     ns: &str,
-    map: &ServiceMap,
+    map: &mut ServiceMap,
+    architecture_sources: &[crate::architecture::ArchitectureSource],
     config: &AnalysisConfig,
 ) -> Analyzed {
-    let (engine, provider_problem) =
+    let (engine, mut provider_problem) =
         match provider::engine_for(ctx, &analysis.spec.provider, ns).await {
             Ok(engine) => (engine, None),
             Err(problem) => (Engine::Builtin, Some(problem)),
         };
+    // The discovery model reads the architecture's text and images; its grounded calls join the map.
+    if let Err(problem) =
+        super::super::architecture::read_with_model(&engine, map, architecture_sources).await
+    {
+        provider_problem.get_or_insert(problem);
+    }
+    let map = &*map;
     let result = analysis::analyze(map, config, engine.stage_engine().as_ref()).await;
     let usage = engine.usage_report().map(|report| {
         for row in &report.stages {
@@ -96,5 +106,6 @@ pub async fn run(
         usage,
         provider_problem,
         telemetry_problem: None,
+        test_cases: Vec::new(),
     }
 }

@@ -425,6 +425,7 @@ fn ready_status(
             .collect(),
         rumsfeld: Some(result.rumsfeld_counts.clone()),
         usage: analyzed.usage.clone().or_else(|| previous.usage.clone()),
+        test_cases: analyzed.test_cases.clone(),
         report_config_map: None,
         estimate: previous.estimate.clone(),
         ..ChaosAnalysisStatus::default()

@@ -29,6 +29,9 @@ pub enum SpecProblem {
     /// The requester may not (or no longer) read the scope; the message says which check failed.
     #[error("{0}")]
     RequesterNotAllowed(String),
+    /// An architecture source is missing, refused to the requester, or unreadable.
+    #[error("{0}")]
+    Architecture(String),
 }
 
 impl SpecProblem {
@@ -38,7 +41,8 @@ impl SpecProblem {
             SpecProblem::RequesterNotAllowed(_) => reasons::REQUESTER_NOT_ALLOWED,
             SpecProblem::EmptyScope
             | SpecProblem::MissingNamespaces(_)
-            | SpecProblem::Guardrails(_) => reasons::INVALID_SPEC,
+            | SpecProblem::Guardrails(_)
+            | SpecProblem::Architecture(_) => reasons::INVALID_SPEC,
         }
     }
 }
