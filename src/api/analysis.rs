@@ -366,7 +366,7 @@ pub struct ChaosAnalysisStatus {
     /// Counts of what was found.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<AnalysisSummary>,
-    /// The most important findings (at most 20; the full report is in reportConfigMap).
+    /// The most important findings (at most 20; the rest are in the proposals and the CLI report).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<FindingStatus>,
     /// The hypotheses (at most 20).
@@ -382,7 +382,4 @@ pub struct ChaosAnalysisStatus {
     /// while its namespace filter is on).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub excluded_namespaces: Vec<ExcludedNamespace>,
-    /// ConfigMap (owned by this analysis) holding the full report.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub report_config_map: Option<String>,
 }

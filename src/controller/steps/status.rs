@@ -336,7 +336,6 @@ fn ready_status(
             .collect(),
         rumsfeld: Some(result.rumsfeld_counts.clone()),
         usage: analyzed.usage.clone().or_else(|| previous.usage.clone()),
-        report_config_map: None,
     }
 }
 
