@@ -46,7 +46,7 @@ pub use measured::{MeasuredQuery, Measurements, ServiceBaseline};
 pub use model::*;
 pub use pipeline::{map_hash, steady_state_check};
 pub use proposals::{build_chaos_manifests, build_proposals};
-pub use render::{render_map_compact, render_stage_context};
+pub use render::render_map_compact;
 pub use result::{
     AdjustedItem, AnalysisResult, ArchitectureCall, DroppedItem, PlannedExperiment, ResultItem,
     StageNote,

@@ -3,7 +3,6 @@
 
 use std::fmt::Write;
 
-use super::stages::{StageId, StageInput, StageOutput};
 use crate::servicemap::{Edge, Evidence, Node, ServiceMap};
 
 /// What replaces a value that looks like a credential.
@@ -223,42 +222,6 @@ pub fn render_map_compact(map: &ServiceMap) -> String {
     out
 }
 
-/// The earlier outputs a stage reads, as pretty JSON under one heading each.
-fn render_output(out: &mut String, output: &StageOutput) {
-    let json = match output {
-        StageOutput::Discovery(o) => serde_json::to_string_pretty(o),
-        StageOutput::Dependencies(o) => serde_json::to_string_pretty(o),
-        StageOutput::SteadyState(o) => serde_json::to_string_pretty(o),
-        StageOutput::Hypotheses(o) => serde_json::to_string_pretty(o),
-        StageOutput::Experiments(o) => serde_json::to_string_pretty(o),
-        StageOutput::BlastRadius(o) => serde_json::to_string_pretty(o),
-        StageOutput::Rumsfeld(o) => serde_json::to_string_pretty(o),
-    };
-    let _ = writeln!(
-        out,
-        "### {}\n{}",
-        output.stage(),
-        json.unwrap_or_else(|e| format!("(not renderable: {e})"))
-    );
-}
-
-/// Everything a model needs for `stage`, map first (a stable prefix that prompt caches can
-/// reuse), then the grounded outputs of the stages it reads, then the task. The JSON schema of
-/// the answer is [`StageId::output_schema`].
-pub fn render_stage_context(stage: StageId, input: &StageInput<'_>) -> String {
-    let mut out = render_map_compact(input.map);
-    out.push_str("## earlier stages (grounded)\n");
-    for output in input.declared_inputs(stage) {
-        render_output(&mut out, &output);
-    }
-    let _ = writeln!(
-        out,
-        "## task: stage {stage}\n{} Name only nodes, namespaces and labels that appear above. Answer with JSON matching the given schema.",
-        stage.task()
-    );
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,37 +239,6 @@ mod tests {
             "\"shop/Deployment/frontend\" -> \"shop/Service/cartservice\" confidence=0.90 port=7070 protocol=\"grpc\" evidence=[env \"server\".\"CART_SERVICE_ADDR\"=\"cartservice:7070\"]"
         ));
         assert_eq!(text, render_map_compact(&map), "stable");
-    }
-
-    #[test]
-    fn stage_context_puts_the_map_first_and_the_declared_inputs_after() {
-        use crate::analysis::AnalysisConfig;
-        use crate::analysis::builtin::test_support::run_until;
-        use crate::analysis::index::MapIndex;
-        let map = fixtures::boutique();
-        let config = AnalysisConfig::default();
-        let earlier = run_until(&map, &config, StageId::SteadyState);
-        let index = MapIndex::new(&map);
-        let namespaces = config.effective_namespaces(&map);
-        let input = StageInput {
-            map: &map,
-            index: &index,
-            config: &config,
-            namespaces: &namespaces,
-            earlier: &earlier,
-        };
-        let text = render_stage_context(StageId::Hypotheses, &input);
-        assert!(text.starts_with(&render_map_compact(&map)));
-        assert!(text.contains("### dependencies\n{"));
-        assert!(text.contains("### steadyState\n{"));
-        assert!(
-            !text.contains("### discovery"),
-            "not an input of hypotheses"
-        );
-        assert!(
-            text.trim_end()
-                .ends_with("Answer with JSON matching the given schema.")
-        );
     }
 
     #[test]

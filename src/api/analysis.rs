@@ -450,7 +450,7 @@ pub struct ChaosAnalysisStatus {
     /// Counts of what was found.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<AnalysisSummary>,
-    /// The most important findings (at most 20; the full report is in reportConfigMap).
+    /// The most important findings (at most 20; the rest are in the proposals and the CLI report).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<FindingStatus>,
     /// The hypotheses (at most 20).
@@ -473,9 +473,6 @@ pub struct ChaosAnalysisStatus {
     /// none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub test_cases: Vec<TestCaseStatus>,
-    /// ConfigMap (owned by this analysis) holding the full report.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub report_config_map: Option<String>,
 
     // Resilience score and remediations (docs/resilience-score.md).
     /// The resilience score of the last analysis run, 0 to 100.

@@ -15,7 +15,6 @@ pub use score::*;
 pub use telemetry::*;
 
 use kube::CustomResourceExt;
-use kube::core::crd::merge_crds;
 
 /// Our API group.
 pub const GROUP: &str = "chaos.smartchaos.io";
@@ -71,10 +70,4 @@ pub fn crds_yaml() -> Result<String, serde_yaml::Error> {
         out.push_str(&serde_yaml::to_string(&crd)?);
     }
     Ok(out)
-}
-
-// `merge_crds` is kept reachable for when a second version is served.
-#[allow(dead_code)]
-fn _assert_merge_available() {
-    let _ = merge_crds;
 }

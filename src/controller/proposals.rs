@@ -219,10 +219,7 @@ async fn approved(proposal: &ExperimentProposal, ctx: &Context) -> Result<Action
     for check in &proposal.spec.steady_state {
         results.push(checks::evaluate(&ctx.client, &prometheus, check).await?);
     }
-    let window = spec
-        .duration()
-        .and_then(run::parse_go_duration)
-        .unwrap_or(ctx.config.default_window);
+    let window = run::experiment_window(spec.duration(), ctx.config.default_window);
     let inputs = RunInputs {
         status: &previous,
         chaos_created_at: existing

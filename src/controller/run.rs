@@ -9,6 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use super::checks::CheckResult;
 use super::reasons;
+use crate::analysis::parse_go_duration;
 use crate::api::{ExperimentProposalStatus, RunPhase, Verdict, conditions};
 
 /// Everything the next step depends on.
@@ -158,35 +159,14 @@ pub fn next_step(inputs: &RunInputs<'_>) -> RunStep {
     }
 }
 
-/// Parses a Go duration (`30s`, `1m30s`, `1.5h`, `250ms`). `None` when it is not one.
-pub fn parse_go_duration(text: &str) -> Option<Duration> {
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return None;
-    }
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let number: f64 = rest.get(..number_len)?.parse().ok()?;
-        rest = rest.get(number_len..)?;
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let seconds_per_unit = match rest.get(..unit_len)? {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        rest = rest.get(unit_len..)?;
-        total += number * seconds_per_unit;
-    }
-    Duration::try_from_secs_f64(total).ok()
+/// How long an experiment is observed: its Chaos Mesh duration (a Go duration, read by the one
+/// parser in [`crate::analysis::duration`]), or `default` when it has none, a zero one (a
+/// one-shot action such as pod-kill) or one that cannot be read.
+pub fn experiment_window(duration: Option<&str>, default: Duration) -> Duration {
+    duration
+        .and_then(|text| parse_go_duration(text).ok())
+        .filter(|millis| *millis > 0)
+        .map_or(default, Duration::from_millis)
 }
 
 /// A condition, keeping the previous transition time when its status did not change.
@@ -530,13 +510,19 @@ mod tests {
     }
 
     #[test]
-    fn go_durations_parse() {
-        assert_eq!(parse_go_duration("30s"), Some(Duration::from_secs(30)));
-        assert_eq!(parse_go_duration("1m30s"), Some(Duration::from_secs(90)));
-        assert_eq!(parse_go_duration("1.5h"), Some(Duration::from_secs(5400)));
-        assert_eq!(parse_go_duration("250ms"), Some(Duration::from_millis(250)));
+    fn experiment_windows_use_the_one_go_duration_parser() {
+        let default = Duration::from_secs(60);
+        let window = |text| experiment_window(Some(text), default);
+        assert_eq!(window("30s"), Duration::from_secs(30));
+        assert_eq!(window("1m30s"), Duration::from_secs(90));
+        assert_eq!(window("1.5h"), Duration::from_secs(5400));
+        assert_eq!(window("250ms"), Duration::from_millis(250));
+        // Go reads "+10s" as ten seconds; "0" is zero, which observes the default window.
+        assert_eq!(window("+10s"), Duration::from_secs(10));
+        assert_eq!(window("0"), default);
+        assert_eq!(experiment_window(None, default), default);
         for bad in ["", "5", "5 minutes", "s", "1d", "-1s"] {
-            assert_eq!(parse_go_duration(bad), None, "{bad}");
+            assert_eq!(window(bad), default, "{bad}");
         }
     }
 }

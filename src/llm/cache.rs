@@ -58,8 +58,6 @@ pub enum CacheError {
     },
     #[error("cannot encode a completion: {0}")]
     Encode(#[from] serde_json::Error),
-    #[error("no cache directory: set XDG_CACHE_HOME or HOME, or name one")]
-    NoDirectory,
 }
 
 /// A store of completions by key.
@@ -89,13 +87,6 @@ impl FileCache {
             std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from),
             std::env::var_os("HOME").map(PathBuf::from),
         )
-    }
-
-    /// A cache in [`FileCache::default_dir`].
-    pub fn open_default() -> Result<Self, CacheError> {
-        Self::default_dir()
-            .map(Self::new)
-            .ok_or(CacheError::NoDirectory)
     }
 
     /// The directory.

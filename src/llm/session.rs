@@ -215,36 +215,22 @@ impl LlmSession {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    use async_trait::async_trait;
-
+    use super::super::ScriptedClient;
     use super::super::cache::MemoryCache;
     use super::super::{ChatMessage, OutputSpec};
     use super::*;
 
-    struct Counting {
-        calls: AtomicUsize,
-    }
-
-    #[async_trait]
-    impl LlmClient for Counting {
-        fn provider(&self) -> &'static str {
-            "counting"
-        }
-        async fn complete(&self, req: &CompletionRequest) -> Result<Completion, LlmError> {
-            self.calls.fetch_add(1, Ordering::SeqCst);
-            Ok(Completion {
-                text: "{\"ok\":true}".into(),
-                usage: TokenUsage {
-                    input_tokens: 1000,
-                    output_tokens: 100,
-                    ..TokenUsage::default()
-                },
-                model: req.model.clone(),
-                stop_reason: Some("tool_use".into()),
-            })
-        }
+    /// A completion as a model named `model` would give it: 1000 input, 100 output tokens.
+    fn answer(model: &str) -> Result<Completion, LlmError> {
+        Ok(Completion {
+            usage: TokenUsage {
+                input_tokens: 1000,
+                output_tokens: 100,
+                ..TokenUsage::default()
+            },
+            model: model.into(),
+            ..ScriptedClient::completion("{\"ok\":true}")
+        })
     }
 
     fn request(model: &str) -> CompletionRequest {
@@ -267,16 +253,19 @@ mod tests {
 
     #[tokio::test]
     async fn accounts_per_stage_and_in_total_and_caches() {
-        let client = Arc::new(Counting {
-            calls: AtomicUsize::new(0),
-        });
+        let sonnet = "anthropic.claude-sonnet-4-v1:0";
+        // One answer per call that reaches the model; the cached second call takes none.
+        let client = Arc::new(ScriptedClient::new([
+            answer(sonnet),
+            answer(sonnet),
+            answer("local-model"),
+        ]));
         let session = LlmSession::new(
             client.clone(),
             PriceTable::builtin(),
             BudgetLimits::default(),
         )
         .with_cache(Arc::new(MemoryCache::new()));
-        let sonnet = "anthropic.claude-sonnet-4-v1:0";
         let first = session
             .complete("discovery", "v1", &request(sonnet))
             .await
@@ -299,7 +288,7 @@ mod tests {
             .complete("hypotheses", "v1", &request("local-model"))
             .await
             .unwrap();
-        assert_eq!(client.calls.load(Ordering::SeqCst), 3);
+        assert_eq!(client.calls(), 3);
         let ledger = session.ledger();
         assert_eq!(ledger.stages["discovery"].calls, 2);
         assert_eq!(ledger.stages["discovery"].cached, 1);
@@ -314,9 +303,7 @@ mod tests {
 
     #[tokio::test]
     async fn budget_refuses_before_calling() {
-        let client = Arc::new(Counting {
-            calls: AtomicUsize::new(0),
-        });
+        let client = Arc::new(ScriptedClient::new([answer("m")]));
         let session = LlmSession::new(
             client.clone(),
             PriceTable::builtin(),
@@ -330,7 +317,7 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(error.category().as_str(), "BudgetExceeded");
-        assert_eq!(client.calls.load(Ordering::SeqCst), 0);
+        assert_eq!(client.calls(), 0);
         assert_eq!(session.ledger().total.calls, 0);
     }
 }

@@ -426,7 +426,6 @@ fn ready_status(
         rumsfeld: Some(result.rumsfeld_counts.clone()),
         usage: analyzed.usage.clone().or_else(|| previous.usage.clone()),
         test_cases: analyzed.test_cases.clone(),
-        report_config_map: None,
         estimate: previous.estimate.clone(),
         ..ChaosAnalysisStatus::default()
     };
