@@ -100,6 +100,7 @@ fn analysis(ns: &str, name: &str, url: &str) -> ChaosAnalysis {
                     ca: None,
                 }),
             }),
+            suppressions: Vec::new(),
         },
     );
     analysis.metadata = ObjectMeta {

@@ -15,6 +15,7 @@ pub mod guardrails;
 pub mod index;
 pub mod items;
 pub mod measured;
+pub mod memory;
 pub mod model;
 pub mod naming;
 pub mod pipeline;

@@ -244,6 +244,7 @@ fn assemble(
             },
             risk_score: design.risk_score,
             warnings: log.warnings.remove(&design.id).unwrap_or_default(),
+            neighbourhood: super::memory::neighbourhood_hash(index, &design.target),
         });
     }
 
@@ -286,5 +287,6 @@ fn assemble(
         dropped,
         adjusted,
         notes,
+        knowledge: Default::default(),
     }
 }

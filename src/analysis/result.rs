@@ -14,7 +14,7 @@ use super::model::{
 };
 use super::stages::StageId;
 use crate::api::{
-    AnalysisSummary, BlastRadius, ProposalHypothesis, RumsfeldCounts, SteadyStateCheck,
+    AnalysisSummary, BlastRadius, Knowledge, ProposalHypothesis, RumsfeldCounts, SteadyStateCheck,
 };
 use crate::chaosmesh::{ChaosKind, ChaosSpec};
 use crate::servicemap::NodeId;
@@ -117,6 +117,10 @@ pub struct PlannedExperiment {
     /// Things a reviewer should know before approving.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Hash of the map around the target (see `analysis::memory::neighbourhood_hash`): a
+    /// decision on this experiment holds while it is unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub neighbourhood: Option<String>,
 }
 
 /// Everything an analysis produced. Serialised as `analysis.json`; no timestamps, sorted, so
@@ -156,6 +160,9 @@ pub struct AnalysisResult {
     pub adjusted: Vec<AdjustedItem>,
     /// Stages where the engine failed and the built-in result stands.
     pub notes: Vec<StageNote>,
+    /// What earlier verdicts and decisions changed (see `analysis::memory`).
+    #[serde(default, skip_serializing_if = "Knowledge::is_empty")]
+    pub knowledge: Knowledge,
 }
 
 /// One item of a result that has an id, for lookups and search (the chat assistant's index).

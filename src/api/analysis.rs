@@ -51,6 +51,11 @@ pub struct ChaosAnalysisSpec {
     /// Degraded condition says why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub telemetry: Option<super::telemetry::Telemetry>,
+    /// Findings the team judged not worth acting on, with the reason. They stay in status and
+    /// reports, marked suppressed, across re-analyses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 500))]
+    pub suppressions: Vec<super::knowledge::Suppression>,
 }
 
 /// The namespaces and objects an analysis looks at.
@@ -236,6 +241,11 @@ pub struct RefreshPolicy {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
     pub interval: Option<String>,
+    /// Propose a verified (Held) experiment again once its verdict is this old (Go duration,
+    /// e.g. `720h`), even when the map around its target is unchanged; never when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    pub reverify_after: Option<String>,
 }
 
 fn default_true() -> bool {
@@ -247,6 +257,7 @@ impl Default for RefreshPolicy {
         RefreshPolicy {
             on_map_change: true,
             interval: None,
+            reverify_after: None,
         }
     }
 }
@@ -385,4 +396,12 @@ pub struct ChaosAnalysisStatus {
     /// ConfigMap (owned by this analysis) holding the full report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report_config_map: Option<String>,
+    /// What earlier verdicts and decisions changed: verified, refuted, rejected and revisited
+    /// experiments, and suppressed findings (at most 20 of each).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub knowledge: Option<super::knowledge::Knowledge>,
+    /// Hash of the decisions, verdicts and suppressions the results were computed with; a change
+    /// runs the analysis again even when the map is unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recall_hash: Option<String>,
 }

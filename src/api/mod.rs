@@ -4,11 +4,13 @@
 //! the `x_kube(validation)` rules are enforced by the API server at admission.
 
 mod analysis;
+mod knowledge;
 pub mod policy;
 mod proposal;
 mod telemetry;
 
 pub use analysis::*;
+pub use knowledge::*;
 pub use proposal::*;
 pub use telemetry::*;
 

@@ -156,7 +156,13 @@ pub async fn reconcile_analysis(
     };
     config.without_chaos_mesh_opt_in = excluded.iter().map(|e| e.namespace.clone()).collect();
 
-    if !needs_analysis(analysis, &previous, &map_hash) && excluded == previous.excluded_namespaces {
+    // what earlier verdicts and decisions taught (see `memory`)
+    let recalled = super::memory::gather(&ctx, analysis, &ns).await?;
+
+    if !needs_analysis(analysis, &previous, &map_hash)
+        && excluded == previous.excluded_namespaces
+        && previous.recall_hash.as_deref() == Some(recalled.hash.as_str())
+    {
         return Ok(recheck);
     }
 
@@ -184,15 +190,27 @@ pub async fn reconcile_analysis(
     // analyze (pure stages; a model engine does its I/O through the trait)
     let mut analyzed = analyze(&ctx, analysis, &ns, &map, &config).await?;
     analyzed.telemetry_problem = telemetry_problem;
+    analysis::memory::remember(&mut analyzed.result, &map, &recalled.recall);
     let result = &analyzed.result;
 
     // apply proposals
     let proposals = apply_proposals(&ctx, analysis, &ns, result).await?;
 
     // apply status
-    let status = ready_status(
+    let mut status = ready_status(
         &previous, generation, &map, &map_hash, &analyzed, proposals, excluded,
     );
+    super::memory::record(&mut status, result, &recalled);
+    for problem in &recalled.problems {
+        publish(
+            &ctx,
+            analysis,
+            EventType::Warning,
+            super::memory::INVALID_SUPPRESSIONS,
+            problem.clone(),
+        )
+        .await;
+    }
     let changed_phase = previous.phase != status.phase;
     apply_status(&ctx, analysis, &ns, &previous, &status).await?;
     if changed_phase {
@@ -702,6 +720,8 @@ fn ready_status(
         rumsfeld: Some(result.rumsfeld_counts.clone()),
         usage: analyzed.usage.clone().or_else(|| previous.usage.clone()),
         report_config_map: None,
+        knowledge: None,
+        recall_hash: None,
     }
 }
 

@@ -9,6 +9,7 @@
 pub mod analysis;
 pub mod checks;
 pub mod leader;
+pub mod memory;
 pub mod proposals;
 pub mod provider;
 pub mod run;

@@ -185,6 +185,7 @@ mod tests {
             guardrails: Default::default(),
             refresh: Default::default(),
             telemetry: Default::default(),
+            suppressions: Vec::new(),
         };
         spec.guardrails.allowed_namespaces = allowed.iter().map(|s| s.to_string()).collect();
         let mut a = ChaosAnalysis::new("a", spec);
