@@ -20,8 +20,8 @@ use super::naming::{experiment_name, hash8, item_id, sha256_hex};
 use super::result::AnalysisResult;
 use crate::api::{
     ApprovalState, ExperimentProposal, Knowledge, NEIGHBOURHOOD_ANNOTATION, RefutedHypothesis,
-    RememberedRejection, RevisitReason, Revisited, RunEvent, SteadyStateCheck, SuppressedFinding,
-    Suppression, SuppressionSource, Verdict, VerifiedHypothesis,
+    RememberedRejection, RevisitReason, Revisited, RunEvent, RunPhase, RunReport, SteadyStateCheck,
+    SuppressedFinding, Suppression, SuppressionSource, Verdict, VerifiedHypothesis,
 };
 use crate::chaosmesh::ChaosKind;
 use crate::servicemap::{Node, NodeId, ServiceMap};
@@ -54,6 +54,9 @@ pub struct PastProposal {
     pub verdict: Option<Verdict>,
     /// When the run ended (or the verdict's timeline entry).
     pub verdict_at: Option<Time>,
+    /// Where its run is, and the run's last message.
+    pub phase: Option<RunPhase>,
+    pub message: Option<String>,
     /// The run's timeline: the evidence of the verdict.
     pub timeline: Vec<RunEvent>,
 }
@@ -87,6 +90,8 @@ impl PastProposal {
             reason: proposal.spec.approval.reason.clone(),
             verdict: status.verdict,
             verdict_at: verdict_entry.or(status.finished_at),
+            phase: status.phase,
+            message: status.message,
             timeline: status.timeline,
         }
     }
@@ -265,6 +270,25 @@ pub fn remember(result: &mut AnalysisResult, map: &ServiceMap, recall: &Recall) 
             _ => {}
         }
     }
+
+    knowledge.runs = recall
+        .past
+        .iter()
+        .filter(|p| p.decision == ApprovalState::Approved)
+        .map(|p| RunReport {
+            proposal: p.name.clone(),
+            target: p.target.to_string(),
+            kind: p.kind,
+            hypothesis: p.statement.clone(),
+            approved_by: p.decided_by.clone(),
+            approved_at: p.decided_at.clone(),
+            phase: p.phase,
+            verdict: p.verdict,
+            message: p.message.clone(),
+            timeline: p.timeline.clone(),
+        })
+        .collect();
+    knowledge.runs.sort_by(|a, b| a.proposal.cmp(&b.proposal));
 
     replan(result, &index, &standings, &recall.past, &mut knowledge);
     learn_rumsfeld(result, &knowledge);
@@ -528,7 +552,7 @@ mod tests {
     use super::*;
     use crate::analysis::proposals::proposal;
     use crate::analysis::{AnalysisConfig, analyze_builtin, fixtures};
-    use crate::api::{Approval, CheckSample, ExperimentProposalStatus, RunEventKind, RunPhase};
+    use crate::api::{Approval, CheckSample, ExperimentProposalStatus, RunEventKind};
 
     fn at(second: i64) -> Time {
         Time(Timestamp::from_second(second).unwrap())
@@ -617,6 +641,15 @@ mod tests {
         );
         assert_eq!(second.knowledge.verified.len(), 1);
         assert_eq!(second.knowledge.verified[0].proposal, held.name);
+        let run = &second.knowledge.runs[0];
+        assert_eq!(run.proposal, held.name);
+        assert_eq!(run.approved_by.as_deref(), Some("alice"));
+        assert_eq!(run.verdict, Some(Verdict::Held));
+        assert_eq!(run.timeline.len(), 2);
+        assert!(
+            second.knowledge.bounded(20).runs.is_empty(),
+            "status keeps no timelines"
+        );
         let known = second
             .rumsfeld
             .known_knowns

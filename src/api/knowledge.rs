@@ -7,6 +7,7 @@ use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::proposal::{RunEvent, RunPhase, Verdict};
 use crate::chaosmesh::ChaosKind;
 
 /// Annotation on a ChaosAnalysis suppressing findings: a JSON object from finding id to reason,
@@ -151,6 +152,39 @@ pub struct SuppressedFinding {
     pub message: Option<String>,
 }
 
+/// One approved experiment's run, as the report shows it: who approved it, what happened, the
+/// verdict.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RunReport {
+    /// The proposal.
+    pub proposal: String,
+    /// The target, as a map id.
+    pub target: String,
+    /// The experiment's kind.
+    pub kind: ChaosKind,
+    /// The hypothesis tested.
+    pub hypothesis: String,
+    /// Who approved it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
+    /// When.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_at: Option<Time>,
+    /// Where the run is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<RunPhase>,
+    /// The verdict, once there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
+    /// The run's last message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// What happened, in order (the proposal's `status.timeline`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timeline: Vec<RunEvent>,
+}
+
 /// What earlier verdicts and decisions changed in this analysis.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -170,6 +204,10 @@ pub struct Knowledge {
     /// Suppressed findings, and suppressions that matched nothing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub suppressed: Vec<SuppressedFinding>,
+    /// The runs of approved proposals, for reports. Never kept in status: the timelines are in
+    /// the proposals' own status.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runs: Vec<RunReport>,
 }
 
 impl Knowledge {
@@ -180,6 +218,7 @@ impl Knowledge {
             && self.rejected.is_empty()
             && self.revisited.is_empty()
             && self.suppressed.is_empty()
+            && self.runs.is_empty()
     }
 
     /// At most `limit` entries per list, as status keeps them.
@@ -193,6 +232,7 @@ impl Knowledge {
             rejected: head(&self.rejected, limit),
             revisited: head(&self.revisited, limit),
             suppressed: head(&self.suppressed, limit),
+            runs: Vec::new(),
         }
     }
 }
