@@ -10,6 +10,8 @@ mod map;
 mod operator;
 mod prometheus_args;
 pub mod provider_args;
+mod report;
+mod suppressions;
 mod what_if;
 
 use clap::{Parser, Subcommand};
@@ -44,6 +46,9 @@ pub enum Command {
     Chat(chat::ChatArgs),
     /// The blast radius of a failure you describe, on the map of an earlier `analyze --out DIR`.
     WhatIf(what_if::WhatIfArgs),
+    /// Rebuild report.html and report.md of a namespace's analyses from the cluster: findings,
+    /// verdicts, decisions, suppressions and run timelines.
+    Report(report::ReportArgs),
 }
 
 impl Cli {
@@ -58,6 +63,7 @@ impl Cli {
             Command::Reject(args) => Ok(approve::run(args, ApprovalState::Rejected).await?),
             Command::Chat(args) => chat::run(args).await,
             Command::WhatIf(args) => what_if::run(args),
+            Command::Report(args) => report::run(args).await,
         }
     }
 }

@@ -157,7 +157,7 @@ pub async fn reconcile_analysis(
     config.without_chaos_mesh_opt_in = excluded.iter().map(|e| e.namespace.clone()).collect();
 
     // what earlier verdicts and decisions taught (see `memory`)
-    let recalled = super::memory::gather(&ctx, analysis, &ns).await?;
+    let recalled = super::memory::gather(&ctx.client, analysis, &ns).await?;
 
     if !needs_analysis(analysis, &previous, &map_hash)
         && excluded == previous.excluded_namespaces
@@ -764,7 +764,7 @@ async fn publish(
 }
 
 /// A LabelSelector in the list API's string form.
-fn label_selector_string(
+pub(crate) fn label_selector_string(
     selector: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
 ) -> String {
     let mut parts: Vec<String> = selector

@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 
-use super::{Context, Error};
+use super::Error;
 use crate::analysis::memory::{PastProposal, Recall};
 use crate::analysis::naming::sha256_hex;
 use crate::analysis::parse_go_duration;
@@ -25,9 +25,14 @@ pub struct Gathered {
     pub problems: Vec<String>,
 }
 
-/// Reads the proposals `analysis` owns and its suppressions.
-pub async fn gather(ctx: &Context, analysis: &ChaosAnalysis, ns: &str) -> Result<Gathered, Error> {
-    let api: Api<ExperimentProposal> = Api::namespaced(ctx.client.clone(), ns);
+/// Reads the proposals `analysis` owns and its suppressions (the operator, and `smart-chaos
+/// report` with the user's own client).
+pub async fn gather(
+    client: &kube::Client,
+    analysis: &ChaosAnalysis,
+    ns: &str,
+) -> Result<Gathered, Error> {
+    let api: Api<ExperimentProposal> = Api::namespaced(client.clone(), ns);
     let owned = api
         .list(&ListParams::default().labels(&format!("{ANALYSIS_LABEL}={}", analysis.name_any())))
         .await
