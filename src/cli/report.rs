@@ -11,8 +11,8 @@ use kube::api::{Api, ListParams};
 
 use crate::analysis::{self, AnalysisConfig};
 use crate::api::{ChaosAnalysis, ProviderName};
-use crate::controller::analysis::label_selector_string;
-use crate::controller::memory;
+use crate::controller::steps::memory;
+use crate::controller::steps::snapshot::label_selector_string;
 use crate::report;
 use crate::servicemap;
 use crate::snapshot::cluster::{self, ClusterScope};

@@ -1,4 +1,4 @@
-//! Gathers what an analysis already knows (the proposals it owns, their decisions and verdicts,
+//! Step `memory`: gathers what an analysis already knows (the proposals it owns, their decisions and verdicts,
 //! and the suppressions of its spec and annotation) for the pure [`crate::analysis::memory`].
 //!
 //! Re-analysis is keyed by the map hash; a verdict or a decision changes no object the map reads,
@@ -7,8 +7,9 @@
 use jiff::Timestamp;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams};
+use kube::runtime::events::EventType;
 
-use super::Error;
+use super::super::{Context, publish_event, reasons};
 use crate::analysis::memory::{PastProposal, Recall};
 use crate::analysis::naming::sha256_hex;
 use crate::analysis::parse_go_duration;
@@ -16,6 +17,30 @@ use crate::api::{
     ANALYSIS_LABEL, ApprovalState, ChaosAnalysis, ExperimentProposal, SUPPRESS_ANNOTATION,
     Suppression, SuppressionSource,
 };
+
+/// Why the analysis' memory could not be gathered.
+#[derive(Debug, thiserror::Error)]
+pub enum MemoryError {
+    #[error("listing the analysis' proposals: {0}")]
+    ListProposals(#[source] kube::Error),
+    #[error("spec.refresh.reverifyAfter: {0}")]
+    ReverifyAfter(#[source] crate::analysis::DurationError),
+}
+
+impl MemoryError {
+    /// The error's class, for metric labels and event reasons.
+    pub fn category(&self) -> &'static str {
+        match self {
+            MemoryError::ListProposals(_) => "ListProposals",
+            MemoryError::ReverifyAfter(_) => "InvalidSpec",
+        }
+    }
+
+    /// Errors that retrying cannot fix until the object changes.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, MemoryError::ReverifyAfter(_))
+    }
+}
 
 /// What the analysis knows, its hash, and problems a person should hear about (a malformed
 /// suppress annotation: its suppressions are not applied, the spec's still are).
@@ -31,12 +56,12 @@ pub async fn gather(
     client: &kube::Client,
     analysis: &ChaosAnalysis,
     ns: &str,
-) -> Result<Gathered, Error> {
+) -> Result<Gathered, MemoryError> {
     let api: Api<ExperimentProposal> = Api::namespaced(client.clone(), ns);
     let owned = api
         .list(&ListParams::default().labels(&format!("{ANALYSIS_LABEL}={}", analysis.name_any())))
         .await
-        .map_err(Error::ListProposals)?;
+        .map_err(MemoryError::ListProposals)?;
     let past: Vec<PastProposal> = owned
         .items
         .iter()
@@ -59,10 +84,7 @@ pub async fn gather(
         Err(problem) => problems.push(problem),
     }
     let reverify_after_ms = match analysis.spec.refresh.reverify_after.as_deref() {
-        Some(text) => Some(
-            parse_go_duration(text)
-                .map_err(|e| Error::InvalidSpec(format!("spec.refresh.reverifyAfter: {e}")))?,
-        ),
+        Some(text) => Some(parse_go_duration(text).map_err(MemoryError::ReverifyAfter)?),
         None => None,
     };
     let hash = recall_hash(&past, &suppressions, reverify_after_ms);
@@ -127,19 +149,18 @@ fn recall_hash(
     hex
 }
 
-/// Event reason for a suppress annotation that cannot be read.
-pub const INVALID_SUPPRESSIONS: &str = "InvalidSuppressions";
-
-/// Most entries of each knowledge list kept in status (the report has them all).
-const STATUS_ITEMS: usize = 20;
-
-/// Writes what was learned, and the recall's hash, into the analysis' status.
-pub fn record(
-    status: &mut crate::api::ChaosAnalysisStatus,
-    result: &crate::analysis::AnalysisResult,
-    recalled: &Gathered,
-) {
-    status.knowledge =
-        (!result.knowledge.is_empty()).then(|| result.knowledge.bounded(STATUS_ITEMS));
-    status.recall_hash = Some(recalled.hash.clone());
+/// Tells a person about a suppress annotation that could not be read (its suppressions are not
+/// applied; the spec's are).
+pub async fn report_problems(ctx: &Context, analysis: &ChaosAnalysis, gathered: &Gathered) {
+    for problem in &gathered.problems {
+        publish_event(
+            ctx,
+            analysis,
+            "Analyze",
+            EventType::Warning,
+            reasons::INVALID_SUPPRESSIONS,
+            Some(problem.clone()),
+        )
+        .await;
+    }
 }
