@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
 
+#[path = "support/browser.rs"]
+mod browser;
 mod operator_support;
 mod support;
 
@@ -309,6 +311,10 @@ async fn verdicts_decisions_and_suppressions_shape_the_next_plan() {
             .any(|r| r.proposal == name(&rejected))
     );
 
+    // The report rebuilt from the cluster shows the verdict, the timeline, the rejection and the
+    // suppressions, as Chromium renders it.
+    check_rebuilt_report(&ns, &name(&held), &name(&rejected), &by_spec.id, reason);
+
     // 5. The target's replicas change: the Held experiment comes back for re-verification.
     let (target_ns, target_name) = {
         let mut parts = held.spec.target.split('/');
@@ -385,4 +391,77 @@ async fn verdicts_decisions_and_suppressions_shape_the_next_plan() {
     );
 
     operator.stop().await;
+}
+
+/// Runs `smart-chaos report -n NS` as the admin user and reads the rebuilt report.html in
+/// headless Chromium.
+fn check_rebuilt_report(ns: &str, held: &str, rejected: &str, suppressed: &str, reason: &str) {
+    let out = std::env::temp_dir().join(format!("smart-chaos-report-{ns}"));
+    let _ = std::fs::remove_dir_all(&out);
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_smart-chaos"))
+        .args(["report", "-n", ns, "--out"])
+        .arg(&out)
+        .env("KUBECONFIG", support::server().kubeconfig_path(User::Admin))
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "report failed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let dir = out.join(ANALYSIS);
+    let markdown = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    for expected in [
+        "### Verified (not proposed again)",
+        &format!("### Run of {held}"),
+        "verdict Held",
+        "| Verdict |",
+        reason,
+        "### Suppressed findings",
+        suppressed,
+    ] {
+        assert!(markdown.contains(expected), "report.md lacks {expected:?}");
+    }
+    assert!(
+        !dir.join("proposals").exists(),
+        "proposals stay in the cluster"
+    );
+
+    let browser = browser::chromium();
+    let url = format!("file://{}", dir.join("report.html").display());
+    let dom = browser::headless(&browser, &out.join("profile"), (1400, 1000))
+        .arg("--dump-dom")
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(
+        dom.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
+    let dom = String::from_utf8(dom.stdout).unwrap();
+    assert!(dom.contains("<svg id=\"service-map\""), "no map picture");
+    assert!(
+        dom.contains("<section id=\"knowledge\">"),
+        "no knowledge section"
+    );
+    assert!(
+        dom.contains(&format!("<h3 id=\"run-{held}\">")),
+        "no run of {held}"
+    );
+    assert!(dom.contains("verdict <b>Held</b>"), "no verdict");
+    assert!(dom.contains("<table class=\"timeline\">"), "no timeline");
+    assert!(
+        dom.contains(rejected),
+        "the rejected proposal is not listed"
+    );
+    assert!(
+        dom.contains("<tr class=\"suppressed\">"),
+        "no suppressed finding"
+    );
+    println!(
+        "rebuilt report: report.md {} bytes, rendered DOM {} bytes",
+        markdown.len(),
+        dom.len()
+    );
 }
