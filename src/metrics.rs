@@ -8,7 +8,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets, linear_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
 /// Labels naming a controller (`proposals`, `analyses`).
@@ -61,6 +61,7 @@ pub struct Metrics {
     llm_tokens: Family<LlmLabels, Counter>,
     llm_cost_usd: Counter<f64, AtomicU64>,
     leader: Gauge,
+    resilience_score: Histogram,
 }
 
 impl Metrics {
@@ -76,6 +77,8 @@ impl Metrics {
             llm_tokens: Family::default(),
             llm_cost_usd: Counter::default(),
             leader: Gauge::default(),
+            // Buckets of ten points: how many analyses score how well, without naming any.
+            resilience_score: Histogram::new(linear_buckets(10.0, 10.0, 10)),
         };
         registry.register(
             "reconcile_runs",
@@ -117,6 +120,11 @@ impl Metrics {
             "leader",
             "1 while this replica holds the leader Lease",
             metrics.leader.clone(),
+        );
+        registry.register(
+            "analysis_resilience_score",
+            "Resilience scores (0 to 100) of analysis runs",
+            metrics.resilience_score.clone(),
         );
         metrics
     }
@@ -184,6 +192,11 @@ impl Metrics {
         }
     }
 
+    /// Records the resilience score of an analysis run.
+    pub fn observe_score(&self, score: u32) {
+        self.resilience_score.observe(f64::from(score));
+    }
+
     /// Records whether this replica leads.
     pub fn set_leader(&self, leading: bool) {
         self.leader.set(i64::from(leading));
@@ -232,6 +245,7 @@ mod tests {
         metrics.set_analyses(&[("Ready", 1)]);
         metrics.record_llm_usage("bedrock", "claude", 100, 900, 20, 0.25);
         metrics.set_leader(true);
+        metrics.observe_score(63);
         let text = encode(&registry).unwrap();
         for expected in [
             "smart_chaos_reconcile_runs_total{controller=\"proposals\"} 1",
@@ -243,6 +257,9 @@ mod tests {
             "smart_chaos_llm_tokens_total{provider=\"bedrock\",model=\"claude\",direction=\"cached_input\"} 900",
             "smart_chaos_llm_cost_usd_total 0.25",
             "smart_chaos_leader 1",
+            "smart_chaos_analysis_resilience_score_count 1",
+            "smart_chaos_analysis_resilience_score_bucket{le=\"70.0\"} 1",
+            "smart_chaos_analysis_resilience_score_bucket{le=\"60.0\"} 0",
         ] {
             assert!(text.contains(expected), "missing {expected} in\n{text}");
         }

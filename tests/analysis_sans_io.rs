@@ -1,4 +1,4 @@
-//! The analysis core and the report renderers are sans-IO: no Kubernetes client, no cloud SDK, no
+//! The analysis core, the remediations and the report renderers are sans-IO: no Kubernetes client, no cloud SDK, no
 //! network, no files, no processes, no environment. This test reads their sources and fails on any
 //! of those.
 
@@ -63,7 +63,7 @@ fn tokens_are_matched_at_identifier_starts() {
 fn analysis_and_report_do_no_io() -> std::io::Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
-    for module in ["analysis", "report"] {
+    for module in ["analysis", "report", "remediate"] {
         rust_files(&root.join(module), &mut files)?;
     }
     assert!(

@@ -60,6 +60,7 @@ fn request(model: &str, context: &str) -> CompletionRequest {
             description: "Hypotheses about how the system behaves under faults".into(),
             schema: schemars::schema_for!(Hypotheses),
         },
+        shared_outputs: Vec::new(),
         max_tokens: 1024,
         temperature: Some(0.0),
     }
@@ -208,14 +209,16 @@ async fn bedrock_answer_parses_and_request_forces_the_tool() {
             .unwrap()
             .starts_with("You design chaos")
     );
+    // Claude Sonnet 4 caches: the map closes the system blocks, with the cache point after it.
+    assert_eq!(body["system"][1]["text"], MAP);
+    assert_eq!(body["system"][2]["cachePoint"]["type"], "default");
     let first = &body["messages"][0];
     assert_eq!(first["role"], "user");
-    assert_eq!(first["content"][0]["text"], MAP);
-    assert_eq!(first["content"][1]["cachePoint"]["type"], "default");
     assert_eq!(
-        first["content"][2]["text"],
+        first["content"][0]["text"],
         "Propose hypotheses for the services in the map."
     );
+    assert_eq!(first["content"].as_array().unwrap().len(), 1);
     // The SDK retry header confirms our policy is the only one: one attempt allowed per call.
     assert_eq!(sent.header("amz-sdk-request"), Some("attempt=1; max=1"));
 }

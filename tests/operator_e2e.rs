@@ -227,6 +227,19 @@ async fn online_boutique_reaches_ready_with_the_offline_counts_and_pending_propo
         .unwrap();
     assert_eq!(degraded.status, "False");
     assert!(status.map_hash.is_some() && !status.hypotheses.is_empty());
+    // The resilience score: in status (the printer column's field), one history point for the one
+    // run, the losses that explain it and the remediations, which nobody applied.
+    let score = status.score.expect("a resilience score in status");
+    assert!((0..100).contains(&score), "{score}");
+    assert_eq!(status.score_history.len(), 1);
+    assert_eq!(status.score_history[0].score, score);
+    assert!(!status.score_losses.is_empty() && !status.remediations.is_empty());
+    assert!(
+        status
+            .score_losses
+            .iter()
+            .all(|l| l.points > 0.0 && !l.win_back.is_empty())
+    );
 
     let items = proposals(&admin, &ns, "boutique").await;
     assert_eq!(items.len(), planned, "one proposal per planned experiment");
@@ -346,6 +359,12 @@ async fn restarts_and_reanalyses_never_duplicate_proposals_or_lose_an_approval()
         after_restart.last_analyzed.as_ref(),
         Some(&analyzed_before),
         "the restarted operator did not analyse"
+    );
+    // Each analysis run adds a point to the score history.
+    assert!(
+        after_restart.score_history.len() >= 2,
+        "{:?}",
+        after_restart.score_history
     );
     assert_eq!(
         lease_holder(&admin, &ns).await.as_deref(),

@@ -67,6 +67,17 @@ fn report_html_renders_the_service_map_in_chromium() {
         );
     }
     assert!(!dom.contains("<script"), "the report must not run scripts");
+    // The resilience score section shows the score of analysis.json, and every remediation it
+    // lists was written next to the report.
+    let analysis: smart_chaos::analysis::AnalysisResult =
+        serde_json::from_slice(&std::fs::read(out.join("analysis.json")).unwrap()).unwrap();
+    assert!(dom.contains("<section id=\"score\">"), "no score section");
+    assert!(dom.contains(&format!("Resilience score: {}/100", analysis.score.score)));
+    assert!(!analysis.remediations.is_empty());
+    for file in analysis.remediations.iter().flat_map(|r| &r.files) {
+        assert!(out.join(file).is_file(), "{file} was not written");
+        assert!(dom.contains(file.as_str()), "{file} is not in the report");
+    }
 
     let png = out.join("report.png");
     let shot = headless(&browser, &out.join("profile-shot"), (1400, 1000))

@@ -139,7 +139,7 @@ pub fn builtin_answer(result: &AnalysisResult, question: &str) -> ChatAnswer {
 /// A chat request's texts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChatPrompt {
-    /// Instructions (`prompts/v1/chat.md`).
+    /// Instructions (`prompts/v2/chat.md`).
     pub system: String,
     /// The retrieved items and the summary, as data.
     pub context: String,

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use super::index::MapIndex;
 use super::model::{Finding, FindingKind, Grounds, RumsfeldItem, Severity};
-use super::naming::{experiment_name, hash8, item_id, sha256_hex};
+use super::naming::{experiment_name, hash8, item_id};
 use super::result::AnalysisResult;
 use crate::api::{
     ApprovalState, ExperimentProposal, Knowledge, NEIGHBOURHOOD_ANNOTATION, RefutedHypothesis,
@@ -24,6 +24,7 @@ use crate::api::{
     SuppressedFinding, Suppression, SuppressionSource, Verdict, VerifiedHypothesis,
 };
 use crate::chaosmesh::ChaosKind;
+use crate::hashing::sha256_hex;
 use crate::servicemap::{Node, NodeId, ServiceMap};
 
 /// An experiment proposed before, with the decision on it and the outcome of its run.

@@ -24,6 +24,7 @@ pub mod prompt;
 pub mod proposals;
 pub mod render;
 pub mod result;
+pub mod score;
 pub mod stages;
 mod validate;
 pub mod whatif;

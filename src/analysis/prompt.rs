@@ -1,12 +1,14 @@
 //! Prompts for model-backed stages, built without any I/O: the versioned prompt texts (the files
-//! under `prompts/v1/` in the repository, compiled in), the part of the map each stage reads, and
-//! a deterministic shrink of large maps to a token budget.
+//! under `prompts/v2/` in the repository, compiled in), one rendering of the map shared by every
+//! stage, and a deterministic shrink of large maps to a token budget.
 //!
-//! A stage's prompt is made of exactly its inputs: its view of the map ([`MapDetail::for_stage`]),
-//! the grounded outputs of the stages it declares ([`StageId::inputs`]) and, for stages that name
-//! targets, the limits of the config. A model-backed engine hashes the whole request for its
-//! cache, so a changed map re-runs only the stages whose view of it changed (or whose earlier
-//! inputs did).
+//! Token economy decides the order. Every stage's prompt starts with the same bytes: the system
+//! text, then the map ([`StagePrompt::context`], one view for all stages), so a provider's prompt
+//! cache serves that prefix to every stage after the first at a tenth of the price. What differs
+//! comes after it, in the stage's message: the outputs of the stages it declares
+//! ([`StageId::inputs`]) reduced to ids and the fields it reads ([`project`]), the limits of the
+//! config for stages that name targets, and the task. Schemas go out compact
+//! ([`compact_output_schema`]).
 //!
 //! Everything that comes from the cluster, or from an earlier stage, sits between
 //! [`DATA_OPEN`] and [`DATA_CLOSE`]; `<` is escaped inside (all such text is in JSON strings,
@@ -24,37 +26,38 @@ use super::stages::{StageId, StageInput, StageOutput};
 use crate::servicemap::{Edge, ServiceMap};
 
 /// Version of the prompt texts; part of every cache key, so editing a prompt means a new version.
-pub const PROMPT_VERSION: &str = "v1";
+pub const PROMPT_VERSION: &str = "v2";
 
 /// Opens the block of untrusted data in a prompt.
 pub const DATA_OPEN: &str = "<cluster-data>";
 /// Closes the block of untrusted data in a prompt.
 pub const DATA_CLOSE: &str = "</cluster-data>";
 
-/// The system prompt of every stage (`prompts/v1/system.md`).
-pub const SYSTEM_PROMPT: &str = include_str!("../../prompts/v1/system.md");
-/// The system prompt of the chat assistant (`prompts/v1/chat.md`).
-pub const CHAT_PROMPT: &str = include_str!("../../prompts/v1/chat.md");
-const REPAIR_TEMPLATE: &str = include_str!("../../prompts/v1/repair.md");
-const REPAIR_ITEMS_TEMPLATE: &str = include_str!("../../prompts/v1/repair_items.md");
+/// The system prompt of every stage (`prompts/v2/system.md`).
+pub const SYSTEM_PROMPT: &str = include_str!("../../prompts/v2/system.md");
+/// The system prompt of the chat assistant (`prompts/v2/chat.md`).
+pub const CHAT_PROMPT: &str = include_str!("../../prompts/v2/chat.md");
+const REPAIR_TEMPLATE: &str = include_str!("../../prompts/v2/repair.md");
+const REPAIR_ITEMS_TEMPLATE: &str = include_str!("../../prompts/v2/repair_items.md");
 
 /// Room kept in the budget for the note that says the map was shrunk.
 const SHRINK_NOTE_RESERVE: usize = 512;
 
-/// What a stage is asked to do (`prompts/v1/<stage>.md`).
+/// What a stage is asked to do (`prompts/v2/<stage>.md`).
 pub fn stage_instructions(stage: StageId) -> &'static str {
     match stage {
-        StageId::Discovery => include_str!("../../prompts/v1/discovery.md"),
-        StageId::Dependencies => include_str!("../../prompts/v1/dependencies.md"),
-        StageId::SteadyState => include_str!("../../prompts/v1/steady_state.md"),
-        StageId::Hypotheses => include_str!("../../prompts/v1/hypotheses.md"),
-        StageId::Experiments => include_str!("../../prompts/v1/experiments.md"),
-        StageId::BlastRadius => include_str!("../../prompts/v1/blast_radius.md"),
-        StageId::Rumsfeld => include_str!("../../prompts/v1/rumsfeld.md"),
+        StageId::Discovery => include_str!("../../prompts/v2/discovery.md"),
+        StageId::Dependencies => include_str!("../../prompts/v2/dependencies.md"),
+        StageId::SteadyState => include_str!("../../prompts/v2/steady_state.md"),
+        StageId::Hypotheses => include_str!("../../prompts/v2/hypotheses.md"),
+        StageId::Experiments => include_str!("../../prompts/v2/experiments.md"),
+        StageId::BlastRadius => include_str!("../../prompts/v2/blast_radius.md"),
+        StageId::Rumsfeld => include_str!("../../prompts/v2/rumsfeld.md"),
     }
 }
 
-/// How much of the map a stage reads.
+/// How much of the map a rendering shows (every stage reads [`MapDetail::Evidence`]; lighter views
+/// are what a map shrinks to).
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub enum MapDetail {
@@ -67,17 +70,6 @@ pub enum MapDetail {
 }
 
 impl MapDetail {
-    /// The view of the map `stage` reads. Stages that work from earlier results and the nodes
-    /// (steady states, experiments) do not read the edges: a new edge does not re-run them unless
-    /// the results they read change.
-    pub fn for_stage(stage: StageId) -> MapDetail {
-        match stage {
-            StageId::Discovery | StageId::Dependencies | StageId::Rumsfeld => MapDetail::Evidence,
-            StageId::Hypotheses | StageId::BlastRadius => MapDetail::Edges,
-            StageId::SteadyState | StageId::Experiments => MapDetail::Nodes,
-        }
-    }
-
     fn describe(self) -> &'static str {
         match self {
             MapDetail::Nodes => "nodes only",
@@ -124,11 +116,14 @@ impl ShrinkReport {
 /// A stage's prompt, ready for a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StagePrompt {
-    /// Instructions.
+    /// Instructions, the same for every stage.
     pub system: String,
-    /// The data block (map view and earlier outputs), then the limits where the stage names
-    /// targets, and a note if the map was shrunk.
+    /// The map in its data block, and a note if it was shrunk: the same for every stage of a run
+    /// (the shared, cacheable prefix).
     pub context: String,
+    /// The stage's own data, opening its message: earlier outputs in a data block, then the
+    /// limits where the stage names targets. Empty for the first stages.
+    pub stage_data: String,
     /// What to do: the stage's prompt text and the task; no cluster names.
     pub task: String,
     /// Set when the map was cut down.
@@ -159,38 +154,194 @@ fn tokens_of_len(len: usize) -> u64 {
 
 /// The JSON text of the schema a stage answers with.
 fn schema_len(stage: StageId) -> usize {
-    serde_json::to_string(&stage.output_schema())
+    serde_json::to_string(&compact_output_schema(stage))
         .map(|s| s.len())
         .unwrap_or(0)
 }
 
-/// The inner JSON of a stage output (without the `{stage, output}` envelope).
-fn output_json(output: &StageOutput) -> String {
-    let json = match output {
-        StageOutput::Discovery(o) => serde_json::to_string(o),
-        StageOutput::Dependencies(o) => serde_json::to_string(o),
-        StageOutput::SteadyState(o) => serde_json::to_string(o),
-        StageOutput::Hypotheses(o) => serde_json::to_string(o),
-        StageOutput::Experiments(o) => serde_json::to_string(o),
-        StageOutput::BlastRadius(o) => serde_json::to_string(o),
-        StageOutput::Rumsfeld(o) => serde_json::to_string(o),
-    };
-    json.unwrap_or_else(|e| quote(&format!("(not renderable: {e})")))
+/// Schema keywords a model does not need to shape its answer: the prose lives in the stage's
+/// prompt text, and the answer is validated locally against the full types anyway.
+const SCHEMA_NOISE: &[&str] = &[
+    "$schema",
+    "title",
+    "description",
+    "format",
+    "examples",
+    "default",
+];
+
+/// Parts of a stage's output the model is not asked for, because rules derive them from the rest:
+/// an experiment's test case follows from its steady states (the guardrails write the default
+/// one for every experiment that has none).
+const DERIVED_OUTPUTS: &[(StageId, &str)] = &[(StageId::Experiments, "testCases")];
+
+/// The output schema of `stage` as sent to a model: without descriptions, titles and formats,
+/// with schemars' `oneOf` of documented constants folded into one `enum` list, and without the
+/// parts rules derive ([`DERIVED_OUTPUTS`]).
+pub fn compact_output_schema(stage: StageId) -> schemars::Schema {
+    let mut value = stage.output_schema().to_value();
+    compact_schema_value(&mut value, false);
+    for (_, field) in DERIVED_OUTPUTS.iter().filter(|(s, _)| *s == stage) {
+        if let Some(properties) = value
+            .get_mut("properties")
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            properties.remove(*field);
+        }
+        if let Some(required) = value
+            .get_mut("required")
+            .and_then(serde_json::Value::as_array_mut)
+        {
+            required.retain(|name| name != field);
+        }
+    }
+    schemars::Schema::try_from(value).unwrap_or_else(|_| stage.output_schema())
 }
 
-/// The part of an earlier output `stage` reads: everything, except that the blast-radius stage
-/// reads the experiments without their test cases and rationales (it needs targets and
-/// selectors, and its cache key then ignores wording it never uses).
-fn project(stage: StageId, output: StageOutput) -> StageOutput {
-    match (stage, output) {
-        (StageId::BlastRadius, StageOutput::Experiments(mut experiments)) => {
+/// `output` as a model answers it: without the parts rules derive ([`DERIVED_OUTPUTS`]).
+pub fn as_model_answers(output: &mut StageOutput) {
+    if let StageOutput::Experiments(experiments) = output {
+        experiments.test_cases.clear();
+    }
+}
+
+/// `in_properties`: the object's keys are property names, never keywords.
+fn compact_schema_value(value: &mut serde_json::Value, in_properties: bool) {
+    match value {
+        serde_json::Value::Object(object) => {
+            if !in_properties {
+                object.retain(|key, _| !SCHEMA_NOISE.contains(&key.as_str()));
+                fold_constant_one_of(object);
+            }
+            for (key, child) in object.iter_mut() {
+                let holds_names = !in_properties && (key == "properties" || key == "$defs");
+                compact_schema_value(child, holds_names);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for item in items {
+                compact_schema_value(item, false);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `{"oneOf": [{"type": "string", "const": "a"}, {"type": "string", "enum": ["b"]}]}` becomes
+/// `{"type": "string", "enum": ["a", "b"]}`.
+fn fold_constant_one_of(object: &mut serde_json::Map<String, serde_json::Value>) {
+    let Some(serde_json::Value::Array(variants)) = object.get("oneOf") else {
+        return;
+    };
+    let mut constants = Vec::new();
+    for variant in variants {
+        let Some(variant) = variant.as_object() else {
+            return;
+        };
+        let plain = variant.keys().all(|key| {
+            SCHEMA_NOISE.contains(&key.as_str())
+                || matches!(key.as_str(), "type" | "const" | "enum")
+        });
+        if !plain || variant.get("type").and_then(|t| t.as_str()) != Some("string") {
+            return;
+        }
+        match (variant.get("const"), variant.get("enum")) {
+            (Some(constant), None) => constants.push(constant.clone()),
+            (None, Some(serde_json::Value::Array(values))) => constants.extend(values.clone()),
+            _ => return,
+        }
+    }
+    object.remove("oneOf");
+    object.insert("type".into(), "string".into());
+    object.insert("enum".into(), serde_json::Value::Array(constants));
+}
+
+/// The inner JSON of a stage output (without the `{stage, output}` envelope), compacted.
+fn output_json(output: &StageOutput) -> String {
+    let value = match output {
+        StageOutput::Discovery(o) => serde_json::to_value(o),
+        StageOutput::Dependencies(o) => serde_json::to_value(o),
+        StageOutput::SteadyState(o) => serde_json::to_value(o),
+        StageOutput::Hypotheses(o) => serde_json::to_value(o),
+        StageOutput::Experiments(o) => serde_json::to_value(o),
+        StageOutput::BlastRadius(o) => serde_json::to_value(o),
+        StageOutput::Rumsfeld(o) => serde_json::to_value(o),
+    };
+    match value {
+        Ok(mut value) => {
+            compact_json(&mut value);
+            value.to_string()
+        }
+        Err(e) => quote(&format!("(not renderable: {e})")),
+    }
+}
+
+/// The part of an earlier output a later stage reads: ids, kinds, targets and links, without the
+/// prose written for people (summaries, messages, statements, rationales, test cases) and without
+/// what restates the map (tiers, who is expected to keep steady). Every stage that reads an
+/// output reads the same part of it, and the cleared fields are left out of the rendering
+/// ([`compact_json`]).
+fn project(output: StageOutput) -> StageOutput {
+    match output {
+        StageOutput::Discovery(mut discovery) => {
+            discovery.summary.clear();
+            discovery.tiers.clear();
+            StageOutput::Discovery(discovery)
+        }
+        StageOutput::Dependencies(mut dependencies) => {
+            for finding in &mut dependencies.findings {
+                finding.message.clear();
+            }
+            for path in &mut dependencies.critical_paths {
+                path.reason.clear();
+            }
+            StageOutput::Dependencies(dependencies)
+        }
+        StageOutput::SteadyState(mut steady) => {
+            for state in &mut steady.steady_states {
+                state.description.clear();
+                state.baseline = None;
+            }
+            StageOutput::SteadyState(steady)
+        }
+        StageOutput::Hypotheses(mut hypotheses) => {
+            for hypothesis in &mut hypotheses.hypotheses {
+                hypothesis.statement.clear();
+                hypothesis.keeps_steady.clear();
+            }
+            StageOutput::Hypotheses(hypotheses)
+        }
+        StageOutput::Experiments(mut experiments) => {
             experiments.test_cases.clear();
             for design in &mut experiments.experiments {
                 design.rationale.clear();
+                design.title.clear();
             }
             StageOutput::Experiments(experiments)
         }
-        (_, output) => output,
+        output => output,
+    }
+}
+
+/// JSON without empty strings, empty lists and empty objects: what a projection cleared is not
+/// sent at all (the types read a missing field as empty).
+fn compact_json(value: &mut serde_json::Value) {
+    let empty = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.is_empty(),
+        serde_json::Value::Array(a) => a.is_empty(),
+        serde_json::Value::Object(o) => o.is_empty(),
+        serde_json::Value::Null => true,
+        _ => false,
+    };
+    match value {
+        serde_json::Value::Object(object) => {
+            for child in object.values_mut() {
+                compact_json(child);
+            }
+            object.retain(|_, child| !empty(child));
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(compact_json),
+        _ => {}
     }
 }
 
@@ -396,7 +547,7 @@ fn task_text(stage: StageId) -> String {
     let mut task = stage_instructions(stage).trim_end().to_string();
     let _ = write!(
         task,
-        "\n\nTask: {} Use only the data between {DATA_OPEN} and {DATA_CLOSE} above. Answer with JSON matching the {stage} schema.",
+        "\n\nTask: {} Use only the data between {DATA_OPEN} and {DATA_CLOSE}. Answer with JSON matching the {stage} schema.",
         stage.task()
     );
     task
@@ -408,8 +559,13 @@ fn seal(data: &str) -> String {
     data.replace('<', "\\u003c")
 }
 
-/// Builds `stage`'s prompt from its inputs within `budget_tokens` (system, context, task and
-/// output schema together, estimated as [`estimate_tokens`]); a map too large is shrunk
+/// The share of a stage's budget the shared map may take, in percent. The map is fitted to this
+/// share, not to what a stage leaves over, so every stage of a run gets the same bytes (and the
+/// provider's cache a hit) unless a stage's own data is too large to fit beside it.
+const MAP_SHARE_PERCENT: usize = 75;
+
+/// Builds `stage`'s prompt from its inputs within `budget_tokens` (system, context, stage data,
+/// task and output schema together, estimated as [`estimate_tokens`]); a map too large is shrunk
 /// deterministically and the prompt says so.
 pub fn build_stage_prompt(
     stage: StageId,
@@ -418,48 +574,31 @@ pub fn build_stage_prompt(
 ) -> Result<StagePrompt, PromptError> {
     let system = SYSTEM_PROMPT.trim_end().to_string();
     let task = task_text(stage);
-    // Limits name namespaces, so they go with the data (after the block: they are ours).
-    let limits = if matches!(stage, StageId::Hypotheses | StageId::Experiments) {
-        format!("{}\n", limits_text(input))
-    } else {
-        String::new()
-    };
-    let mut earlier = String::new();
-    let declared: Vec<StageOutput> = input
-        .declared_inputs(stage)
-        .into_iter()
-        .map(|output| project(stage, output))
-        .collect();
-    if !declared.is_empty() {
-        earlier.push_str("## earlier stages (grounded results)\n");
-        for output in &declared {
-            let _ = writeln!(earlier, "### {}\n{}", output.stage(), output_json(output));
-        }
-    }
-    let earlier = seal(&earlier);
+    let stage_data = stage_data_text(stage, input);
+    let frame_len = DATA_OPEN.len() + DATA_CLOSE.len() + 2 + SHRINK_NOTE_RESERVE;
     let fixed_len = system.len()
         + task.len()
         + stage.task().len()
         + schema_len(stage)
-        + DATA_OPEN.len()
-        + DATA_CLOSE.len()
-        + 2
-        + earlier.len()
-        + limits.len()
-        + SHRINK_NOTE_RESERVE;
+        + stage_data.len()
+        + frame_len;
     let budget_len = usize::try_from(budget_tokens.saturating_mul(4)).unwrap_or(usize::MAX);
     let over_budget = || PromptError::OverBudget {
         stage,
         needed: tokens_of_len(fixed_len),
         budget: budget_tokens,
     };
-    let max_map_len = budget_len.checked_sub(fixed_len).ok_or_else(over_budget)?;
+    let room = budget_len.checked_sub(fixed_len).ok_or_else(over_budget)?;
+    let shared_share = (budget_len / 100)
+        .saturating_mul(MAP_SHARE_PERCENT)
+        .saturating_sub(system.len() + frame_len);
+    let max_map_len = room.min(shared_share);
     // Sealing only lengthens text with `<` in it: fit the sealed text, shrinking further if the
     // escapes push it over.
-    let detail = MapDetail::for_stage(stage);
     let mut limit = max_map_len;
     let (map_text, shrink) = loop {
-        let (text, shrink) = fit_map(input.map, detail, limit).ok_or_else(over_budget)?;
+        let (text, shrink) =
+            fit_map(input.map, MapDetail::Evidence, limit).ok_or_else(over_budget)?;
         let sealed = seal(&text);
         if sealed.len() <= max_map_len {
             break (sealed, shrink);
@@ -467,14 +606,12 @@ pub fn build_stage_prompt(
         // Each round asks for strictly less, so this ends (at worst in OverBudget).
         limit = limit.saturating_sub(sealed.len() - max_map_len);
     };
-    let mut context = String::with_capacity(map_text.len() + earlier.len() + 64);
+    let mut context = String::with_capacity(map_text.len() + 64);
     context.push_str(DATA_OPEN);
     context.push('\n');
     context.push_str(&map_text);
-    context.push_str(&earlier);
     context.push_str(DATA_CLOSE);
     context.push('\n');
-    context.push_str(&limits);
     if let Some(shrink) = &shrink {
         let _ = writeln!(
             context,
@@ -485,9 +622,43 @@ pub fn build_stage_prompt(
     Ok(StagePrompt {
         system,
         context,
+        stage_data,
         task,
         shrink,
     })
+}
+
+/// The data only `stage` reads: the projected outputs of its declared inputs, sealed in a data
+/// block, then the limits where the stage names targets (they name namespaces, so they go with
+/// the data; after the block, since they are ours).
+fn stage_data_text(stage: StageId, input: &StageInput<'_>) -> String {
+    let declared: Vec<StageOutput> = input
+        .declared_inputs(stage)
+        .into_iter()
+        .map(project)
+        .collect();
+    let mut data = String::new();
+    if !declared.is_empty() {
+        let mut earlier = String::from(
+            "## earlier stages (grounded results: ids and the fields this stage reads)\n",
+        );
+        for output in &declared {
+            let _ = writeln!(earlier, "### {}\n{}", output.stage(), output_json(output));
+        }
+        data.push_str(DATA_OPEN);
+        data.push('\n');
+        data.push_str(&seal(&earlier));
+        data.push_str(DATA_CLOSE);
+        data.push('\n');
+    }
+    if matches!(stage, StageId::Hypotheses | StageId::Experiments) {
+        data.push_str(&limits_text(input));
+        data.push('\n');
+    }
+    if !data.is_empty() {
+        data.push('\n');
+    }
+    data
 }
 
 /// The user message of a repair round: what was wrong with the answer, one problem a line.
@@ -547,6 +718,7 @@ mod tests {
         tokens_of_len(
             prompt.system.len()
                 + prompt.context.len()
+                + prompt.stage_data.len()
                 + prompt.task.len()
                 + stage.task().len()
                 + schema_len(stage),
@@ -566,7 +738,7 @@ mod tests {
     }
 
     #[test]
-    fn prompt_holds_the_view_and_only_the_declared_inputs() {
+    fn prompt_holds_the_shared_map_and_only_the_declared_inputs() {
         let map = fixtures::boutique();
         let prompt = with_input(&map, StageId::Experiments, |input| {
             build_stage_prompt(StageId::Experiments, input, 1_000_000)
@@ -579,14 +751,15 @@ mod tests {
                 .context
                 .contains("\"shop/Deployment/frontend\" Deployment")
         );
-        // Experiments read nodes, hypotheses and steady states; not the edges nor discovery.
-        assert!(!prompt.context.contains("## edges"));
-        assert!(prompt.context.contains("### hypotheses\n{"));
-        assert!(prompt.context.contains("### steadyState\n{"));
-        assert!(!prompt.context.contains("### discovery"));
+        // Experiments read hypotheses and steady states; not discovery.
+        assert!(prompt.stage_data.starts_with(DATA_OPEN));
+        assert!(prompt.stage_data.contains("### hypotheses\n{"));
+        assert!(prompt.stage_data.contains("### steadyState\n{"));
+        assert!(!prompt.stage_data.contains("### discovery"));
+        assert!(!prompt.context.contains("###"));
         assert!(
             prompt
-                .context
+                .stage_data
                 .contains("Limits: experiments may target only the namespaces [\"shop\"]")
         );
         assert!(!prompt.task.contains("shop"));
@@ -598,34 +771,82 @@ mod tests {
     }
 
     #[test]
-    fn edges_show_evidence_only_where_the_stage_reads_it() {
+    fn every_stage_starts_with_the_same_system_text_and_map() {
         let map = fixtures::boutique();
-        let discovery = with_input(&map, StageId::Discovery, |input| {
-            build_stage_prompt(StageId::Discovery, input, 1_000_000)
-        })
-        .unwrap();
-        assert!(discovery.context.contains("evidence=[env"));
-        let hypotheses = with_input(&map, StageId::Hypotheses, |input| {
-            build_stage_prompt(StageId::Hypotheses, input, 1_000_000)
-        })
-        .unwrap();
-        assert!(hypotheses.context.contains("## edges"));
-        assert!(!hypotheses.context.contains("evidence=["));
+        let prompts: Vec<StagePrompt> = StageId::ALL
+            .iter()
+            .map(|&stage| {
+                with_input(&map, StageId::Rumsfeld, |input| {
+                    build_stage_prompt(stage, input, DEFAULT_BUDGET)
+                })
+                .unwrap()
+            })
+            .collect();
+        for prompt in &prompts {
+            assert_eq!(prompt.system, prompts[0].system);
+            assert_eq!(prompt.context, prompts[0].context);
+        }
+        assert!(prompts[0].context.contains("evidence=[env"));
+        assert!(
+            prompts[0].stage_data.is_empty(),
+            "discovery reads no earlier stage"
+        );
+    }
+
+    /// The engine's default prompt budget (the engine lives in `llm`, which this module may not
+    /// use).
+    const DEFAULT_BUDGET: u64 = 60_000;
+
+    #[test]
+    fn earlier_results_are_ids_and_the_fields_a_stage_reads() {
+        let map = fixtures::boutique();
+        let (prompt, statement, case_step) = with_input(&map, StageId::Experiments, |input| {
+            let earlier = input.earlier;
+            (
+                build_stage_prompt(StageId::BlastRadius, input, 1_000_000).unwrap(),
+                earlier.hypotheses.as_ref().unwrap().hypotheses[0]
+                    .statement
+                    .clone(),
+                earlier.experiments.as_ref().unwrap().test_cases[0].steps[0].clone(),
+            )
+        });
+        assert!(prompt.stage_data.contains("### experiments\n{"));
+        assert!(prompt.stage_data.contains("\"hypothesisId\""));
+        assert!(!prompt.stage_data.contains("testCases"));
+        assert!(!prompt.stage_data.contains("\"rationale\""));
+        assert!(!prompt.stage_data.contains(&case_step));
+        let rumsfeld = with_input(&map, StageId::Experiments, |input| {
+            build_stage_prompt(StageId::Rumsfeld, input, 1_000_000).unwrap()
+        });
+        assert!(rumsfeld.stage_data.contains("\"riskScore\""));
+        assert!(!rumsfeld.stage_data.contains(&statement));
+        assert!(!rumsfeld.stage_data.contains("\"message\""));
     }
 
     #[test]
-    fn blast_radius_reads_experiments_without_test_cases() {
-        let map = fixtures::boutique();
-        let (prompt, case_title) = with_input(&map, StageId::Experiments, |input| {
-            let title = input.earlier.experiments.as_ref().unwrap().test_cases[0].steps[0].clone();
-            (
-                build_stage_prompt(StageId::BlastRadius, input, 1_000_000).unwrap(),
-                title,
-            )
-        });
-        assert!(prompt.context.contains("### experiments\n{"));
-        assert!(prompt.context.contains("\"testCases\":[]"));
-        assert!(!prompt.context.contains(&case_title));
+    fn compact_schemas_keep_the_shape_and_drop_the_prose() {
+        for stage in StageId::ALL {
+            let full = serde_json::to_string(&stage.output_schema()).unwrap();
+            let compact = serde_json::to_string(&compact_output_schema(stage)).unwrap();
+            assert!(
+                compact.len() * 10 < full.len() * 7,
+                "{stage}: {} vs {}",
+                compact.len(),
+                full.len()
+            );
+            assert!(!compact.contains("\"description\":\""), "{stage}");
+            assert!(compact.contains("\"required\""), "{stage}");
+        }
+        let experiments = compact_output_schema(StageId::Experiments).to_value();
+        assert!(experiments["properties"].get("testCases").is_none());
+        assert!(experiments["properties"].get("experiments").is_some());
+        let hypotheses = compact_output_schema(StageId::Hypotheses).to_value();
+        let text = hypotheses.to_string();
+        assert!(text.contains("\"podLoss\""), "{text}");
+        assert!(
+            !text.contains("oneOf\":[{\"type\":\"string\",\"const\""),
+            "{text}"
+        );
     }
 
     #[test]
@@ -642,6 +863,7 @@ mod tests {
         .unwrap();
         assert_eq!(prompt.context.matches(DATA_CLOSE).count(), 1);
         assert_eq!(prompt.context.matches(DATA_OPEN).count(), 1);
+        assert!(prompt.stage_data.is_empty());
         assert!(
             prompt
                 .context

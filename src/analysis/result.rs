@@ -12,12 +12,14 @@ use super::model::{
     ExperimentsOutput, Finding, HypothesesOutput, Hypothesis, RumsfeldItem, RumsfeldOutput,
     SteadyState, SteadyStateOutput, TestCase,
 };
+use super::score::{ResilienceScore, ScoreInput, SuppressedFinding, VerifiedHypothesis};
 use super::stages::StageId;
 use crate::api::{
     AnalysisSummary, BlastRadius, Knowledge, ProposalHypothesis, RumsfeldCounts, SteadyStateCheck,
 };
 use crate::chaosmesh::{ChaosKind, ChaosSpec};
-use crate::servicemap::NodeId;
+use crate::remediate::RemediationSummary;
+use crate::servicemap::{NodeId, ServiceMap};
 
 /// An item grounding or the guardrails removed.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -163,6 +165,12 @@ pub struct AnalysisResult {
     /// What earlier verdicts and decisions changed (see `analysis::memory`).
     #[serde(default, skip_serializing_if = "Knowledge::is_empty")]
     pub knowledge: Knowledge,
+    /// Patches and new objects that fix findings (the CLI writes them to `remediations/`).
+    #[serde(default)]
+    pub remediations: Vec<RemediationSummary>,
+    /// The resilience score (offline: no verdicts, nothing suppressed).
+    #[serde(default)]
+    pub score: ResilienceScore,
 }
 
 /// One item of a result that has an id, for lookups and search (the chat assistant's index).
@@ -226,6 +234,25 @@ impl<'r> ResultItem<'r> {
 }
 
 impl AnalysisResult {
+    /// Scores the result again with the verdicts of experiments that ran and the findings the
+    /// team suppressed.
+    pub fn rescore(
+        &mut self,
+        map: &ServiceMap,
+        verified: &[VerifiedHypothesis],
+        suppressed: &[SuppressedFinding],
+    ) {
+        self.score = super::score::score(ScoreInput {
+            map,
+            findings: &self.dependencies.findings,
+            critical_paths: &self.dependencies.critical_paths,
+            planned: &self.planned,
+            verified,
+            suppressed,
+            remediations: &self.remediations,
+        });
+    }
+
     /// Whether some engine failed (the operator's `Degraded` condition).
     pub fn degraded(&self) -> bool {
         !self.notes.is_empty()

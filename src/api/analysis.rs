@@ -5,6 +5,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::score::{RemediationStatus, ScoreLossStatus, ScorePoint};
 use crate::chaosmesh::ChaosKind;
 
 /// A request to analyse part of the cluster and propose chaos experiments for it.
@@ -26,6 +27,7 @@ use crate::chaosmesh::ChaosKind;
     printcolumn = r#"{"name":"Services","type":"integer","jsonPath":".status.summary.services"}"#,
     printcolumn = r#"{"name":"Hypotheses","type":"integer","jsonPath":".status.summary.hypotheses","priority":1}"#,
     printcolumn = r#"{"name":"Proposals","type":"integer","jsonPath":".status.summary.proposals"}"#,
+    printcolumn = r#"{"name":"Score","type":"integer","jsonPath":".status.score"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -344,6 +346,19 @@ pub struct UsageStatus {
     pub cached_stages: i64,
 }
 
+/// The expected use of a model run, from the prompt sizes, before any call (the CLI's
+/// `analyze --estimate`).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct EstimateStatus {
+    /// Input tokens of every stage's prompt (before any prompt caching).
+    pub input_tokens: i64,
+    /// Output tokens, from the size of the built-in answers.
+    pub output_tokens: i64,
+    /// Cost at list price without prompt caching, in US dollars, as a decimal string.
+    pub estimated_cost_usd: String,
+}
+
 /// A namespace no experiment may target, with the reason.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -389,6 +404,9 @@ pub struct ChaosAnalysisStatus {
     /// Model usage of the last run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<UsageStatus>,
+    /// What the model run is expected to use, written before its first call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<EstimateStatus>,
     /// Namespaces that got no proposal whatever the map holds, and why (e.g. no Chaos Mesh opt-in
     /// while its namespace filter is on).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -404,4 +422,22 @@ pub struct ChaosAnalysisStatus {
     /// runs the analysis again even when the map is unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recall_hash: Option<String>,
+
+    // Resilience score and remediations (docs/resilience-score.md).
+    /// The resilience score of the last analysis run, 0 to 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<i64>,
+    /// The score of each of the last analysis runs, oldest first (at most 20), for the trend.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub score_history: Vec<ScorePoint>,
+    /// The largest losses of the score, with the change that wins each back (at most 10).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    pub score_losses: Vec<ScoreLossStatus>,
+    /// Remediations the analysis suggests, as patches and new objects (at most 20; the report
+    /// lists all). The operator never applies them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub remediations: Vec<RemediationStatus>,
 }

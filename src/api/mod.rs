@@ -7,11 +7,13 @@ mod analysis;
 mod knowledge;
 pub mod policy;
 mod proposal;
+mod score;
 mod telemetry;
 
 pub use analysis::*;
 pub use knowledge::*;
 pub use proposal::*;
+pub use score::*;
 pub use telemetry::*;
 
 use kube::CustomResourceExt;

@@ -10,7 +10,7 @@ use super::provider_args::ProviderArgs;
 use crate::analysis::{self, AnalysisConfig, AnalysisResult};
 use crate::api::Guardrails;
 use crate::chaosmesh::ChaosKind;
-use crate::report;
+use crate::{remediate, report};
 
 /// Arguments of `smart-chaos analyze`.
 #[derive(Debug, clap::Args)]
@@ -138,8 +138,16 @@ pub async fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     progress.step("writing reports");
     let proposals = analysis::build_proposals(&result, &args.name);
     let manifests = analysis::build_chaos_manifests(&result, &args.name);
-    let files = report::render_all(&map, &result, &proposals, &manifests)
+    let mut files = report::render_all(&map, &result, &proposals, &manifests)
         .context("rendering the reports")?;
+    let remediations = remediate::plan(&map, &result.dependencies.findings);
+    files.extend(
+        remediations
+            .files()
+            .context("writing the remediations")?
+            .into_iter()
+            .map(|(path, yaml)| (PathBuf::from(path), yaml)),
+    );
     write_reports(&args.out, &files)?;
     print_summary(&args.out, &result)?;
     Ok(())
@@ -148,7 +156,7 @@ pub async fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
 /// Writes the report files, first removing proposals and manifests of an earlier run so the
 /// folder holds exactly this run's plan.
 fn write_reports(out: &Path, files: &[(PathBuf, String)]) -> anyhow::Result<()> {
-    for owned in ["proposals", "chaos"] {
+    for owned in ["proposals", "chaos", remediate::REMEDIATIONS_DIR] {
         let dir = out.join(owned);
         if dir.is_dir() {
             for entry in
@@ -174,6 +182,9 @@ fn write_reports(out: &Path, files: &[(PathBuf, String)]) -> anyhow::Result<()> 
     }
     Ok(())
 }
+
+/// Largest losses of the score the summary lists (report.md lists them all).
+const SUMMARY_LOSSES: usize = 5;
 
 fn print_summary(out: &Path, result: &AnalysisResult) -> anyhow::Result<()> {
     let s = &result.summary;
@@ -203,9 +214,14 @@ fn print_summary(out: &Path, result: &AnalysisResult) -> anyhow::Result<()> {
     for note in &result.notes {
         writeln!(stdout, "warning: stage {:?}: {}", note.stage, note.message)?;
     }
+    write!(
+        stdout,
+        "{}",
+        report::score::text(&result.score, SUMMARY_LOSSES)
+    )?;
     writeln!(
         stdout,
-        "reports written to {}/ (report.html, report.md, analysis.json, proposals/, chaos/)",
+        "reports written to {}/ (report.html, report.md, analysis.json, proposals/, chaos/, remediations/)",
         out.display()
     )?;
     Ok(())

@@ -10,6 +10,7 @@ mod map;
 mod operator;
 mod prometheus_args;
 pub mod provider_args;
+mod remediate;
 mod report;
 mod suppressions;
 mod what_if;
@@ -49,6 +50,9 @@ pub enum Command {
     /// Rebuild report.html and report.md of a namespace's analyses from the cluster: findings,
     /// verdicts, decisions, suppressions and run timelines.
     Report(report::ReportArgs),
+    /// Apply the suggested remediations to manifests in memory and print the resilience score
+    /// before and after, with every point lost.
+    Remediate(remediate::RemediateArgs),
 }
 
 impl Cli {
@@ -64,6 +68,7 @@ impl Cli {
             Command::Chat(args) => chat::run(args).await,
             Command::WhatIf(args) => what_if::run(args),
             Command::Report(args) => report::run(args).await,
+            Command::Remediate(args) => remediate::run(args),
         }
     }
 }

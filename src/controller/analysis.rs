@@ -1,8 +1,9 @@
 //! The ChaosAnalysis controller, as a visible pipeline of [`super::steps`]:
 //! `validate` (is the spec usable here, may the requester read the scope?) → `snapshot` (read
-//! the scope, I/O) → `map` (pure; then telemetry, I/O) → `memory` (what earlier verdicts and
-//! decisions taught, I/O) → `stages` (the analysis through the engine, then held against that
-//! memory) → `apply proposals` (SSA, I/O) → `status` (SSA on /status, I/O).
+//! the scope, I/O) → `map` (pure; then telemetry, I/O) → `estimate` (into status before any
+//! model call; over budget, no run) → `memory` (what earlier verdicts and decisions taught, I/O) → `stages`
+//! (the analysis through the engine, held against that memory) → `score`
+//! (verdicts of owned proposals) → `apply proposals` (SSA, I/O) → `status` (SSA on /status, I/O).
 //!
 //! Re-analysis: every `map_check_interval` the scope is read again and the map's content hash
 //! compared with the one in status; the stages only run again when the hash, the generation or
@@ -16,7 +17,9 @@ use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
 use tracing::instrument;
 
-use super::steps::{apply_proposals, map, memory, snapshot, stages, status, validate};
+use super::steps::{
+    apply_proposals, estimate, map, memory, score, snapshot, stages, status, validate,
+};
 use super::{Context, Error};
 use crate::api::ChaosAnalysis;
 
@@ -72,11 +75,18 @@ async fn pipeline(ctx: &Context, analysis: &ChaosAnalysis) -> Result<Action, Err
         }
         Err(problem) => Some(problem),
     };
+    // What a model run would use goes into status before its first call; over budget, no run.
+    let forecast = estimate::forecast(&analysis.spec.provider, &map, &config);
+    let Some(previous) = status::record_estimate(ctx, analysis, &ns, previous, forecast).await?
+    else {
+        return Ok(recheck);
+    };
     let mut analyzed = stages::run(ctx, analysis, &ns, &map, &config).await;
     analyzed.telemetry_problem = telemetry_problem;
     crate::analysis::memory::remember(&mut analyzed.result, &map, &recalled.recall);
     analyzed.recall_hash = Some(recalled.hash.clone());
     memory::report_problems(ctx, analysis, &recalled).await;
+    score::rescore(ctx, &ns, &analysis.name_any(), &map, &mut analyzed.result).await?;
 
     let proposals = apply_proposals::apply(ctx, analysis, &ns, &analyzed.result).await?;
     status::record_ready(

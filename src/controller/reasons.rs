@@ -13,6 +13,7 @@ pub const ALL_STAGES_OK: &str = "AllStagesOk";
 pub const TELEMETRY_NOT_AVAILABLE: &str = "TelemetryNotAvailable";
 /// The suppress annotation cannot be read.
 pub const INVALID_SUPPRESSIONS: &str = "InvalidSuppressions";
+pub const OVER_BUDGET: &str = "OverBudget";
 
 // ExperimentProposal events
 pub const REJECTED: &str = "Rejected";

@@ -3,8 +3,16 @@
 //! Structured output goes through forced tool use: one tool whose input schema is the stage's
 //! output schema, `toolChoice.tool` naming it, and the tool-use block's input taken as the result.
 //! That works on every Converse model that supports tools; native `outputConfig` structured output
-//! exists only on some recent models. The map rendering (`context`) comes first, followed by a
-//! cache point, so repeated stages over one map read it from the prompt cache.
+//! exists only on some recent models.
+//!
+//! Prompt caching: on models that support it ([`supports_prompt_caching`]) the map rendering
+//! (`context`) joins the system blocks, followed by a cache point. A cached prefix is read in the
+//! order tools → system → messages, and a changed `toolChoice` invalidates only the messages'
+//! part, so the prefix every stage shares is the tool list (all stages' outputs, the same on every
+//! request) and the system blocks; the stage's data and task follow in the first user turn. Other
+//! models get the context at the start of the first user turn and no cache point (some, such as
+//! Mistral's, take no system text beyond instructions, and a cache point they do not know is an
+//! error).
 //!
 //! No SDK type leaves this file.
 
@@ -133,16 +141,27 @@ impl LlmClient for BedrockClient {
         if let Some(temperature) = req.temperature {
             inference = inference.temperature(temperature);
         }
-        let tool_spec = ToolSpecification::builder()
-            .name(&req.output.name)
-            .description(&req.output.description)
-            .input_schema(ToolInputSchema::Json(json_to_document(
-                req.output.schema.as_value(),
-            )))
-            .build()
-            .map_err(build_error)?;
+        let offered = if req.shared_outputs.iter().any(|o| o.name == req.output.name) {
+            req.shared_outputs.as_slice()
+        } else {
+            std::slice::from_ref(&req.output)
+        };
+        let tools = offered
+            .iter()
+            .map(|output| {
+                ToolSpecification::builder()
+                    .name(&output.name)
+                    .description(&output.description)
+                    .input_schema(ToolInputSchema::Json(json_to_document(
+                        output.schema.as_value(),
+                    )))
+                    .build()
+                    .map(Tool::ToolSpec)
+                    .map_err(build_error)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let tool_config = ToolConfiguration::builder()
-            .tools(Tool::ToolSpec(tool_spec))
+            .set_tools(Some(tools))
             .tool_choice(ToolChoice::Tool(
                 SpecificToolChoice::builder()
                     .name(&req.output.name)
@@ -151,39 +170,73 @@ impl LlmClient for BedrockClient {
             ))
             .build()
             .map_err(build_error)?;
-        let mut call = self
+        let caching = supports_prompt_caching(&req.model);
+        let (system, first_turn_context) = if caching {
+            (system_blocks(&req.system, &req.context)?, "")
+        } else {
+            (system_blocks(&req.system, "")?, req.context.as_str())
+        };
+        let call = self
             .client
             .converse()
             .model_id(&req.model)
-            .set_messages(Some(converse_messages(&req.context, &req.messages)?))
+            .set_system((!system.is_empty()).then_some(system))
+            .set_messages(Some(converse_messages(first_turn_context, &req.messages)?))
             .inference_config(inference.build())
             .tool_config(tool_config);
-        if !req.system.is_empty() {
-            call = call.system(SystemContentBlock::Text(req.system.clone()));
-        }
         let output = call.send().await.map_err(map_sdk_error)?;
         completion_from_output(&output, &req.output.name, &req.model)
     }
 }
 
-/// The Converse message list: the context first (followed by a cache point) in the first user
-/// turn, then the conversation, with consecutive turns of one role merged (Converse wants roles
-/// to alternate, starting with the user).
+/// Bedrock model families that take `cachePoint` blocks (the AWS prompt-caching guide's list),
+/// as id prefixes after any cross-region profile prefix (`us.`, `eu.`...).
+pub const PROMPT_CACHING_MODELS: &[&str] = &[
+    "anthropic.claude-3-5-haiku",
+    "anthropic.claude-3-7-sonnet",
+    "anthropic.claude-sonnet-4",
+    "anthropic.claude-opus-4",
+    "anthropic.claude-haiku-4-5",
+    "amazon.nova-micro",
+    "amazon.nova-lite",
+    "amazon.nova-pro",
+    "amazon.nova-premier",
+];
+
+/// Whether `model` (an id or inference-profile id) takes `cachePoint` blocks.
+pub fn supports_prompt_caching(model: &str) -> bool {
+    let bare = super::pricing::without_profile_prefix(model);
+    PROMPT_CACHING_MODELS
+        .iter()
+        .any(|family| bare.starts_with(family))
+}
+
+/// The system blocks: the instructions, then the context and a cache point after it (when a
+/// context is given: only for models that cache).
+fn system_blocks(system: &str, context: &str) -> Result<Vec<SystemContentBlock>, LlmError> {
+    let mut blocks = Vec::new();
+    if !system.is_empty() {
+        blocks.push(SystemContentBlock::Text(system.to_string()));
+    }
+    if !context.is_empty() {
+        blocks.push(SystemContentBlock::Text(context.to_string()));
+        blocks.push(SystemContentBlock::CachePoint(
+            CachePointBlock::builder()
+                .r#type(CachePointType::Default)
+                .build()
+                .map_err(build_error)?,
+        ));
+    }
+    Ok(blocks)
+}
+
+/// The Converse message list: the context first in the first user turn (models without prompt
+/// caching), then the conversation, with consecutive turns of one role merged (Converse wants
+/// roles to alternate, starting with the user).
 fn converse_messages(context: &str, messages: &[ChatMessage]) -> Result<Vec<Message>, LlmError> {
     let mut turns: Vec<(Role, Vec<ContentBlock>)> = Vec::new();
     if !context.is_empty() {
-        turns.push((
-            Role::User,
-            vec![
-                ContentBlock::Text(context.to_string()),
-                ContentBlock::CachePoint(
-                    CachePointBlock::builder()
-                        .r#type(CachePointType::Default)
-                        .build()
-                        .map_err(build_error)?,
-                ),
-            ],
-        ));
+        turns.push((Role::User, vec![ContentBlock::Text(context.to_string())]));
     }
     for message in messages {
         let block = ContentBlock::Text(message.content.clone());
@@ -468,7 +521,7 @@ mod tests {
     }
 
     #[test]
-    fn context_opens_the_first_user_turn_with_a_cache_point() {
+    fn context_opens_the_first_user_turn_of_models_without_caching() {
         let messages = converse_messages(
             "MAP",
             &[
@@ -482,12 +535,32 @@ mod tests {
         assert_eq!(messages.len(), 3);
         assert_eq!(messages[0].role(), &ConversationRole::User);
         let first = messages[0].content();
-        assert_eq!(first.len(), 3);
+        assert_eq!(first.len(), 2);
         assert_eq!(first[0], ContentBlock::Text("MAP".into()));
-        assert!(matches!(first[1], ContentBlock::CachePoint(_)));
-        assert_eq!(first[2], ContentBlock::Text("question".into()));
+        assert_eq!(first[1], ContentBlock::Text("question".into()));
         assert_eq!(messages[1].role(), &ConversationRole::Assistant);
         assert_eq!(messages[2].content().len(), 2);
+    }
+
+    #[test]
+    fn caching_models_get_the_context_and_a_cache_point_in_the_system_blocks() {
+        assert!(supports_prompt_caching(
+            "anthropic.claude-sonnet-4-20250514-v1:0"
+        ));
+        assert!(supports_prompt_caching(
+            "us.anthropic.claude-3-7-sonnet-20250219-v1:0"
+        ));
+        assert!(supports_prompt_caching("eu.amazon.nova-pro-v1:0"));
+        assert!(!supports_prompt_caching(
+            "anthropic.claude-3-haiku-20240307-v1:0"
+        ));
+        assert!(!supports_prompt_caching("mistral.mistral-large-2407-v1:0"));
+        let blocks = system_blocks("RULES", "MAP").unwrap();
+        assert_eq!(blocks.len(), 3);
+        assert_eq!(blocks[0], SystemContentBlock::Text("RULES".into()));
+        assert_eq!(blocks[1], SystemContentBlock::Text("MAP".into()));
+        assert!(matches!(blocks[2], SystemContentBlock::CachePoint(_)));
+        assert_eq!(system_blocks("RULES", "").unwrap().len(), 1);
     }
 
     #[test]

@@ -73,6 +73,7 @@ impl ChatAssistant {
                     .to_string(),
                 schema: schemars::schema_for!(ChatAnswer),
             },
+            shared_outputs: Vec::new(),
             max_tokens: CHAT_MAX_TOKENS,
             temperature: Some(0.0),
         };

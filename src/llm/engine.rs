@@ -24,13 +24,14 @@ use super::{
     LlmError, LlmSession, OutputSpec, PriceTable, ProviderConfig, StageUsage, UsageLedger,
 };
 use crate::analysis::prompt::{
-    PROMPT_VERSION, ShrinkReport, build_stage_prompt, estimate_tokens, repair_items_message,
-    repair_message,
+    PROMPT_VERSION, ShrinkReport, build_stage_prompt, compact_output_schema, estimate_tokens,
+    repair_items_message, repair_message,
 };
 use crate::analysis::stages::ParseError;
 use crate::analysis::{
     DroppedItem, EngineError, ItemAnswer, StageEngine, StageId, StageInput, StageOutput,
 };
+use crate::api::ProviderName;
 use crate::servicemap::{NodeKind, ServiceMap};
 
 /// Default prompt budget of one stage, in estimated tokens (system, map, earlier results,
@@ -112,12 +113,16 @@ pub struct StageUsageRow {
     pub calls: u32,
     /// Answers served from the cache.
     pub cached: u32,
-    /// Input tokens the provider reported (cache reads and writes apart).
+    /// Input tokens billed as uncached: those at the full rate, and those written to the prompt
+    /// cache (1.25× the rate on Bedrock); cache reads apart.
     pub input_tokens: u64,
     /// Output tokens the provider reported.
     pub output_tokens: u64,
     /// Input tokens read from the provider's prompt cache.
     pub cache_read_tokens: u64,
+    /// Of `input_tokens`, those written to the prompt cache.
+    #[serde(default)]
+    pub cache_write_tokens: u64,
     /// Estimated cost in USD of the calls made.
     pub cost_usd: f64,
     /// Some call used a model without a price.
@@ -221,6 +226,10 @@ pub struct LlmStageEngine {
     session: LlmSession,
     options: EngineOptions,
     records: Mutex<BTreeMap<String, StageRecord>>,
+    /// Set once a call of this run has been answered. A provider's prompt cache holds the shared
+    /// prefix only after the call that wrote it is answered, so the first call goes alone:
+    /// stages started beside it would each pay for writing the prefix again.
+    prefix_written: tokio::sync::Mutex<bool>,
 }
 
 impl LlmStageEngine {
@@ -243,6 +252,7 @@ impl LlmStageEngine {
             session,
             options,
             records: Mutex::new(BTreeMap::new()),
+            prefix_written: tokio::sync::Mutex::new(false),
         }
     }
 
@@ -314,10 +324,12 @@ impl LlmStageEngine {
         // name no one).
         let request = stage_request(
             stage,
+            self.config.provider,
             model,
             StageTexts {
                 system: redact(&prompt.system),
                 context: outgoing(&prompt.context),
+                stage_data: outgoing(&prompt.stage_data),
                 task: redact(&prompt.task),
             },
             &self.options,
@@ -338,11 +350,16 @@ impl LlmStageEngine {
                 Ok(answer) => Err(Unusable::Items(Box::new(answer))),
                 Err(error) => Err(Unusable::Whole(error)),
             };
-        let (first, parsed) = self
+        let gate = self.prefix_written.lock().await;
+        let first_of_run = (!*gate).then_some(gate);
+        let answered = self
             .session
             .complete_checked(stage.as_str(), PROMPT_VERSION, &request, read)
-            .await
-            .map_err(|e| self.engine_error(e))?;
+            .await;
+        if let (Some(mut gate), Ok(_)) = (first_of_run, &answered) {
+            *gate = true;
+        }
+        let (first, parsed) = answered.map_err(|e| self.engine_error(e))?;
         self.count_call(stage, &request, &first);
         let mut repair = request.clone();
         let partial = match parsed {
@@ -485,16 +502,31 @@ impl StageEngine for LlmStageEngine {
     }
 }
 
-/// The three texts of a stage request.
+/// The texts of a stage request.
 pub(crate) struct StageTexts {
     pub system: String,
     pub context: String,
+    pub stage_data: String,
     pub task: String,
 }
 
+/// The compact output of `stage`, as offered to a model.
+fn stage_output_spec(stage: StageId) -> OutputSpec {
+    OutputSpec {
+        name: stage.as_str().to_string(),
+        description: stage.task().to_string(),
+        schema: compact_output_schema(stage),
+    }
+}
+
 /// The request the engine sends for `stage`: one copy, used by the engine and by the estimate.
+/// On Bedrock, where outputs are tools, every stage's request offers every stage's output in
+/// pipeline order, so the tool list is the same bytes on each and belongs to the shared, cached
+/// prefix; `output` picks the stage's. OpenAI-compatible servers take the one output as a
+/// response format.
 pub(crate) fn stage_request(
     stage: StageId,
+    provider: ProviderName,
     model: &str,
     texts: StageTexts,
     options: &EngineOptions,
@@ -503,11 +535,14 @@ pub(crate) fn stage_request(
         model: model.to_string(),
         system: texts.system,
         context: texts.context,
-        messages: vec![ChatMessage::user(texts.task)],
-        output: OutputSpec {
-            name: stage.as_str().to_string(),
-            description: stage.task().to_string(),
-            schema: stage.output_schema(),
+        messages: vec![ChatMessage::user(format!(
+            "{}{}",
+            texts.stage_data, texts.task
+        ))],
+        output: stage_output_spec(stage),
+        shared_outputs: match provider {
+            ProviderName::Bedrock => StageId::ALL.iter().map(|&s| stage_output_spec(s)).collect(),
+            _ => Vec::new(),
         },
         max_tokens: options
             .max_output_tokens
@@ -639,9 +674,10 @@ fn build_report(
         model: (!record.model.is_empty()).then(|| record.model.clone()),
         calls: usage.calls,
         cached: usage.cached,
-        input_tokens: usage.usage.input_tokens,
+        input_tokens: usage.usage.input_tokens + usage.usage.cache_write_tokens,
         output_tokens: usage.usage.output_tokens,
         cache_read_tokens: usage.usage.cache_read_tokens,
+        cache_write_tokens: usage.usage.cache_write_tokens,
         cost_usd: usage.cost_usd,
         cost_incomplete: usage.cost_incomplete,
         estimated_prompt_tokens: record.estimated_prompt_tokens,

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use super::engine::{EngineOptions, StageTexts, stage_request};
 use super::{PriceTable, ProviderConfig, TokenUsage, estimate_cost};
-use crate::analysis::prompt::{build_stage_prompt, estimate_tokens};
+use crate::analysis::prompt::{as_model_answers, build_stage_prompt, estimate_tokens};
 use crate::analysis::{
-    AnalysisConfig, AnalysisResult, MapIndex, StageId, StageInput, StageOutputs,
+    AnalysisConfig, AnalysisResult, MapIndex, StageId, StageInput, StageOutput, StageOutputs,
 };
 use crate::servicemap::ServiceMap;
 
@@ -111,10 +111,12 @@ pub fn estimate_run(
         };
         let request = stage_request(
             stage,
+            config.provider,
             model,
             StageTexts {
                 system: prompt.system,
                 context: prompt.context,
+                stage_data: prompt.stage_data,
                 task: prompt.task,
             },
             options,
@@ -144,16 +146,27 @@ pub fn estimate_run(
     estimate
 }
 
-/// The built-in answer of `stage` as the JSON a model would write.
+/// The built-in answer of `stage` as the JSON a model would write: without what the model is
+/// not asked for.
 fn answer_json(stage: StageId, builtin: &AnalysisResult) -> String {
-    let text = match stage {
-        StageId::Discovery => serde_json::to_string(&builtin.discovery),
-        StageId::Dependencies => serde_json::to_string(&builtin.dependencies),
-        StageId::SteadyState => serde_json::to_string(&builtin.steady_state),
-        StageId::Hypotheses => serde_json::to_string(&builtin.hypotheses),
-        StageId::Experiments => serde_json::to_string(&builtin.experiments),
-        StageId::BlastRadius => serde_json::to_string(&builtin.blast_radius),
-        StageId::Rumsfeld => serde_json::to_string(&builtin.rumsfeld),
+    let mut output = match stage {
+        StageId::Discovery => StageOutput::Discovery(builtin.discovery.clone()),
+        StageId::Dependencies => StageOutput::Dependencies(builtin.dependencies.clone()),
+        StageId::SteadyState => StageOutput::SteadyState(builtin.steady_state.clone()),
+        StageId::Hypotheses => StageOutput::Hypotheses(builtin.hypotheses.clone()),
+        StageId::Experiments => StageOutput::Experiments(builtin.experiments.clone()),
+        StageId::BlastRadius => StageOutput::BlastRadius(builtin.blast_radius.clone()),
+        StageId::Rumsfeld => StageOutput::Rumsfeld(builtin.rumsfeld.clone()),
+    };
+    as_model_answers(&mut output);
+    let text = match &output {
+        StageOutput::Discovery(o) => serde_json::to_string(o),
+        StageOutput::Dependencies(o) => serde_json::to_string(o),
+        StageOutput::SteadyState(o) => serde_json::to_string(o),
+        StageOutput::Hypotheses(o) => serde_json::to_string(o),
+        StageOutput::Experiments(o) => serde_json::to_string(o),
+        StageOutput::BlastRadius(o) => serde_json::to_string(o),
+        StageOutput::Rumsfeld(o) => serde_json::to_string(o),
     };
     text.unwrap_or_default()
 }

@@ -29,10 +29,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::ProviderName;
+use crate::hashing::{json_sha256_hex, sha256_hex};
 
 pub use cache::{CacheError, CacheKey, CompletionCache, FileCache, MemoryCache};
 pub use engine::{EngineOptions, LlmStageEngine, StageUsageRow, UsageReport};
@@ -98,6 +98,11 @@ pub struct CompletionRequest {
     pub messages: Vec<ChatMessage>,
     /// The structured output wanted.
     pub output: OutputSpec,
+    /// Outputs offered on every request of a run, `output` among them, in one fixed order: a
+    /// provider that sends its outputs as tools sends all of these, so the tool list is the same
+    /// on every request and belongs to the cached prefix. Empty offers `output` alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shared_outputs: Vec<OutputSpec>,
     /// Most output tokens. Always sent: Bedrock reserves quota for it up front.
     pub max_tokens: u32,
     /// Sampling temperature; the provider default when unset.
@@ -111,21 +116,28 @@ impl CompletionRequest {
     pub fn input_hash(&self) -> String {
         // Serialising a struct of strings, numbers and a schema cannot fail; an empty input would
         // still produce a stable (if useless) hash rather than an error.
-        let bytes = serde_json::to_vec(self).unwrap_or_default();
-        hex_sha256(&bytes)
+        json_sha256_hex(self).unwrap_or_else(|_| sha256_hex(&[]))
     }
 
     /// Rough size of the prompt in tokens: bytes / 4 over every text and the schema, which
     /// over-estimates non-ASCII text (fine for a budget's worst case; see [`estimate_tokens`]).
     pub fn estimated_input_tokens(&self) -> u64 {
-        let schema_len = serde_json::to_string(&self.output.schema)
-            .map(|s| s.len())
-            .unwrap_or(0);
+        let spec_len = |spec: &OutputSpec| {
+            spec.description.len()
+                + serde_json::to_string(&spec.schema)
+                    .map(|s| s.len())
+                    .unwrap_or(0)
+        };
+        let specs_len = if self.shared_outputs.is_empty() {
+            spec_len(&self.output)
+        } else {
+            self.shared_outputs.iter().map(spec_len).sum()
+        };
         let text_len = self.system.len()
             + self.context.len()
-            + self.output.description.len()
+            + specs_len
             + self.messages.iter().map(|m| m.content.len()).sum::<usize>();
-        estimate_tokens_from_len(text_len + schema_len)
+        estimate_tokens_from_len(text_len)
     }
 }
 
@@ -498,16 +510,6 @@ pub(crate) fn validate_output_name(name: &str) -> Result<(), LlmError> {
     }
 }
 
-/// Lower-case hex sha256.
-pub(crate) fn hex_sha256(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    let mut out = String::with_capacity(64);
-    for byte in digest {
-        out.push_str(&format!("{byte:02x}"));
-    }
-    out
-}
-
 /// Cuts a server's message to a length fit for an error, on a char boundary.
 pub(crate) fn truncate_message(text: &str, max_chars: usize) -> String {
     let trimmed = text.trim();
@@ -532,6 +534,7 @@ mod tests {
                 description: "d".into(),
                 schema: schemars::json_schema!({"type": "object"}),
             },
+            shared_outputs: Vec::new(),
             max_tokens: 100,
             temperature: None,
         }

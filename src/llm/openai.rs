@@ -873,6 +873,7 @@ mod tests {
                 description: "the hypotheses".into(),
                 schema: schemars::schema_for!(Target),
             },
+            shared_outputs: Vec::new(),
             max_tokens: 64,
             temperature: Some(0.0),
         };
@@ -921,6 +922,7 @@ mod tests {
                 description: "d".into(),
                 schema: schemars::schema_for!(Target),
             },
+            shared_outputs: Vec::new(),
             max_tokens: 64,
             temperature: Some(0.0),
         };

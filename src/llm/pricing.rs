@@ -46,6 +46,13 @@ impl ModelPrice {
         }
     }
 
+    /// With the list price of cache reads and writes (USD per million tokens).
+    const fn caching(mut self, read: f64, write: f64) -> Self {
+        self.cache_read_per_mtok = Some(read);
+        self.cache_write_per_mtok = Some(write);
+        self
+    }
+
     /// Cost of some usage in USD.
     pub fn cost(&self, usage: &TokenUsage) -> f64 {
         let per = |tokens: u64, price: f64| tokens as f64 * price / 1_000_000.0;
@@ -74,6 +81,11 @@ pub struct PriceTable {
 /// Built-in list prices (USD per million input/output tokens). Keys are id prefixes: the longest
 /// matching key wins, so dated and versioned ids (`...-20250514-v1:0`, `gpt-4o-2024-08-06`) find
 /// their family.
+///
+/// Cache prices, for the models this project measures with (README, `tests/token_budget.rs`):
+/// Claude Sonnet 4 on Bedrock (on demand) reads the cache at $0.30 and writes it at $3.75;
+/// OpenAI bills cached input at its own rate (gpt-4.1 $0.50, a quarter of its input price;
+/// gpt-4o half) and has no cache writes. Other models take the defaults of [`ModelPrice`].
 const BUILTIN_PRICES: &[(&str, ModelPrice)] = &[
     // Anthropic on Bedrock.
     ("anthropic.claude-3-haiku", ModelPrice::new(0.25, 1.25)),
@@ -81,7 +93,10 @@ const BUILTIN_PRICES: &[(&str, ModelPrice)] = &[
     ("anthropic.claude-haiku-4-5", ModelPrice::new(1.0, 5.0)),
     ("anthropic.claude-3-5-sonnet", ModelPrice::new(3.0, 15.0)),
     ("anthropic.claude-3-7-sonnet", ModelPrice::new(3.0, 15.0)),
-    ("anthropic.claude-sonnet-4", ModelPrice::new(3.0, 15.0)),
+    (
+        "anthropic.claude-sonnet-4",
+        ModelPrice::new(3.0, 15.0).caching(0.30, 3.75),
+    ),
     ("anthropic.claude-opus-4", ModelPrice::new(15.0, 75.0)),
     ("anthropic.claude-opus-4-5", ModelPrice::new(5.0, 25.0)),
     // Amazon Nova.
@@ -94,9 +109,9 @@ const BUILTIN_PRICES: &[(&str, ModelPrice)] = &[
     ("meta.llama3-3-70b-instruct", ModelPrice::new(0.72, 0.72)),
     ("mistral.mistral-large", ModelPrice::new(2.0, 6.0)),
     // OpenAI.
-    ("gpt-4o", ModelPrice::new(2.50, 10.0)),
+    ("gpt-4o", ModelPrice::new(2.50, 10.0).caching(1.25, 2.50)),
     ("gpt-4o-mini", ModelPrice::new(0.15, 0.60)),
-    ("gpt-4.1", ModelPrice::new(2.0, 8.0)),
+    ("gpt-4.1", ModelPrice::new(2.0, 8.0).caching(0.50, 2.0)),
     ("gpt-4.1-mini", ModelPrice::new(0.40, 1.60)),
     ("gpt-4.1-nano", ModelPrice::new(0.10, 0.40)),
     ("gpt-5", ModelPrice::new(1.25, 10.0)),
@@ -110,6 +125,14 @@ const BUILTIN_PRICES: &[(&str, ModelPrice)] = &[
 const BEDROCK_PROFILE_PREFIXES: &[&str] = &[
     "us.", "eu.", "apac.", "jp.", "au.", "ca.", "us-gov.", "global.",
 ];
+
+/// A Bedrock model id without its cross-region inference-profile prefix.
+pub(crate) fn without_profile_prefix(model: &str) -> &str {
+    BEDROCK_PROFILE_PREFIXES
+        .iter()
+        .find_map(|p| model.strip_prefix(p))
+        .unwrap_or(model)
+}
 
 /// Errors reading a price file.
 #[derive(thiserror::Error, Debug)]
@@ -171,10 +194,7 @@ impl PriceTable {
         if let Some(price) = self.models.get(model) {
             return Some(price);
         }
-        let bare = BEDROCK_PROFILE_PREFIXES
-            .iter()
-            .find_map(|p| model.strip_prefix(p))
-            .unwrap_or(model);
+        let bare = without_profile_prefix(model);
         // Provider-qualified ids some gateways use (`openai/gpt-4o`).
         let bare = bare.rsplit_once('/').map(|(_, id)| id).unwrap_or(bare);
         self.models

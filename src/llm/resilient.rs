@@ -250,6 +250,7 @@ mod tests {
                 description: String::new(),
                 schema: schemars::json_schema!({"type": "object"}),
             },
+            shared_outputs: Vec::new(),
             max_tokens: 10,
             temperature: None,
         }

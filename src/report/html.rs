@@ -347,6 +347,7 @@ pub fn render(map: &ServiceMap, result: &AnalysisResult) -> String {
         out.push_str("</ul></div>\n");
     }
     out.push_str("</header>\n");
+    out.push_str(&super::score::html(result));
 
     // The map
     out.push_str("<section id=\"map\">\n<h2>Service map</h2>\n<p class=\"legend\"><span>left to right: callers before callees</span><span>grey bands: namespaces</span><span>green: entry point</span><span>dashed amber: load generator</span><span>red border: single point of failure</span><span>blue border: experiment target</span><span>dashed orange: a call back to an earlier column (closes a cycle)</span><span>blue, weight by rate: observed traffic</span><span>solid orange: observed, declared nowhere</span></p>\n<div class=\"map-frame\">\n");

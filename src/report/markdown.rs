@@ -113,6 +113,7 @@ pub fn render(map: &ServiceMap, result: &AnalysisResult) -> String {
         }
         out.push('\n');
     }
+    out.push_str(&super::score::markdown(result));
 
     // Discovery
     let d = &result.discovery;

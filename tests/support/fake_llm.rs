@@ -67,6 +67,10 @@ pub enum Step {
     RejectJsonSchema,
     /// Bedrock: 403 AccessDeniedException. OpenAI: 401.
     Unauthorized,
+    /// A structured answer whose usage the server works out from what it received, as the real
+    /// APIs do: prompt tokens from the request's texts, cached tokens from the prefix an earlier
+    /// request really shared with it ([`PromptCache`]), output tokens from the answer.
+    Measured(String),
 }
 
 impl Step {
@@ -144,6 +148,8 @@ struct State {
     requests: Vec<RecordedRequest>,
     /// When set, only requests signed with this access key get a scripted answer.
     required_access_key: Option<String>,
+    /// What earlier requests left in the provider's prompt cache.
+    prompt_cache: PromptCache,
 }
 
 impl State {
@@ -359,8 +365,18 @@ async fn handle(format: WireFormat, state: Arc<Mutex<State>>, req: Request<Incom
         ));
     };
     match step {
-        Step::Answer { json, usage } => Ok(answer(format, &body, &json, usage, true)),
-        Step::AnswerText(text) => Ok(answer(format, &body, &text, FakeUsage::default(), false)),
+        Step::Answer { json, usage } => Ok(answer(format, &body, &json, usage.into(), true)),
+        Step::Measured(json) => {
+            let usage = lock(&state).prompt_cache.measure(format, &body, &json);
+            Ok(answer(format, &body, &json, usage, true))
+        }
+        Step::AnswerText(text) => Ok(answer(
+            format,
+            &body,
+            &text,
+            FakeUsage::default().into(),
+            false,
+        )),
         Step::Throttle { retry_after_secs } => {
             let mut reply = error_reply(
                 format,
@@ -495,7 +511,7 @@ fn answer(
     format: WireFormat,
     request_body: &str,
     text: &str,
-    usage: FakeUsage,
+    usage: ReportedUsage,
     as_tool: bool,
 ) -> Response<Full<Bytes>> {
     match format {
@@ -534,9 +550,12 @@ fn answer(
                     usage: BedrockUsage {
                         input_tokens: usage.input,
                         output_tokens: usage.output,
-                        total_tokens: usage.input + usage.output + usage.cache_read,
+                        total_tokens: usage.input
+                            + usage.output
+                            + usage.cache_read
+                            + usage.cache_write,
                         cache_read_input_tokens: usage.cache_read,
-                        cache_write_input_tokens: 0,
+                        cache_write_input_tokens: usage.cache_write,
                     },
                     metrics: BedrockMetrics { latency_ms: 42 },
                 },
@@ -570,6 +589,152 @@ fn answer(
                     },
                 },
             )
+        }
+    }
+}
+
+/// Token counts as a server reports them. Bedrock reports cache reads and writes apart from
+/// `inputTokens`; OpenAI counts cached tokens inside `prompt_tokens` (and has no writes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReportedUsage {
+    pub input: u64,
+    pub output: u64,
+    pub cache_read: u64,
+    pub cache_write: u64,
+}
+
+impl From<FakeUsage> for ReportedUsage {
+    fn from(usage: FakeUsage) -> Self {
+        ReportedUsage {
+            input: usage.input,
+            output: usage.output,
+            cache_read: usage.cache_read,
+            cache_write: 0,
+        }
+    }
+}
+
+/// The fake's token count: a quarter of the UTF-8 bytes, rounded up (OpenAI's rule of thumb for
+/// English; counted over the texts a model reads, not the JSON envelope around them).
+pub fn fake_tokens(text: &str) -> u64 {
+    (text.len() as u64).div_ceil(4)
+}
+
+/// Bedrock's smallest cacheable prefix for Claude Sonnet 4 and Opus 4: shorter prefixes are
+/// neither written nor read.
+pub const BEDROCK_MIN_CACHE_TOKENS: u64 = 1024;
+/// OpenAI caches prompts from 1024 tokens on, in steps of 128 tokens of shared prefix.
+pub const OPENAI_MIN_CACHE_TOKENS: u64 = 1024;
+pub const OPENAI_CACHE_STEP_TOKENS: u64 = 128;
+
+/// The provider's prompt cache as the real APIs describe it.
+///
+/// Bedrock: a `cachePoint` caches everything before it, read in the order tools → system →
+/// messages; a point inside the messages also depends on `toolChoice` (changing it invalidates
+/// the messages' part). A request reads the longest of its points some earlier request wrote,
+/// and writes the rest up to its last point. OpenAI: the longest prefix of the messages any
+/// earlier request shared, in steps of 128 tokens from 1024 on.
+#[derive(Default)]
+pub struct PromptCache {
+    bedrock_points: BTreeMap<String, u64>,
+    openai_prompts: Vec<String>,
+}
+
+impl PromptCache {
+    fn measure(&mut self, format: WireFormat, body: &str, answer: &str) -> ReportedUsage {
+        let request: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        let output = fake_tokens(answer);
+        match format {
+            WireFormat::BedrockConverse => self.measure_bedrock(&request, output),
+            WireFormat::OpenAiChat => self.measure_openai(&request, output),
+        }
+    }
+
+    fn measure_bedrock(&mut self, request: &serde_json::Value, output: u64) -> ReportedUsage {
+        // Walk tools → system → messages, keeping the prefix up to each cache point.
+        let mut prefix = request["toolConfig"]["tools"].to_string();
+        let mut tokens = fake_tokens(&prefix);
+        let mut points: Vec<(String, u64)> = Vec::new();
+        let empty = Vec::new();
+        for block in request["system"].as_array().unwrap_or(&empty) {
+            if block.get("cachePoint").is_some() {
+                points.push((prefix.clone(), tokens));
+            } else if let Some(text) = block["text"].as_str() {
+                prefix.push_str(text);
+                tokens += fake_tokens(text);
+            }
+        }
+        let tool_choice = request["toolConfig"]["toolChoice"].to_string();
+        for message in request["messages"].as_array().unwrap_or(&empty) {
+            for block in message["content"].as_array().unwrap_or(&empty) {
+                if block.get("cachePoint").is_some() {
+                    points.push((format!("{tool_choice}{prefix}"), tokens));
+                } else if let Some(text) = block["text"].as_str() {
+                    prefix.push_str(text);
+                    tokens += fake_tokens(text);
+                }
+            }
+        }
+        let total = tokens;
+        let read = points
+            .iter()
+            .rev()
+            .find_map(|(key, _)| self.bedrock_points.get(key).copied())
+            .unwrap_or(0);
+        let mut write = 0;
+        for (key, at) in &points {
+            if *at >= BEDROCK_MIN_CACHE_TOKENS && !self.bedrock_points.contains_key(key) {
+                self.bedrock_points.insert(key.clone(), *at);
+                write = at.saturating_sub(read).max(write);
+            }
+        }
+        ReportedUsage {
+            input: total.saturating_sub(read + write),
+            output,
+            cache_read: read,
+            cache_write: write,
+        }
+    }
+
+    fn measure_openai(&mut self, request: &serde_json::Value, output: u64) -> ReportedUsage {
+        let empty = Vec::new();
+        let prompt: String = request["messages"]
+            .as_array()
+            .unwrap_or(&empty)
+            .iter()
+            .map(|m| {
+                format!(
+                    "{}\n{}\n",
+                    m["role"].as_str().unwrap_or(""),
+                    m["content"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        let shared_bytes = self
+            .openai_prompts
+            .iter()
+            .map(|earlier| {
+                earlier
+                    .bytes()
+                    .zip(prompt.bytes())
+                    .take_while(|(a, b)| a == b)
+                    .count()
+            })
+            .max()
+            .unwrap_or(0);
+        let shared = shared_bytes as u64 / 4;
+        let cached = if shared >= OPENAI_MIN_CACHE_TOKENS {
+            shared / OPENAI_CACHE_STEP_TOKENS * OPENAI_CACHE_STEP_TOKENS
+        } else {
+            0
+        };
+        let total = fake_tokens(&prompt);
+        self.openai_prompts.push(prompt);
+        ReportedUsage {
+            input: total.saturating_sub(cached),
+            output,
+            cache_read: cached,
+            cache_write: 0,
         }
     }
 }

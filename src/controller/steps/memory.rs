@@ -11,12 +11,12 @@ use kube::runtime::events::EventType;
 
 use super::super::{Context, publish_event, reasons};
 use crate::analysis::memory::{PastProposal, Recall};
-use crate::analysis::naming::sha256_hex;
 use crate::analysis::parse_go_duration;
 use crate::api::{
     ANALYSIS_LABEL, ApprovalState, ChaosAnalysis, ExperimentProposal, SUPPRESS_ANNOTATION,
     Suppression, SuppressionSource,
 };
+use crate::hashing::sha256_hex;
 
 /// Why the analysis' memory could not be gathered.
 #[derive(Debug, thiserror::Error)]

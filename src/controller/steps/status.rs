@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::super::run::condition;
 use super::super::{Context, publish_event, reasons};
+use super::estimate::RunForecast;
 use super::stages::Analyzed;
 use super::validate::SpecProblem;
 use crate::analysis;
@@ -79,6 +80,37 @@ pub async fn record_analyzing(
     Ok(status)
 }
 
+/// Records the run's estimate before the first model call. A run over its budget is Failed
+/// (Ready false with reason OverBudget, Stalled), with a Warning event when status changed, and
+/// `None` says it must not start; otherwise the status now in place.
+pub async fn record_estimate(
+    ctx: &Context,
+    analysis: &ChaosAnalysis,
+    ns: &str,
+    previous: ChaosAnalysisStatus,
+    forecast: Option<RunForecast>,
+) -> Result<Option<ChaosAnalysisStatus>, StatusError> {
+    let status = estimate_status(&previous, analysis.metadata.generation, forecast);
+    let written = apply(ctx, analysis, ns, &previous, &status).await?;
+    match over_budget(&status) {
+        Some(message) => {
+            if written {
+                let note = message.to_string();
+                publish(
+                    ctx,
+                    analysis,
+                    EventType::Warning,
+                    reasons::OVER_BUDGET,
+                    note,
+                )
+                .await;
+            }
+            Ok(None)
+        }
+        None => Ok(Some(status)),
+    }
+}
+
 /// Records the result: Ready, with an event when the phase changed.
 #[allow(clippy::too_many_arguments)]
 pub async fn record_ready(
@@ -98,6 +130,7 @@ pub async fn record_ready(
     );
     let changed_phase = previous.phase != status.phase;
     apply(ctx, analysis, ns, previous, &status).await?;
+    ctx.metrics.observe_score(analyzed.result.score.score);
     if changed_phase {
         let summary = &analyzed.result.summary;
         let note = format!(
@@ -119,6 +152,62 @@ struct StatusApply<'a> {
 
 fn now() -> Timestamp {
     Timestamp::from_second(Timestamp::now().as_second()).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+/// `previous` with the estimate (none for the built-in provider), or Failed with the refusal when
+/// the estimate is over the budget.
+fn estimate_status(
+    previous: &ChaosAnalysisStatus,
+    generation: Option<i64>,
+    forecast: Option<RunForecast>,
+) -> ChaosAnalysisStatus {
+    let (estimate, refusal) = match forecast {
+        Some(RunForecast { estimate, refusal }) => (Some(estimate), refusal),
+        None => (None, None),
+    };
+    let Some(message) = refusal else {
+        return ChaosAnalysisStatus {
+            estimate,
+            ..previous.clone()
+        };
+    };
+    let now = now();
+    ChaosAnalysisStatus {
+        phase: Some(AnalysisPhase::Failed),
+        observed_generation: generation,
+        conditions: vec![
+            condition(
+                &previous.conditions,
+                conditions::READY,
+                false,
+                reasons::OVER_BUDGET,
+                &message,
+                generation,
+                now,
+            ),
+            // Stalled until the spec changes, as for an invalid spec.
+            condition(
+                &previous.conditions,
+                conditions::STALLED,
+                true,
+                reasons::OVER_BUDGET,
+                &message,
+                generation,
+                now,
+            ),
+        ],
+        estimate,
+        ..previous.clone()
+    }
+}
+
+/// The refusal a status carries, if its run was refused for its estimate.
+fn over_budget(status: &ChaosAnalysisStatus) -> Option<&str> {
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == conditions::READY && c.reason == reasons::OVER_BUDGET)
+        .map(|c| c.message.as_str())
 }
 
 fn failed_status(
@@ -306,7 +395,7 @@ fn ready_status(
     ];
     let mut findings: Vec<&analysis::Finding> = result.dependencies.findings.iter().collect();
     findings.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.id.cmp(&b.id)));
-    ChaosAnalysisStatus {
+    let mut status = ChaosAnalysisStatus {
         phase: Some(AnalysisPhase::Ready),
         observed_generation: generation,
         excluded_namespaces,
@@ -339,7 +428,11 @@ fn ready_status(
         report_config_map: None,
         knowledge: (!result.knowledge.is_empty()).then(|| result.knowledge.bounded(STATUS_ITEMS)),
         recall_hash: analyzed.recall_hash.clone(),
-    }
+        estimate: previous.estimate.clone(),
+        ..ChaosAnalysisStatus::default()
+    };
+    super::score::record(&mut status, previous, result, now);
+    status
 }
 
 /// Writes status when it differs from what is there; returns whether it wrote.
