@@ -102,6 +102,7 @@ fn analysis(ns: &str, name: &str, url: &str) -> ChaosAnalysis {
             }),
             architecture_refs: Vec::new(),
             test_cases: Vec::new(),
+            suppressions: Vec::new(),
         },
     );
     analysis.metadata = ObjectMeta {

@@ -5,36 +5,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
 
+#[path = "support/browser.rs"]
+mod browser;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn chromium() -> PathBuf {
-    for candidate in ["chromium", "chromium-browser", "google-chrome"] {
-        if let Ok(out) = Command::new("which").arg(candidate).output()
-            && out.status.success()
-        {
-            return PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-        }
-    }
-    panic!("headless Chromium is required for this test (apt-get install chromium)");
-}
-
-fn headless(browser: &Path, profile: &Path, window: (u32, u32)) -> Command {
-    let mut cmd = Command::new(browser);
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-    ])
-    .arg(format!("--window-size={},{}", window.0, window.1))
-    .arg(format!("--user-data-dir={}", profile.display()));
-    cmd
-}
+use browser::{chromium, headless};
 
 #[test]
 fn report_html_renders_the_service_map_in_chromium() {

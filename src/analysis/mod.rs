@@ -16,6 +16,7 @@ pub mod index;
 pub mod items;
 pub mod map_context;
 pub mod measured;
+pub mod memory;
 pub mod model;
 pub mod naming;
 pub mod pipeline;

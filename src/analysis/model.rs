@@ -207,6 +207,10 @@ pub enum FindingKind {
     UndeclaredCall,
     /// The architecture declares a call that runtime traffic never showed.
     DeclaredCallNotObserved,
+    /// An experiment refuted its hypothesis: the steady state broke. Only a run's verdict makes
+    /// this finding (see `analysis::memory`), so no engine is offered it.
+    #[schemars(skip)]
+    RefutedHypothesis,
 }
 
 impl FindingKind {
@@ -231,6 +235,7 @@ impl FindingKind {
             FindingKind::DeclaredCallNotConfigured => "declared-only",
             FindingKind::UndeclaredCall => "undeclared",
             FindingKind::DeclaredCallNotObserved => "diagram-not-observed",
+            FindingKind::RefutedHypothesis => "refuted",
         }
     }
 }

@@ -250,6 +250,7 @@ fn assemble(
             },
             risk_score: design.risk_score,
             warnings: log.warnings.remove(&design.id).unwrap_or_default(),
+            neighbourhood: super::memory::neighbourhood_hash(index, &design.target),
         });
     }
 
@@ -293,6 +294,7 @@ fn assemble(
         dropped,
         adjusted,
         notes,
+        knowledge: Default::default(),
         remediations,
         score: Default::default(),
         architecture: architecture_calls(map),

@@ -9,7 +9,7 @@ use super::naming::{dns_fragment, is_dns1123_label};
 use super::result::{AnalysisResult, PlannedExperiment};
 use crate::api::{
     ANALYSIS_LABEL, Approval, ExperimentProposal, ExperimentProposalSpec, ExperimentTemplate,
-    PROPOSAL_LABEL,
+    NEIGHBOURHOOD_ANNOTATION, PROPOSAL_LABEL,
 };
 use crate::chaosmesh::ChaosManifest;
 
@@ -49,6 +49,10 @@ pub fn proposal(planned: &PlannedExperiment, analysis_name: &str) -> ExperimentP
     );
     proposal.metadata.namespace = Some(planned.namespace.clone());
     proposal.metadata.labels = Some(labels(analysis_name));
+    proposal.metadata.annotations = planned
+        .neighbourhood
+        .as_ref()
+        .map(|hash| BTreeMap::from([(NEIGHBOURHOOD_ANNOTATION.to_string(), hash.clone())]));
     proposal
 }
 

@@ -15,7 +15,7 @@ use super::model::{
 use super::score::{ResilienceScore, ScoreInput, SuppressedFinding, VerifiedHypothesis};
 use super::stages::StageId;
 use crate::api::{
-    AnalysisSummary, BlastRadius, ProposalHypothesis, RumsfeldCounts, SteadyStateCheck,
+    AnalysisSummary, BlastRadius, Knowledge, ProposalHypothesis, RumsfeldCounts, SteadyStateCheck,
 };
 use crate::chaosmesh::{ChaosKind, ChaosSpec};
 use crate::remediate::RemediationSummary;
@@ -119,6 +119,10 @@ pub struct PlannedExperiment {
     /// Things a reviewer should know before approving.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Hash of the map around the target (see `analysis::memory::neighbourhood_hash`): a
+    /// decision on this experiment holds while it is unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub neighbourhood: Option<String>,
 }
 
 /// Everything an analysis produced. Serialised as `analysis.json`; no timestamps, sorted, so
@@ -158,6 +162,9 @@ pub struct AnalysisResult {
     pub adjusted: Vec<AdjustedItem>,
     /// Stages where the engine failed and the built-in result stands.
     pub notes: Vec<StageNote>,
+    /// What earlier verdicts and decisions changed (see `analysis::memory`).
+    #[serde(default, skip_serializing_if = "Knowledge::is_empty")]
+    pub knowledge: Knowledge,
     /// Patches and new objects that fix findings (the CLI writes them to `remediations/`).
     #[serde(default)]
     pub remediations: Vec<RemediationSummary>,

@@ -68,6 +68,11 @@ pub struct ChaosAnalysisSpec {
     #[schemars(length(max = 50))]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
     pub test_cases: Vec<TestCaseSpec>,
+    /// Findings the team judged not worth acting on, with the reason. They stay in status and
+    /// reports, marked suppressed, across re-analyses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 500))]
+    pub suppressions: Vec<super::knowledge::Suppression>,
 }
 
 /// One key of a ConfigMap, in the analysis' namespace, holding part of the architecture.
@@ -307,6 +312,11 @@ pub struct RefreshPolicy {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
     pub interval: Option<String>,
+    /// Propose a verified (Held) experiment again once its verdict is this old (Go duration,
+    /// e.g. `720h`), even when the map around its target is unchanged; never when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    pub reverify_after: Option<String>,
 }
 
 fn default_true() -> bool {
@@ -318,6 +328,7 @@ impl Default for RefreshPolicy {
         RefreshPolicy {
             on_map_change: true,
             interval: None,
+            reverify_after: None,
         }
     }
 }
@@ -473,6 +484,14 @@ pub struct ChaosAnalysisStatus {
     /// none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub test_cases: Vec<TestCaseStatus>,
+    /// What earlier verdicts and decisions changed: verified, refuted, rejected and revisited
+    /// experiments, and suppressed findings (at most 20 of each).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub knowledge: Option<super::knowledge::Knowledge>,
+    /// Hash of the decisions, verdicts and suppressions the results were computed with; a change
+    /// runs the analysis again even when the map is unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recall_hash: Option<String>,
 
     // Resilience score and remediations (docs/resilience-score.md).
     /// The resilience score of the last analysis run, 0 to 100.

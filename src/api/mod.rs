@@ -4,12 +4,14 @@
 //! the `x_kube(validation)` rules are enforced by the API server at admission.
 
 mod analysis;
+mod knowledge;
 pub mod policy;
 mod proposal;
 mod score;
 mod telemetry;
 
 pub use analysis::*;
+pub use knowledge::*;
 pub use proposal::*;
 pub use score::*;
 pub use telemetry::*;

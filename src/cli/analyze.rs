@@ -42,6 +42,11 @@ pub struct AnalyzeArgs {
     /// Allow targets in kube-system and other system namespaces.
     #[arg(long)]
     pub allow_system_namespaces: bool,
+    /// Findings to suppress, with reasons: a YAML or JSON list of `{finding, reason}` (or a
+    /// ChaosAnalysis manifest, whose spec.suppressions are used). Suppressed findings are listed
+    /// as such in the reports.
+    #[arg(long, value_name = "FILE")]
+    pub suppressions: Option<PathBuf>,
     /// Print the expected tokens and cost of each stage of a model run, from the prompt sizes,
     /// and stop: no model is called and no report is written.
     #[arg(long)]
@@ -119,7 +124,17 @@ pub async fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     let sources = args.source.read_architecture()?;
     super::input::read_architecture_with_model(&engine, &mut map, &sources).await?;
     progress.step("running the analysis stages");
-    let result = analysis::analyze(&map, &config, engine.stage_engine().as_ref()).await;
+    let mut result = analysis::analyze(&map, &config, engine.stage_engine().as_ref()).await;
+    if let Some(file) = &args.suppressions {
+        let recall = analysis::memory::Recall {
+            suppressions: super::suppressions::read(file)?
+                .into_iter()
+                .map(|s| (s, crate::api::SuppressionSource::File))
+                .collect(),
+            ..Default::default()
+        };
+        analysis::memory::remember(&mut result, &map, &recall);
+    }
     if let Some(usage) = engine.usage_report() {
         eprint!("{}", usage.table());
     }
@@ -190,6 +205,15 @@ fn print_summary(out: &Path, result: &AnalysisResult) -> anyhow::Result<()> {
         s.proposals,
         s.dropped
     )?;
+    let suppressed = &result.knowledge.suppressed;
+    if !suppressed.is_empty() {
+        let unmatched = suppressed.iter().filter(|s| !s.matched).count();
+        writeln!(
+            stdout,
+            "{} findings suppressed (listed as suppressed in the reports); {unmatched} suppressions matched no finding",
+            suppressed.len() - unmatched
+        )?;
+    }
     for note in &result.notes {
         writeln!(stdout, "warning: stage {:?}: {}", note.stage, note.message)?;
     }

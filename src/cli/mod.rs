@@ -11,6 +11,8 @@ mod operator;
 mod prometheus_args;
 pub mod provider_args;
 mod remediate;
+mod report;
+mod suppressions;
 mod what_if;
 
 use clap::{Parser, Subcommand};
@@ -45,6 +47,9 @@ pub enum Command {
     Chat(chat::ChatArgs),
     /// The blast radius of a failure you describe, on the map of an earlier `analyze --out DIR`.
     WhatIf(what_if::WhatIfArgs),
+    /// Rebuild report.html and report.md of a namespace's analyses from the cluster: findings,
+    /// verdicts, decisions, suppressions and run timelines.
+    Report(report::ReportArgs),
     /// Apply the suggested remediations to manifests in memory and print the resilience score
     /// before and after, with every point lost.
     Remediate(remediate::RemediateArgs),
@@ -62,6 +67,7 @@ impl Cli {
             Command::Reject(args) => Ok(approve::run(args, ApprovalState::Rejected).await?),
             Command::Chat(args) => chat::run(args).await,
             Command::WhatIf(args) => what_if::run(args).await,
+            Command::Report(args) => report::run(args).await,
             Command::Remediate(args) => remediate::run(args),
         }
     }

@@ -1,7 +1,8 @@
 //! The ChaosAnalysis controller, as a visible pipeline of [`super::steps`]:
 //! `validate` (is the spec usable here, may the requester read the scope?) → `snapshot` (read
 //! the scope, I/O) → `map` (pure; then telemetry, I/O) → `estimate` (into status before any
-//! model call; over budget, no run) → `stages` (the analysis through the engine) → `score`
+//! model call; over budget, no run) → `memory` (what earlier verdicts and decisions taught, I/O) → `stages`
+//! (the analysis through the engine, held against that memory) → `score`
 //! (verdicts of owned proposals) → `apply proposals` (SSA, I/O) → `status` (SSA on /status, I/O).
 //!
 //! Re-analysis: every `map_check_interval` the scope is read again and the map's content hash
@@ -17,7 +18,9 @@ use kube::runtime::controller::Action;
 use tracing::instrument;
 
 use super::architecture;
-use super::steps::{apply_proposals, estimate, map, score, snapshot, stages, status, validate};
+use super::steps::{
+    apply_proposals, estimate, map, memory, score, snapshot, stages, status, validate,
+};
 use super::{Context, Error};
 use crate::api::ChaosAnalysis;
 
@@ -63,7 +66,12 @@ async fn pipeline(ctx: &Context, analysis: &ChaosAnalysis) -> Result<Action, Err
         snapshot::without_chaos_mesh_opt_in(ctx, analysis, config.effective_namespaces(&map))
             .await?;
     config.without_chaos_mesh_opt_in = excluded.iter().map(|e| e.namespace.clone()).collect();
-    if !stages::needed(analysis, &previous, &map_hash) && excluded == previous.excluded_namespaces {
+    // Verdicts and decisions change no object the map reads: their own hash triggers a re-run.
+    let recalled = memory::gather(&ctx.client, analysis, &ns).await?;
+    if !stages::needed(analysis, &previous, &map_hash)
+        && excluded == previous.excluded_namespaces
+        && previous.recall_hash.as_deref() == Some(recalled.hash.as_str())
+    {
         return Ok(recheck);
     }
 
@@ -86,6 +94,9 @@ async fn pipeline(ctx: &Context, analysis: &ChaosAnalysis) -> Result<Action, Err
         stages::run(ctx, analysis, &ns, &mut map, &architecture_sources, &config).await;
     analyzed.telemetry_problem = telemetry_problem;
     analyzed.test_cases = architecture::plan_test_cases(analysis, &map, &mut analyzed.result);
+    crate::analysis::memory::remember(&mut analyzed.result, &map, &recalled.recall);
+    analyzed.recall_hash = Some(recalled.hash.clone());
+    memory::report_problems(ctx, analysis, &recalled).await;
     score::rescore(ctx, &ns, &analysis.name_any(), &map, &mut analyzed.result).await?;
 
     let proposals = apply_proposals::apply(ctx, analysis, &ns, &analyzed.result).await?;

@@ -4,6 +4,7 @@
 use super::checks;
 use super::steps::apply_proposals::ApplyProposalsError;
 use super::steps::map::MapError;
+use super::steps::memory::MemoryError;
 use super::steps::snapshot::SnapshotError;
 use super::steps::status::StatusError;
 use super::steps::validate::ValidateError;
@@ -41,6 +42,8 @@ pub enum Error {
     AnalysisStatus(#[from] StatusError),
     #[error(transparent)]
     ApplyProposals(#[from] ApplyProposalsError),
+    #[error(transparent)]
+    Memory(#[from] MemoryError),
 }
 
 /// A 400, 404 or 422 from the API server: the request itself is wrong, so repeating it cannot
@@ -64,6 +67,7 @@ impl Error {
             Error::Map(e) => e.category(),
             Error::AnalysisStatus(e) => e.category(),
             Error::ApplyProposals(e) => e.category(),
+            Error::Memory(e) => e.category(),
         }
     }
 
@@ -77,6 +81,7 @@ impl Error {
             Error::Snapshot(_) | Error::AnalysisStatus(_) => false,
             Error::Map(_) => true,
             Error::ApplyProposals(e) => e.is_permanent(),
+            Error::Memory(e) => e.is_permanent(),
         }
     }
 }

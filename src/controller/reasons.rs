@@ -11,6 +11,8 @@ pub const STAGES_FELL_BACK: &str = "StagesFellBack";
 pub const PROVIDER_NOT_AVAILABLE: &str = "ProviderNotAvailable";
 pub const ALL_STAGES_OK: &str = "AllStagesOk";
 pub const TELEMETRY_NOT_AVAILABLE: &str = "TelemetryNotAvailable";
+/// The suppress annotation cannot be read.
+pub const INVALID_SUPPRESSIONS: &str = "InvalidSuppressions";
 pub const OVER_BUDGET: &str = "OverBudget";
 
 // ExperimentProposal events

@@ -221,6 +221,7 @@ mod tests {
             telemetry: Default::default(),
             architecture_refs: Vec::new(),
             test_cases: Vec::new(),
+            suppressions: Vec::new(),
         };
         spec.guardrails.allowed_namespaces = allowed.iter().map(|s| s.to_string()).collect();
         let mut a = ChaosAnalysis::new("a", spec);

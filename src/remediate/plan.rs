@@ -68,6 +68,9 @@ pub fn manual_fix(kind: FindingKind) -> &'static str {
             "run it with several replicas behind a PDB and give callers timeouts and fallbacks"
         }
         FindingKind::HighFanOut => "call dependencies concurrently, with timeouts and fallbacks",
+        FindingKind::RefutedHypothesis => {
+            "read the run's timeline, fix what broke the steady state, then verify again"
+        }
         FindingKind::ExternalDependency => {
             "add timeouts, retries with backoff and a fallback for the external host"
         }

@@ -591,6 +591,8 @@ pub fn render(map: &ServiceMap, result: &AnalysisResult) -> String {
     }
     out.push_str("</section>\n");
 
+    super::knowledge::html(&mut out, &result.knowledge);
+
     // Rumsfeld
     out.push_str("<section id=\"rumsfeld\">\n<h2>Rumsfeld matrix</h2>\n<div class=\"matrix\">\n");
     for (title, items) in result.rumsfeld.quadrants() {

@@ -377,6 +377,8 @@ pub fn render(map: &ServiceMap, result: &AnalysisResult) -> String {
         }
     }
 
+    super::knowledge::markdown(&mut out, &result.knowledge);
+
     // Rumsfeld matrix
     let _ = writeln!(out, "\n## Rumsfeld matrix");
     for (title, items) in result.rumsfeld.quadrants() {

@@ -6,6 +6,7 @@
 //! escaped for the format it lands in.
 
 pub mod html;
+pub mod knowledge;
 pub mod layout;
 pub mod markdown;
 pub mod score;

@@ -82,7 +82,7 @@ pub async fn without_chaos_mesh_opt_in(
 }
 
 /// A LabelSelector in the list API's string form.
-fn label_selector_string(selector: &LabelSelector) -> String {
+pub(crate) fn label_selector_string(selector: &LabelSelector) -> String {
     let mut parts: Vec<String> = selector
         .match_labels
         .iter()

@@ -50,6 +50,9 @@ pub struct Analyzed {
     pub telemetry_problem: Option<String>,
     /// What became of spec.testCases.
     pub test_cases: Vec<crate::api::TestCaseStatus>,
+    /// Hash of the decisions, verdicts and suppressions the result was held against (see
+    /// [`super::memory`]).
+    pub recall_hash: Option<String>,
 }
 
 /// Runs the stages with the analysis' provider: the built-in engine, or a model engine built from
@@ -107,5 +110,6 @@ pub async fn run(
         provider_problem,
         telemetry_problem: None,
         test_cases: Vec::new(),
+        recall_hash: None,
     }
 }

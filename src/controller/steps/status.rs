@@ -426,6 +426,8 @@ fn ready_status(
         rumsfeld: Some(result.rumsfeld_counts.clone()),
         usage: analyzed.usage.clone().or_else(|| previous.usage.clone()),
         test_cases: analyzed.test_cases.clone(),
+        knowledge: (!result.knowledge.is_empty()).then(|| result.knowledge.bounded(STATUS_ITEMS)),
+        recall_hash: analyzed.recall_hash.clone(),
         estimate: previous.estimate.clone(),
         ..ChaosAnalysisStatus::default()
     };
