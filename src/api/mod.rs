@@ -4,11 +4,13 @@
 //! the `x_kube(validation)` rules are enforced by the API server at admission.
 
 mod analysis;
+pub mod halt;
 pub mod policy;
 mod proposal;
 mod telemetry;
 
 pub use analysis::*;
+pub use halt::{ChaosHalt, ChaosHaltSpec, ChaosHaltStatus, HALT_NAME, HaltTransition};
 pub use proposal::*;
 pub use telemetry::*;
 
@@ -58,7 +60,11 @@ pub mod conditions {
 pub fn crds()
 -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>
 {
-    vec![ChaosAnalysis::crd(), ExperimentProposal::crd()]
+    vec![
+        ChaosAnalysis::crd(),
+        ExperimentProposal::crd(),
+        ChaosHalt::crd(),
+    ]
 }
 
 /// The CRDs as one multi-document YAML stream, as `smart-chaos crds` prints and `crds/` holds.

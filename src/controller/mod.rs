@@ -8,6 +8,7 @@
 
 pub mod analysis;
 pub mod checks;
+pub mod halt;
 pub mod leader;
 pub mod proposals;
 pub mod provider;
@@ -133,6 +134,8 @@ pub struct Context {
     /// Stage results of model engines, so an unchanged re-analysis costs no tokens while the
     /// process lives (keyed by stage, prompt version, model and input hash).
     pub llm_cache: Arc<crate::llm::MemoryCache>,
+    /// The kill switch as last seen (see [`halt`]).
+    pub halt: halt::HaltSwitch,
     leading: watch::Receiver<bool>,
 }
 
@@ -159,6 +162,7 @@ impl Context {
             config,
             backoff: Backoff::default(),
             llm_cache: Arc::new(crate::llm::MemoryCache::new()),
+            halt: halt::HaltSwitch::default(),
             leading,
         }
     }
@@ -520,6 +524,7 @@ impl Operator {
         } = self;
         let mut registry = crate::metrics::registry();
         let metrics = Arc::new(Metrics::register(&mut registry));
+        let halt_metrics = Arc::new(halt::HaltMetrics::register(&mut registry));
         let health = Arc::new(Health::default());
         let (stop_tx, stop_rx) = watch::channel(false);
         let stop_task = tokio::spawn(async move {
@@ -571,6 +576,7 @@ impl Operator {
             watcher::Config::default().any_semantic(),
         )
         .reconcile_all_on(leadership_gained(leading_rx.clone()))
+        .reconcile_all_on(ctx.halt.changes())
         .graceful_shutdown_on(stopped(stop_rx.clone()));
         let analyses = Controller::new(
             api_for::<DeserializeGuard<ChaosAnalysis>>(&client, ns),
@@ -635,7 +641,20 @@ impl Operator {
                     }
                 })
         };
+        let halt_loop = {
+            let watch = halt::watch_halt(
+                ctx.clone(),
+                halt_metrics,
+                config.watch_namespace.clone(),
+                leading_rx.clone(),
+            );
+            let stop = stopped(stop_rx.clone());
+            async move {
+                tokio::select! { () = watch => {}, () = stop => {} }
+            }
+        };
         tokio::join!(
+            watched("halt", halt_loop, health.clone(), stop_rx.clone(), None),
             watched(
                 "leader-election",
                 election,

@@ -216,6 +216,9 @@ async fn approved(proposal: &ExperimentProposal, ctx: &Context) -> Result<Action
         return Ok(Action::await_change());
     }
 
+    if let Some(halt) = ctx.halt.covering(&ns) {
+        return super::halt::hold(proposal, ctx, &halt, existing.as_ref(), spec.kind()).await;
+    }
     if previous.phase == Some(RunPhase::Paused) {
         // Level-triggered stop condition: keep the pause annotation on, whatever happened since.
         let paused = existing.as_ref().is_some_and(|o| {
@@ -378,7 +381,7 @@ async fn apply_chaos(
 
 /// Server-side applies `desired` to /status unless it equals what is there. Returns whether it
 /// wrote.
-async fn write_status(
+pub(super) async fn write_status(
     proposal: &ExperimentProposal,
     ctx: &Context,
     desired: &ExperimentProposalStatus,

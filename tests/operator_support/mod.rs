@@ -97,6 +97,7 @@ pub async fn admin_with_operator_manifests() -> Client {
                 "namespace.yaml",
                 "approval-policy.yaml",
                 "tenancy-policy.yaml",
+                "halt-policy.yaml",
                 "approval-policy-binding.yaml",
                 "rbac.yaml",
             ] {
