@@ -13,8 +13,10 @@ use futures::{StreamExt, TryStreamExt};
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, DynamicObject, ListParams, ObjectMeta, Patch, PatchParams};
+use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
+use kube::runtime::reflector::Store;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -32,7 +34,7 @@ use crate::api::{
     FIELD_MANAGER, HALT_NAME, HaltTransition, PROPOSAL_LABEL, RunEvent, RunEventKind, RunPhase,
     Verdict, halt::record_halt_transition, record_run_event,
 };
-use crate::chaosmesh::{ChaosKind, PAUSE_ANNOTATION};
+use crate::chaosmesh::{ChaosKind, ChaosSpec, PAUSE_ANNOTATION};
 
 /// Field manager of the pause annotation, apart from the operator's own apply of the experiment,
 /// so that the operator re-applying the experiment never takes a halt's pause off.
@@ -253,18 +255,57 @@ pub async fn pause_proposal_experiments(client: &Client, reach: &Reach) -> Pause
             Err(error) => outcome.failures.push(error),
         }
     }
-    let results: Vec<Result<PausedExperiment, PauseError>> = futures::stream::iter(to_pause)
+    let paused = pause_all(client, to_pause).await;
+    outcome.paused = paused.paused;
+    outcome.failures.extend(paused.failures);
+    outcome
+}
+
+/// Pauses each of `experiments`, concurrently. One that does not exist is skipped: there is
+/// nothing to pause.
+pub async fn pause_all(client: &Client, experiments: Vec<PausedExperiment>) -> PauseOutcome {
+    let results: Vec<Result<PausedExperiment, PauseError>> = futures::stream::iter(experiments)
         .map(|experiment| pause_one(client, experiment))
         .buffer_unordered(PAUSE_CONCURRENCY)
         .collect()
         .await;
+    let mut outcome = PauseOutcome::default();
     for result in results {
         match result {
             Ok(paused) => outcome.paused.push(paused),
+            Err(PauseError::Pause {
+                source: kube::Error::Api(status),
+                ..
+            }) if status.code == 404 => {}
             Err(error) => outcome.failures.push(error),
         }
     }
     outcome
+}
+
+/// The experiments the operator's own proposals say are running within `reach`: paused straight
+/// from the cache, before a sweep lists everything else that carries a proposal label. Listing
+/// seven kinds costs a round of requests that a halt should not wait for.
+pub fn running_experiments(
+    proposals: &[Arc<DeserializeGuard<ExperimentProposal>>],
+    halt: &ChaosHaltSpec,
+) -> Vec<PausedExperiment> {
+    proposals
+        .iter()
+        .filter_map(|guarded| guarded.0.as_ref().ok())
+        .filter(|p| {
+            p.status.as_ref().and_then(|s| s.phase) == Some(RunPhase::Running)
+                && p.namespace().is_some_and(|ns| halt.covers(&ns))
+        })
+        .filter_map(|p| {
+            let kind = ChaosSpec::try_from(p.spec.experiment.clone()).ok()?.kind();
+            Some(PausedExperiment {
+                kind,
+                namespace: p.namespace()?,
+                name: p.name_any(),
+            })
+        })
+        .collect()
 }
 
 async fn pause_one(
@@ -308,6 +349,7 @@ async fn pause_one(
 pub async fn watch_halt(
     ctx: Arc<Context>,
     metrics: Arc<HaltMetrics>,
+    proposals: Store<DeserializeGuard<ExperimentProposal>>,
     watch_namespace: Option<String>,
     mut leading: watch::Receiver<bool>,
 ) {
@@ -332,33 +374,45 @@ pub async fn watch_halt(
             },
             changed = leading.changed() => if changed.is_err() { return },
         }
+        let leader = *leading.borrow_and_update();
+        // Pause first, then tell the proposals' reconciles: they would only compete with the
+        // pausing for the API server while it matters most.
+        let outcome = match (&current, leader) {
+            (Some(halt), true) if halt.spec.halted => {
+                let known = pause_all(
+                    &ctx.client,
+                    running_experiments(&proposals.state(), &halt.spec),
+                )
+                .await;
+                let sweep = pause_proposal_experiments(
+                    &ctx.client,
+                    &Reach::of(&halt.spec, watch_namespace.as_deref()),
+                )
+                .await;
+                PauseOutcome {
+                    already_paused: sweep.already_paused.saturating_sub(known.paused.len()),
+                    paused: known.paused.into_iter().chain(sweep.paused).collect(),
+                    failures: known.failures.into_iter().chain(sweep.failures).collect(),
+                }
+            }
+            _ => PauseOutcome::default(),
+        };
         ctx.halt.set(current.as_ref().map(|h| h.spec.clone()));
         metrics
             .halted
             .set(i64::from(current.as_ref().is_some_and(|h| h.spec.halted)));
-        let leader = *leading.borrow_and_update();
         if let (true, Some(halt)) = (leader, &current) {
-            act_on(&ctx, &metrics, halt, watch_namespace.as_deref()).await;
+            record(&ctx, &metrics, halt, outcome).await;
         }
     }
 }
 
-/// The leader's part: pause what a halt covers (idempotent; a resume pauses nothing) and record a
-/// transition once.
-async fn act_on(
-    ctx: &Context,
-    metrics: &HaltMetrics,
-    halt: &ChaosHalt,
-    watch_namespace: Option<&str>,
-) {
+/// The leader's part after a pass: count what the halt holds, and record a transition once (an
+/// Event, the halt's status, metrics).
+async fn record(ctx: &Context, metrics: &HaltMetrics, halt: &ChaosHalt, outcome: PauseOutcome) {
     let previous = halt.status.clone().unwrap_or_default();
     let transition = previous.halted != halt.spec.halted
         || (halt.spec.halted && previous.observed_generation != halt.metadata.generation);
-    let outcome = if halt.spec.halted {
-        pause_proposal_experiments(&ctx.client, &Reach::of(&halt.spec, watch_namespace)).await
-    } else {
-        PauseOutcome::default()
-    };
     for failure in &outcome.failures {
         tracing::warn!(error = %failure, "a halt could not pause an experiment");
     }

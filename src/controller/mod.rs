@@ -587,6 +587,7 @@ impl Operator {
         let analyses = analysis::watch_scopes(analyses, &client);
 
         let proposal_store = proposals.store();
+        let halt_proposals = proposal_store.clone();
         let analysis_store = analyses.store();
         let proposals_synced = Arc::new(AtomicBool::new(false));
         let analyses_synced = Arc::new(AtomicBool::new(false));
@@ -645,6 +646,7 @@ impl Operator {
             let watch = halt::watch_halt(
                 ctx.clone(),
                 halt_metrics,
+                halt_proposals,
                 config.watch_namespace.clone(),
                 leading_rx.clone(),
             );
