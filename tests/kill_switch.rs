@@ -20,8 +20,8 @@ use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleRef, Subject};
 use kube::Client;
 use kube::api::{Api, DynamicObject, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use operator_support::{
-    TEST_MANAGER, admin_with_operator_manifests, create_proposal, deployment, eventually, proposal,
-    start_operator,
+    TEST_MANAGER, admin_with_operator_manifests, create_proposal, deployment, eventually,
+    metrics_text, proposal, start_operator,
 };
 use smart_chaos::api::{
     ChaosHalt, ChaosHaltSpec, ExperimentProposal, HALT_NAME, PROPOSAL_LABEL, RunEventKind,
@@ -254,18 +254,6 @@ async fn set_halt_as_gitops(admin: &Client, spec: ChaosHaltSpec) {
         )
         .await
         .expect("applying the ChaosHalt as GitOps would");
-}
-
-async fn metrics_text(addr: std::net::SocketAddr) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
-        .await
-        .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    response
 }
 
 // The operator runs on a multi-threaded runtime, as `smart-chaos operator` does; on the test's

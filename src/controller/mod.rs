@@ -8,6 +8,7 @@
 
 pub mod analysis;
 pub mod checks;
+pub mod deadman;
 pub mod halt;
 pub mod leader;
 pub mod proposals;
@@ -45,6 +46,8 @@ pub struct ControllerSettings {
     pub check_interval: Duration,
     /// How long an experiment with no duration (e.g. a one-shot pod-kill) is observed.
     pub default_window: Duration,
+    /// The longest experiment the operator creates (see [`deadman`]).
+    pub max_experiment_duration: Duration,
     /// How often an analysis' scope is read again to compare its map hash.
     pub map_check_interval: Duration,
     /// The operator's own namespace: never a target unless an analysis allows system namespaces.
@@ -61,6 +64,7 @@ impl Default for ControllerSettings {
         ControllerSettings {
             check_interval: Duration::from_secs(5),
             default_window: Duration::from_secs(60),
+            max_experiment_duration: deadman::DEFAULT_MAX_EXPERIMENT_DURATION,
             map_check_interval: Duration::from_secs(60),
             operator_namespace: None,
             chaos_mesh_namespace_filter: false,

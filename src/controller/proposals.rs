@@ -190,7 +190,11 @@ async fn approved(proposal: &ExperimentProposal, ctx: &Context) -> Result<Action
         return Ok(Action::await_change());
     }
     let spec = match ChaosSpec::try_from(proposal.spec.experiment.clone()) {
-        Ok(spec) => spec,
+        Ok(spec) => super::deadman::bounded(
+            spec,
+            ctx.config.default_window,
+            ctx.config.max_experiment_duration,
+        ),
         Err(missing) => {
             fail(proposal, ctx, &previous, missing.to_string()).await?;
             return Ok(Action::await_change());
