@@ -10,30 +10,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::builtin::{default_test_case, pod_touch};
 use super::config::DEFAULT_EXPERIMENT_DURATION_MS;
 use super::duration::{format_go_duration, parse_go_duration};
-use super::grounding::Grounding;
+use super::map_context::MapContext;
 use super::model::{ExperimentDesign, ExperimentsOutput, TestCase};
 use super::naming::{content_hash8, experiment_name};
 use super::result::GroundingLog;
-use super::stages::{StageId, StageOutputs};
+use super::stages::{StageId, StageOutput, StageOutputs};
 use super::validate;
-use crate::chaosmesh::{ChaosSpec, PodChaosAction, PodSelector, SelectorMode};
+use crate::chaosmesh::{ChaosSpec, PodChaosAction, SelectorMode};
 use crate::servicemap::{Node, NodeKind};
 
 const STAGE: StageId = StageId::Experiments;
 /// Most stress workers an experiment may start per pod.
 const MAX_STRESS_WORKERS: i32 = 4;
-
-fn selector_mut(spec: &mut ChaosSpec) -> &mut PodSelector {
-    match spec {
-        ChaosSpec::PodChaos(s) => &mut s.selector,
-        ChaosSpec::NetworkChaos(s) => &mut s.selector,
-        ChaosSpec::StressChaos(s) => &mut s.selector,
-        ChaosSpec::IOChaos(s) => &mut s.selector,
-        ChaosSpec::DNSChaos(s) => &mut s.selector,
-        ChaosSpec::HTTPChaos(s) => &mut s.selector,
-        ChaosSpec::TimeChaos(s) => &mut s.selector,
-    }
-}
 
 fn labels_text(labels: &BTreeMap<String, String>) -> String {
     let pairs: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -85,7 +73,7 @@ struct Outcome {
 }
 
 struct Checker<'g, 'i, 'a> {
-    g: &'g Grounding<'i, 'a>,
+    g: &'g MapContext<'i, 'a>,
     hypotheses: BTreeSet<&'g str>,
     /// Steady-state ids and their priorities.
     steady: BTreeMap<&'g str, u32>,
@@ -110,7 +98,7 @@ impl Checker<'_, '_, '_> {
         outcome: &mut Outcome,
     ) -> Result<(), String> {
         let index = self.g.index;
-        let selector = selector_mut(&mut design.spec);
+        let selector = design.spec.selector_mut();
         if selector.namespaces.is_empty() {
             selector.namespaces = vec![node.namespace.clone()];
             outcome.adjusted.push((
@@ -554,11 +542,27 @@ impl Checker<'_, '_, '_> {
     }
 }
 
+/// The guardrails step: applied to every stage output after grounding, whatever engine produced
+/// it. Only experiments carry anything to guard.
+pub fn guard(
+    output: StageOutput,
+    context: &MapContext<'_, '_>,
+    earlier: &StageOutputs,
+    log: &mut GroundingLog,
+) -> StageOutput {
+    match output {
+        StageOutput::Experiments(o) => {
+            StageOutput::Experiments(guard_experiments(o, context, earlier, log))
+        }
+        other => other,
+    }
+}
+
 /// Grounds and guards the experiment list; kept experiments are renamed to their deterministic
 /// names (test cases follow), sorted by risk, and capped.
 pub(crate) fn guard_experiments(
     output: ExperimentsOutput,
-    g: &Grounding<'_, '_>,
+    g: &MapContext<'_, '_>,
     earlier: &StageOutputs,
     log: &mut GroundingLog,
 ) -> ExperimentsOutput {
