@@ -23,7 +23,11 @@ fn generated_copies_match_the_code() {
     let crds = smart_chaos::api::crds_yaml().expect("rendering the CRDs");
     let policy = smart_chaos::api::policy::policy_yaml().expect("rendering the policy");
     let tenancy = smart_chaos::api::policy::tenancy_yaml().expect("rendering the tenancy policy");
+    let halt = smart_chaos::api::halt::halt_policy_yaml().expect("rendering the halt policy");
     for (path, expected) in [
+        ("crds/halt-policy.yaml", &halt),
+        ("deploy/halt-policy.yaml", &halt),
+        ("charts/smart-chaos/files/halt-policy.yaml", &halt),
         ("crds/tenancy-policy.yaml", &tenancy),
         ("deploy/tenancy-policy.yaml", &tenancy),
         ("charts/smart-chaos/files/tenancy-policy.yaml", &tenancy),

@@ -5,6 +5,7 @@
 
 mod analysis;
 mod knowledge;
+pub mod halt;
 pub mod policy;
 mod proposal;
 mod score;
@@ -12,6 +13,7 @@ mod telemetry;
 
 pub use analysis::*;
 pub use knowledge::*;
+pub use halt::{ChaosHalt, ChaosHaltSpec, ChaosHaltStatus, HALT_NAME, HaltTransition};
 pub use proposal::*;
 pub use score::*;
 pub use telemetry::*;
@@ -61,7 +63,11 @@ pub mod conditions {
 pub fn crds()
 -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>
 {
-    vec![ChaosAnalysis::crd(), ExperimentProposal::crd()]
+    vec![
+        ChaosAnalysis::crd(),
+        ExperimentProposal::crd(),
+        ChaosHalt::crd(),
+    ]
 }
 
 /// The CRDs as one multi-document YAML stream, as `smart-chaos crds` prints and `crds/` holds.

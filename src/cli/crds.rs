@@ -19,6 +19,10 @@ pub struct CrdsArgs {
     /// namespace: the file shipped in deploy/ and the Helm chart.
     #[arg(long, conflicts_with = "with_policy")]
     tenancy_only: bool,
+    /// Print only the kill switch's ValidatingAdmissionPolicy and its binding (the ChaosHalt
+    /// is its parameter): the file shipped in deploy/ and the Helm chart.
+    #[arg(long, conflicts_with_all = ["with_policy", "policy_only", "tenancy_only"])]
+    halt_only: bool,
     /// Namespace the operator runs in (names the policy's parameter and the denied service account).
     #[arg(long, default_value = policy::DEFAULT_OPERATOR_NAMESPACE)]
     operator_namespace: String,
@@ -32,7 +36,9 @@ pub fn run(args: CrdsArgs) -> anyhow::Result<()> {
         namespace: args.operator_namespace,
         service_account: args.operator_service_account,
     };
-    let yaml = if args.tenancy_only {
+    let yaml = if args.halt_only {
+        crate::api::halt::halt_policy_yaml().context("rendering the halt policy")?
+    } else if args.tenancy_only {
         policy::tenancy_yaml().context("rendering the tenancy policies")?
     } else if args.policy_only {
         policy::policy_yaml().context("rendering the approval policy")?
@@ -42,6 +48,9 @@ pub fn run(args: CrdsArgs) -> anyhow::Result<()> {
             yaml.push_str(
                 &policy::policy_with_binding_yaml(&identity)
                     .context("rendering the approval policy")?,
+            );
+            yaml.push_str(
+                &crate::api::halt::halt_policy_yaml().context("rendering the halt policy")?,
             );
         }
         yaml

@@ -5,6 +5,7 @@ pub mod approve;
 mod chat;
 mod crds;
 mod evidence;
+pub mod halt;
 mod input;
 mod map;
 mod operator;
@@ -43,6 +44,10 @@ pub enum Command {
     Approve(approve::DecideArgs),
     /// Reject an ExperimentProposal as the user of your kubeconfig; it never runs.
     Reject(approve::DecideArgs),
+    /// Stop all chaos: set the ChaosHalt and pause every running experiment, with your rights.
+    Halt(halt::HaltArgs),
+    /// Lift the halt: approvals are accepted again; paused experiments stay paused.
+    Resume(halt::ResumeArgs),
     /// Answer questions about an analysis from its results (with a model when one is set).
     Chat(chat::ChatArgs),
     /// The blast radius of a failure you describe, on the map of an earlier `analyze --out DIR`.
@@ -65,6 +70,8 @@ impl Cli {
             Command::Operator(args) => operator::run(args).await,
             Command::Approve(args) => Ok(approve::run(args, ApprovalState::Approved).await?),
             Command::Reject(args) => Ok(approve::run(args, ApprovalState::Rejected).await?),
+            Command::Halt(args) => Ok(halt::run_halt(args).await?),
+            Command::Resume(args) => Ok(halt::run_resume(args).await?),
             Command::Chat(args) => chat::run(args).await,
             Command::WhatIf(args) => what_if::run(args).await,
             Command::Report(args) => report::run(args).await,

@@ -39,6 +39,10 @@ pub struct OperatorArgs {
     /// Seconds between re-reads of an analysis' scope to compare its map hash.
     #[arg(long, default_value_t = 60)]
     map_check_interval_seconds: u64,
+    /// The longest experiment the operator creates, in seconds: a missing or longer duration is
+    /// set to at most this, so Chaos Mesh ends every run by itself (the dead man's switch).
+    #[arg(long, default_value_t = 300)]
+    max_experiment_duration_seconds: u64,
     /// Chaos Mesh runs with its namespace filter on (`controllerManager.enableFilterNamespace`):
     /// no analysis proposes experiments for a namespace without `chaos-mesh.org/inject=enabled`.
     #[arg(long, env = "SMART_CHAOS_CHAOS_MESH_NAMESPACE_FILTER")]
@@ -70,6 +74,7 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
         controller: ControllerSettings {
             check_interval: Duration::from_secs(args.check_interval_seconds.max(1)),
             default_window: Duration::from_secs(args.default_window_seconds),
+            max_experiment_duration: Duration::from_secs(args.max_experiment_duration_seconds),
             map_check_interval: Duration::from_secs(args.map_check_interval_seconds.max(1)),
             operator_namespace: Some(args.lease_namespace.clone()),
             chaos_mesh_namespace_filter: args.chaos_mesh_namespace_filter,

@@ -5,8 +5,7 @@
 //! ready endpoints in the EndpointSlices of the Service. `Prometheus` checks are queried in the
 //! Prometheus the proposal's analysis names (`spec.telemetry.prometheus`); when that server cannot
 //! answer, the check is *unavailable*, which keeps a run from starting and pauses one that runs.
-//! `Http` checks are not evaluated by the operator (it would need network reach into the
-//! workloads); they are reported as such, and never count as holding.
+//! `Http` checks are probed by the operator itself (see [`super::http_check`]).
 
 use std::collections::BTreeSet;
 
@@ -219,12 +218,11 @@ pub fn ready_endpoints(slices: &[EndpointSlice]) -> i64 {
 pub async fn evaluate(
     client: &Client,
     prometheus: &PrometheusAccess,
+    http: &super::http_check::HttpProber,
     check: &SteadyStateCheck,
 ) -> Result<CheckResult, CheckError> {
     let outcome = match check.kind {
-        CheckKind::Http => CheckOutcome::NotEvaluated {
-            reason: "Http checks are run by an external prober, not the operator".into(),
-        },
+        CheckKind::Http => http.probe(check).await,
         CheckKind::Prometheus => evaluate_prometheus(check, prometheus).await,
         CheckKind::AvailableReplicas | CheckKind::ReadyEndpoints => {
             match check.subject.as_deref().and_then(Subject::parse) {

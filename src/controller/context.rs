@@ -18,6 +18,8 @@ pub struct ControllerSettings {
     pub check_interval: Duration,
     /// How long an experiment with no duration (e.g. a one-shot pod-kill) is observed.
     pub default_window: Duration,
+    /// The longest experiment the operator creates (see [`super::deadman`]).
+    pub max_experiment_duration: Duration,
     /// How often an analysis' scope is read again to compare its map hash.
     pub map_check_interval: Duration,
     /// The operator's own namespace: never a target unless an analysis allows system namespaces.
@@ -34,6 +36,7 @@ impl Default for ControllerSettings {
         ControllerSettings {
             check_interval: Duration::from_secs(5),
             default_window: Duration::from_secs(60),
+            max_experiment_duration: super::deadman::DEFAULT_MAX_EXPERIMENT_DURATION,
             map_check_interval: Duration::from_secs(60),
             operator_namespace: None,
             chaos_mesh_namespace_filter: false,
@@ -95,6 +98,10 @@ pub struct Context {
     /// Stage results of model engines, so an unchanged re-analysis costs no tokens while the
     /// process lives (keyed by stage, prompt version, model and input hash).
     pub llm_cache: Arc<crate::llm::MemoryCache>,
+    /// The kill switch as last seen (see [`super::halt`]).
+    pub halt: super::halt::HaltSwitch,
+    /// Probes `Http` steady-state checks.
+    pub http_prober: super::http_check::HttpProber,
     leading: watch::Receiver<bool>,
 }
 
@@ -121,6 +128,8 @@ impl Context {
             config,
             backoff: Backoff::default(),
             llm_cache: Arc::new(crate::llm::MemoryCache::new()),
+            halt: super::halt::HaltSwitch::default(),
+            http_prober: super::http_check::HttpProber::default(),
             leading,
         }
     }

@@ -271,6 +271,7 @@ impl Operator {
         } = self;
         let mut registry = crate::metrics::registry();
         let metrics = Arc::new(Metrics::register(&mut registry));
+        let halt_metrics = Arc::new(super::halt::HaltMetrics::register(&mut registry));
         let health = Arc::new(Health::default());
         let (stop_tx, stop_rx) = watch::channel(false);
         let stop_task = tokio::spawn(async move {
@@ -322,6 +323,7 @@ impl Operator {
             watcher::Config::default().any_semantic(),
         )
         .reconcile_all_on(leadership_gained(leading_rx.clone()))
+        .reconcile_all_on(ctx.halt.changes())
         .graceful_shutdown_on(stopped(stop_rx.clone()));
         let analyses = Controller::new(
             api_for::<DeserializeGuard<ChaosAnalysis>>(&client, ns),
@@ -332,6 +334,7 @@ impl Operator {
         let analyses = watches::watch_scopes(analyses, &client);
 
         let proposal_store = proposals.store();
+        let halt_proposals = proposal_store.clone();
         let analysis_store = analyses.store();
         let proposals_synced = Arc::new(AtomicBool::new(false));
         let analyses_synced = Arc::new(AtomicBool::new(false));
@@ -386,7 +389,21 @@ impl Operator {
                     }
                 })
         };
+        let halt_loop = {
+            let watch = super::halt::watch_halt(
+                ctx.clone(),
+                halt_metrics,
+                halt_proposals,
+                config.watch_namespace.clone(),
+                leading_rx.clone(),
+            );
+            let stop = stopped(stop_rx.clone());
+            async move {
+                tokio::select! { () = watch => {}, () = stop => {} }
+            }
+        };
         tokio::join!(
+            watched("halt", halt_loop, health.clone(), stop_rx.clone(), None),
             watched(
                 "leader-election",
                 election,

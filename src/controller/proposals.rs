@@ -177,7 +177,11 @@ async fn approved(proposal: &ExperimentProposal, ctx: &Context) -> Result<Action
         return Ok(Action::await_change());
     }
     let spec = match ChaosSpec::try_from(proposal.spec.experiment.clone()) {
-        Ok(spec) => spec,
+        Ok(spec) => super::deadman::bounded(
+            spec,
+            ctx.config.default_window,
+            ctx.config.max_experiment_duration,
+        ),
         Err(missing) => {
             fail(proposal, ctx, &previous, missing.to_string()).await?;
             return Ok(Action::await_change());
@@ -203,6 +207,9 @@ async fn approved(proposal: &ExperimentProposal, ctx: &Context) -> Result<Action
         return Ok(Action::await_change());
     }
 
+    if let Some(halt) = ctx.halt.covering(&ns) {
+        return super::halt::hold(proposal, ctx, &halt, existing.as_ref(), spec.kind()).await;
+    }
     if previous.phase == Some(RunPhase::Paused) {
         // Level-triggered stop condition: keep the pause annotation on, whatever happened since.
         let paused = existing.as_ref().is_some_and(|o| {
@@ -217,7 +224,7 @@ async fn approved(proposal: &ExperimentProposal, ctx: &Context) -> Result<Action
     let prometheus = prometheus_access(ctx, proposal, &ns).await;
     let mut results: Vec<CheckResult> = Vec::with_capacity(proposal.spec.steady_state.len());
     for check in &proposal.spec.steady_state {
-        results.push(checks::evaluate(&ctx.client, &prometheus, check).await?);
+        results.push(checks::evaluate(&ctx.client, &prometheus, &ctx.http_prober, check).await?);
     }
     let window = run::experiment_window(spec.duration(), ctx.config.default_window);
     let inputs = RunInputs {
@@ -362,7 +369,7 @@ async fn apply_chaos(
 
 /// Server-side applies `desired` to /status unless it equals what is there. Returns whether it
 /// wrote.
-async fn write_status(
+pub(super) async fn write_status(
     proposal: &ExperimentProposal,
     ctx: &Context,
     desired: &ExperimentProposalStatus,

@@ -97,6 +97,7 @@ pub async fn admin_with_operator_manifests() -> Client {
                 "namespace.yaml",
                 "approval-policy.yaml",
                 "tenancy-policy.yaml",
+                "halt-policy.yaml",
                 "approval-policy-binding.yaml",
                 "rbac.yaml",
             ] {
@@ -490,4 +491,22 @@ pub fn analysis(ns: &str, name: &str, spec: serde_json::Value) -> smart_chaos::a
         "spec": spec,
     }))
     .unwrap()
+}
+
+/// The operator's /metrics text, read with a plain HTTP/1.0 GET.
+pub async fn metrics_text(addr: std::net::SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connecting to the operator's HTTP server");
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .await
+        .expect("writing a request");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .await
+        .expect("reading the response");
+    response
 }

@@ -321,7 +321,7 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 }
 
 /// rustls with ring: the platform's roots, plus `ca_pem` when given.
-fn tls_config(ca_pem: Option<&str>) -> Result<rustls::ClientConfig, PrometheusError> {
+pub(crate) fn tls_config(ca_pem: Option<&str>) -> Result<rustls::ClientConfig, PrometheusError> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
