@@ -231,6 +231,7 @@ fn propose(
         blast_radius: api_radius(&radius),
         risk_score: design.risk_score,
         warnings: log.warnings.remove(&design.id).unwrap_or_default(),
+        neighbourhood: super::memory::neighbourhood_hash(index, &design.target),
     })
 }
 
