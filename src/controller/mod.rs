@@ -8,12 +8,14 @@
 
 pub mod analysis;
 pub mod checks;
+pub mod injection;
 pub mod leader;
 pub mod proposals;
 pub mod provider;
 pub mod run;
 pub mod telemetry;
 pub mod tenancy;
+pub mod timeline;
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
