@@ -801,8 +801,8 @@ async fn hostile_cluster_text_and_an_obedient_model_yield_no_out_of_scope_experi
             })
             .collect();
         // The map renders annotations of index 0 and pod labels (indices 1, 5, 9, 13, 17; the
-        // base64 one at 21 is not a valid label value and is not rendered); env values and the
-        // ConfigMap are not rendered.
+        // base64 one at 21 is redacted as a credential-like token, so widening the redaction's
+        // token pattern makes this fail); env values and the ConfigMap are not rendered.
         let expected: BTreeSet<&str> = [0, 1, 5, 9, 13, 17].map(|i| HOSTILE[i]).into();
         assert_eq!(
             seen, expected,

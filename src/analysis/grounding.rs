@@ -6,9 +6,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::builtin::blast_radius_of;
-use super::config::{AnalysisConfig, MAX_STEADY_STATES};
-use super::guardrails;
+use super::config::MAX_STEADY_STATES;
 use super::index::MapIndex;
+use super::map_context::MapContext;
 use super::model::{
     BlastRadiusOutput, DependenciesOutput, DiscoveryOutput, Grounds, HypothesesOutput, Probe,
     RumsfeldItem, RumsfeldOutput, SteadyStateOutput,
@@ -16,55 +16,12 @@ use super::model::{
 use super::result::GroundingLog;
 use super::stages::{StageId, StageOutput, StageOutputs};
 use super::validate::{MAX_ID_LEN, MAX_STATEMENT_LEN};
-use crate::servicemap::{Evidence, NodeId, NodeKind};
-
-/// What grounding checks against.
-#[derive(Debug, Clone, Copy)]
-pub struct Grounding<'i, 'a> {
-    pub index: &'i MapIndex<'a>,
-    pub config: &'i AnalysisConfig,
-    /// Namespaces experiments may target.
-    pub namespaces: &'i BTreeSet<String>,
-}
-
-impl Grounding<'_, '_> {
-    fn exists(&self, id: &NodeId) -> bool {
-        self.index.get(id.as_str()).is_some()
-    }
-
-    /// Removes ids not in the map from `ids`, recording what was removed.
-    fn keep_known(
-        &self,
-        ids: &mut Vec<NodeId>,
-        stage: StageId,
-        item: &str,
-        field: &str,
-        log: &mut GroundingLog,
-    ) {
-        let before = ids.len();
-        let mut removed = Vec::new();
-        ids.retain(|id| {
-            let known = self.exists(id);
-            if !known {
-                removed.push(id.as_str().to_string());
-            }
-            known
-        });
-        if ids.len() != before {
-            log.adjust(
-                stage,
-                item,
-                field,
-                format!("removed nodes not in the map: {}", removed.join(", ")),
-            );
-        }
-    }
-}
+use crate::servicemap::{Evidence, NodeKind};
 
 /// Grounds one stage's output against the map and the earlier outputs.
 pub fn ground(
     output: StageOutput,
-    grounding: &Grounding<'_, '_>,
+    grounding: &MapContext<'_, '_>,
     earlier: &StageOutputs,
     log: &mut GroundingLog,
 ) -> StageOutput {
@@ -75,9 +32,9 @@ pub fn ground(
         StageOutput::Hypotheses(o) => {
             StageOutput::Hypotheses(hypotheses(o, grounding, earlier, log))
         }
-        StageOutput::Experiments(o) => {
-            StageOutput::Experiments(guardrails::guard_experiments(o, grounding, earlier, log))
-        }
+        // Experiments are grounded with their guardrails (one look at the target decides both),
+        // in the step that follows this one: `guardrails::guard`.
+        StageOutput::Experiments(o) => StageOutput::Experiments(o),
         StageOutput::BlastRadius(o) => {
             StageOutput::BlastRadius(blast_radius(o, grounding, earlier, log))
         }
@@ -125,7 +82,7 @@ pub(crate) fn entry_hosts(index: &MapIndex<'_>, i: usize) -> BTreeSet<String> {
 
 fn discovery(
     mut output: DiscoveryOutput,
-    g: &Grounding<'_, '_>,
+    g: &MapContext<'_, '_>,
     log: &mut GroundingLog,
 ) -> DiscoveryOutput {
     let stage = StageId::Discovery;
@@ -240,7 +197,7 @@ fn discovery(
 
 fn dependencies(
     mut output: DependenciesOutput,
-    g: &Grounding<'_, '_>,
+    g: &MapContext<'_, '_>,
     log: &mut GroundingLog,
 ) -> DependenciesOutput {
     let stage = StageId::Dependencies;
@@ -337,7 +294,7 @@ fn prometheus_namespaces(query: &str) -> Vec<&str> {
 
 /// Whether `query` is one the shell built over series that exist: a guessed metric name is a
 /// bug, whoever proposed it.
-fn is_measured(g: &Grounding<'_, '_>, query: &str) -> bool {
+fn is_measured(g: &MapContext<'_, '_>, query: &str) -> bool {
     g.config
         .measurements
         .iter()
@@ -355,7 +312,7 @@ fn is_measured(g: &Grounding<'_, '_>, query: &str) -> bool {
 
 fn steady_state(
     mut output: SteadyStateOutput,
-    g: &Grounding<'_, '_>,
+    g: &MapContext<'_, '_>,
     log: &mut GroundingLog,
 ) -> SteadyStateOutput {
     let stage = StageId::SteadyState;
@@ -434,7 +391,7 @@ fn steady_state(
 
 fn hypotheses(
     mut output: HypothesesOutput,
-    g: &Grounding<'_, '_>,
+    g: &MapContext<'_, '_>,
     earlier: &StageOutputs,
     log: &mut GroundingLog,
 ) -> HypothesesOutput {
@@ -542,7 +499,7 @@ fn hypotheses(
 
 fn blast_radius(
     output: BlastRadiusOutput,
-    g: &Grounding<'_, '_>,
+    g: &MapContext<'_, '_>,
     earlier: &StageOutputs,
     log: &mut GroundingLog,
 ) -> BlastRadiusOutput {
@@ -594,7 +551,7 @@ fn blast_radius(
 
 fn ground_rumsfeld_item(
     mut item: RumsfeldItem,
-    g: &Grounding<'_, '_>,
+    g: &MapContext<'_, '_>,
     findings: &BTreeSet<&str>,
     hypotheses: &BTreeSet<&str>,
     log: &mut GroundingLog,
@@ -666,7 +623,7 @@ fn ground_rumsfeld_item(
 
 fn rumsfeld(
     output: RumsfeldOutput,
-    g: &Grounding<'_, '_>,
+    g: &MapContext<'_, '_>,
     earlier: &StageOutputs,
     log: &mut GroundingLog,
 ) -> RumsfeldOutput {
@@ -704,8 +661,10 @@ fn rumsfeld(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::config::AnalysisConfig;
     use crate::analysis::fixtures;
     use crate::analysis::model::{EdgeRef, Expectation, Fault, Hypothesis, SteadyState};
+    use crate::servicemap::NodeId;
 
     #[test]
     fn url_hosts_are_parsed_strictly() {
@@ -736,8 +695,8 @@ mod tests {
         index: &'i MapIndex<'a>,
         config: &'i AnalysisConfig,
         ns: &'i BTreeSet<String>,
-    ) -> Grounding<'i, 'a> {
-        Grounding {
+    ) -> MapContext<'i, 'a> {
+        MapContext {
             index,
             config,
             namespaces: ns,

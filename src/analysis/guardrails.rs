@@ -10,11 +10,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::builtin::{default_test_case, pod_touch};
 use super::config::DEFAULT_EXPERIMENT_DURATION_MS;
 use super::duration::{format_go_duration, parse_go_duration};
-use super::grounding::Grounding;
+use super::map_context::MapContext;
 use super::model::{ExperimentDesign, ExperimentsOutput, TestCase};
 use super::naming::{content_hash8, experiment_name};
 use super::result::GroundingLog;
-use super::stages::{StageId, StageOutputs};
+use super::stages::{StageId, StageOutput, StageOutputs};
 use super::validate;
 use crate::chaosmesh::{ChaosSpec, PodChaosAction, PodSelector, SelectorMode};
 use crate::servicemap::{Node, NodeKind};
@@ -85,7 +85,7 @@ struct Outcome {
 }
 
 struct Checker<'g, 'i, 'a> {
-    g: &'g Grounding<'i, 'a>,
+    g: &'g MapContext<'i, 'a>,
     hypotheses: BTreeSet<&'g str>,
     /// Steady-state ids and their priorities.
     steady: BTreeMap<&'g str, u32>,
@@ -554,11 +554,27 @@ impl Checker<'_, '_, '_> {
     }
 }
 
+/// The guardrails step: applied to every stage output after grounding, whatever engine produced
+/// it. Only experiments carry anything to guard.
+pub fn guard(
+    output: StageOutput,
+    context: &MapContext<'_, '_>,
+    earlier: &StageOutputs,
+    log: &mut GroundingLog,
+) -> StageOutput {
+    match output {
+        StageOutput::Experiments(o) => {
+            StageOutput::Experiments(guard_experiments(o, context, earlier, log))
+        }
+        other => other,
+    }
+}
+
 /// Grounds and guards the experiment list; kept experiments are renamed to their deterministic
 /// names (test cases follow), sorted by risk, and capped.
 pub(crate) fn guard_experiments(
     output: ExperimentsOutput,
-    g: &Grounding<'_, '_>,
+    g: &MapContext<'_, '_>,
     earlier: &StageOutputs,
     log: &mut GroundingLog,
 ) -> ExperimentsOutput {

@@ -14,6 +14,7 @@ pub mod grounding;
 pub mod guardrails;
 pub mod index;
 pub mod items;
+pub mod map_context;
 pub mod measured;
 pub mod model;
 pub mod naming;

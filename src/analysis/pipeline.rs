@@ -1,6 +1,6 @@
 //! The pipeline: runs the stages as a DAG (every stage whose inputs are done runs concurrently
 //! with the others that are ready), falls back to the built-in rules per stage when the engine
-//! fails, grounds every output before later stages read it, and assembles the result.
+//! fails, grounds then guards every output before later stages read it, and assembles the result.
 //!
 //! The runner spawns nothing and does no I/O: it only joins the engine's futures.
 
@@ -8,8 +8,10 @@ use futures::future::join_all;
 
 use super::builtin::BuiltinEngine;
 use super::config::AnalysisConfig;
-use super::grounding::{self, Grounding};
+use super::grounding;
+use super::guardrails;
 use super::index::MapIndex;
+use super::map_context::MapContext;
 use super::model::{Probe, SteadyState};
 use super::naming::sha256_hex;
 use super::result::{AnalysisResult, GroundingLog, PlannedExperiment, StageNote};
@@ -80,7 +82,8 @@ fn fallback(stage: StageId, input: &StageInput<'_>, notes: &mut Vec<StageNote>) 
     }
 }
 
-/// Runs every stage with `engine` and returns the grounded, guarded result.
+/// Runs every stage with `engine` and returns the grounded, guarded result: grounding, then
+/// guardrails, on every stage output whatever the engine (see the loop below).
 pub async fn run(
     map: &ServiceMap,
     config: &AnalysisConfig,
@@ -88,7 +91,7 @@ pub async fn run(
 ) -> AnalysisResult {
     let index = MapIndex::new(map);
     let namespaces = config.effective_namespaces(map);
-    let grounding = Grounding {
+    let context = MapContext {
         index: &index,
         config,
         namespaces: &namespaces,
@@ -154,11 +157,13 @@ pub async fn run(
                 log.drop_item(item.stage, &item.item, &item.reason);
             }
         }
-        let grounded: Vec<StageOutput> = produced
-            .into_iter()
-            .map(|output| grounding::ground(output, &grounding, &outputs, &mut log))
-            .collect();
-        for output in grounded {
+        // Two checks on every output, in this order, for every engine: nothing skips them.
+        let mut checked = Vec::with_capacity(produced.len());
+        for output in produced {
+            let grounded = grounding::ground(output, &context, &outputs, &mut log);
+            checked.push(guardrails::guard(grounded, &context, &outputs, &mut log));
+        }
+        for output in checked {
             outputs.insert(output);
         }
     }

@@ -9,6 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::DynamicObject;
 use serde::Deserialize as _;
 
+use super::reasons;
 use super::run::{RunStep, condition};
 use crate::api::{ExperimentProposalStatus, RunEventKind, RunPhase, conditions};
 use crate::chaosmesh::status::{ChaosStatus, Injection};
@@ -73,7 +74,7 @@ pub fn failed_status(
             &previous.conditions,
             conditions::EXPERIMENT_CREATED,
             true,
-            "InjectionFailed",
+            reasons::INJECTION_FAILED,
             message,
             generation,
             now,

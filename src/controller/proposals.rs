@@ -21,7 +21,7 @@ use tracing::{debug, info, instrument, warn};
 
 use super::checks::{self, CheckResult, PrometheusAccess};
 use super::run::{self, RunInputs, RunStep};
-use super::{Context, Error};
+use super::{Context, Error, reasons};
 use super::{injection, telemetry, timeline};
 use crate::api::{
     ANALYSIS_LABEL, ApprovalState, ChaosAnalysis, CheckKind, ExperimentProposal,
@@ -106,28 +106,15 @@ pub async fn reconcile(
     obj: Arc<DeserializeGuard<ExperimentProposal>>,
     ctx: Arc<Context>,
 ) -> Result<Action, Error> {
-    let _timer = ctx.metrics.reconcile(CONTROLLER);
-    let proposal = match &obj.0 {
-        Ok(p) => p,
-        Err(invalid) => {
-            return Err(Error::InvalidObject {
-                name: obj.name_any(),
-                reason: invalid.error.clone(),
-            });
+    let ctx: &Context = &ctx;
+    super::prologue::reconcile(CONTROLLER, &obj, ctx, |proposal| async move {
+        match proposal.spec.approval.state {
+            ApprovalState::Pending => not_started(proposal, ctx, waiting_message(proposal)).await,
+            ApprovalState::Rejected => not_started(proposal, ctx, rejected_message(proposal)).await,
+            ApprovalState::Approved => approved(proposal, ctx).await,
         }
-    };
-    if !ctx.is_leader() {
-        // Followers keep their caches warm; the leader's election triggers a full pass.
-        return Ok(Action::await_change());
-    }
-    let key = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
-    let action = match proposal.spec.approval.state {
-        ApprovalState::Pending => not_started(proposal, &ctx, waiting_message(proposal)).await?,
-        ApprovalState::Rejected => not_started(proposal, &ctx, rejected_message(proposal)).await?,
-        ApprovalState::Approved => approved(proposal, &ctx).await?,
-    };
-    ctx.backoff.reset(&key);
-    Ok(action)
+    })
+    .await
 }
 
 fn waiting_message(proposal: &ExperimentProposal) -> String {
@@ -168,7 +155,7 @@ async fn not_started(
             ctx,
             proposal,
             EventType::Normal,
-            "Rejected",
+            reasons::REJECTED,
             desired.message.clone(),
         )
         .await;
@@ -290,7 +277,7 @@ async fn approved(proposal: &ExperimentProposal, ctx: &Context) -> Result<Action
             ctx,
             proposal,
             EventType::Warning,
-            "InjectionFailed",
+            reasons::INJECTION_FAILED,
             Some(message),
         )
         .await;
@@ -319,12 +306,12 @@ async fn approved(proposal: &ExperimentProposal, ctx: &Context) -> Result<Action
     write_status(proposal, ctx, &desired).await?;
     if changed_phase {
         let (type_, reason) = match &step {
-            RunStep::Wait { .. } => (EventType::Warning, "WaitingForSteadyState"),
-            RunStep::Start | RunStep::Continue => (EventType::Normal, "ExperimentStarted"),
-            RunStep::Pause { .. } => (EventType::Warning, "SteadyStateBroken"),
-            RunStep::Blind { .. } => (EventType::Warning, "SteadyStateUnobservable"),
-            RunStep::Complete { .. } => (EventType::Normal, "HypothesisHeld"),
-            RunStep::Lost { .. } => (EventType::Warning, "ExperimentLost"),
+            RunStep::Wait { .. } => (EventType::Warning, reasons::WAITING_FOR_STEADY_STATE),
+            RunStep::Start | RunStep::Continue => (EventType::Normal, reasons::EXPERIMENT_STARTED),
+            RunStep::Pause { .. } => (EventType::Warning, reasons::STEADY_STATE_BROKEN),
+            RunStep::Blind { .. } => (EventType::Warning, reasons::STEADY_STATE_UNOBSERVABLE),
+            RunStep::Complete { .. } => (EventType::Normal, reasons::HYPOTHESIS_HELD),
+            RunStep::Lost { .. } => (EventType::Warning, reasons::EXPERIMENT_LOST),
         };
         info!(
             reason,
@@ -406,7 +393,7 @@ async fn fail(
             ctx,
             proposal,
             EventType::Warning,
-            "ExperimentFailed",
+            reasons::EXPERIMENT_FAILED,
             Some(message),
         )
         .await;

@@ -8,6 +8,7 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use super::checks::CheckResult;
+use super::reasons;
 use crate::api::{ExperimentProposalStatus, RunPhase, Verdict, conditions};
 
 /// Everything the next step depends on.
@@ -261,8 +262,8 @@ pub fn status_after(
             phase: Some(RunPhase::NotStarted),
             message: Some(message.clone()),
             conditions: vec![
-                created(false, "WaitingForSteadyState", message),
-                steady(false, "NotSteady"),
+                created(false, reasons::WAITING_FOR_STEADY_STATE, message),
+                steady(false, reasons::NOT_STEADY),
             ],
             ..base
         },
@@ -275,8 +276,8 @@ pub fn status_after(
                 inputs.window.as_secs()
             )),
             conditions: vec![
-                created(true, "Created", "the Chaos Mesh resource exists"),
-                steady(true, "ChecksHold"),
+                created(true, reasons::CREATED, "the Chaos Mesh resource exists"),
+                steady(true, reasons::CHECKS_HOLD),
             ],
             ..base
         },
@@ -288,8 +289,8 @@ pub fn status_after(
             verdict: Some(Verdict::Refuted),
             message: Some(message.clone()),
             conditions: vec![
-                created(true, "Paused", "the Chaos Mesh resource is paused"),
-                steady(false, "CheckBroke"),
+                created(true, reasons::PAUSED, "the Chaos Mesh resource is paused"),
+                steady(false, reasons::CHECK_BROKE),
             ],
             ..base
         },
@@ -301,8 +302,8 @@ pub fn status_after(
             verdict: Some(Verdict::Held),
             message: Some(message.clone()),
             conditions: vec![
-                created(true, "Completed", "the experiment ran its window"),
-                steady(true, "ChecksHeld"),
+                created(true, reasons::COMPLETED, "the experiment ran its window"),
+                steady(true, reasons::CHECKS_HELD),
             ],
             ..base
         },
@@ -314,8 +315,8 @@ pub fn status_after(
             verdict: Some(Verdict::Inconclusive),
             message: Some(message.clone()),
             conditions: vec![
-                created(true, "Paused", "the Chaos Mesh resource is paused"),
-                steady(false, "CheckUnavailable"),
+                created(true, reasons::PAUSED, "the Chaos Mesh resource is paused"),
+                steady(false, reasons::CHECK_UNAVAILABLE),
             ],
             ..base
         },
@@ -326,7 +327,7 @@ pub fn status_after(
             finished_at: Some(Time(now)),
             verdict: Some(Verdict::Inconclusive),
             message: Some(message.clone()),
-            conditions: vec![created(false, "Deleted", message)],
+            conditions: vec![created(false, reasons::DELETED, message)],
             ..base
         },
     }
