@@ -9,6 +9,7 @@ pub mod architecture;
 pub mod chaosmesh;
 pub mod cli;
 pub mod controller;
+pub mod hashing;
 pub mod http;
 pub mod llm;
 pub mod metrics;

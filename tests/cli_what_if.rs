@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use smart_chaos::analysis::AnalysisResult;
-use smart_chaos::analysis::builtin::selection_of;
 use smart_chaos::api::ExperimentProposal;
 use smart_chaos::chaosmesh::SelectorMode;
 
@@ -60,7 +59,7 @@ fn what_if_matches_every_generated_proposal() {
             &std::fs::read_to_string(dir.join(format!("proposals/{}.yaml", planned.name))).unwrap(),
         )
         .unwrap();
-        let pods = match selection_of(&planned.spec) {
+        let pods = match planned.spec.selection() {
             (SelectorMode::One, _) => "one".to_owned(),
             (SelectorMode::All, _) => "all".to_owned(),
             (SelectorMode::Fixed, Some(n)) => n.to_owned(),

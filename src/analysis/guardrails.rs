@@ -16,24 +16,12 @@ use super::naming::{content_hash8, experiment_name};
 use super::result::GroundingLog;
 use super::stages::{StageId, StageOutput, StageOutputs};
 use super::validate;
-use crate::chaosmesh::{ChaosSpec, PodChaosAction, PodSelector, SelectorMode};
+use crate::chaosmesh::{ChaosSpec, PodChaosAction, SelectorMode};
 use crate::servicemap::{Node, NodeKind};
 
 const STAGE: StageId = StageId::Experiments;
 /// Most stress workers an experiment may start per pod.
 const MAX_STRESS_WORKERS: i32 = 4;
-
-fn selector_mut(spec: &mut ChaosSpec) -> &mut PodSelector {
-    match spec {
-        ChaosSpec::PodChaos(s) => &mut s.selector,
-        ChaosSpec::NetworkChaos(s) => &mut s.selector,
-        ChaosSpec::StressChaos(s) => &mut s.selector,
-        ChaosSpec::IOChaos(s) => &mut s.selector,
-        ChaosSpec::DNSChaos(s) => &mut s.selector,
-        ChaosSpec::HTTPChaos(s) => &mut s.selector,
-        ChaosSpec::TimeChaos(s) => &mut s.selector,
-    }
-}
 
 fn labels_text(labels: &BTreeMap<String, String>) -> String {
     let pairs: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -110,7 +98,7 @@ impl Checker<'_, '_, '_> {
         outcome: &mut Outcome,
     ) -> Result<(), String> {
         let index = self.g.index;
-        let selector = selector_mut(&mut design.spec);
+        let selector = design.spec.selector_mut();
         if selector.namespaces.is_empty() {
             selector.namespaces = vec![node.namespace.clone()];
             outcome.adjusted.push((

@@ -2,22 +2,12 @@
 //! labels where Kubernetes needs them.
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::chaosmesh::ChaosKind;
+use crate::hashing::{json_sha256_hex, sha256_hex};
 
 /// Longest Kubernetes object name we emit (a DNS-1123 label).
 pub const MAX_NAME_LEN: usize = 63;
-
-/// Hex SHA-256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    let mut out = String::with_capacity(64);
-    for byte in digest {
-        out.push_str(&format!("{byte:02x}"));
-    }
-    out
-}
 
 /// The first 8 hex digits of the SHA-256 of `parts`, joined by NUL so ("a","bc") ≠ ("ab","c").
 pub fn hash8(parts: &[&str]) -> String {
@@ -29,8 +19,8 @@ pub fn hash8(parts: &[&str]) -> String {
 
 /// The first 8 hex digits of the SHA-256 of `value`'s JSON form (its Debug form if it has none).
 pub fn content_hash8<T: Serialize + std::fmt::Debug>(value: &T) -> String {
-    let bytes = serde_json::to_vec(value).unwrap_or_else(|_| format!("{value:?}").into_bytes());
-    let mut hex = sha256_hex(&bytes);
+    let mut hex =
+        json_sha256_hex(value).unwrap_or_else(|_| sha256_hex(format!("{value:?}").as_bytes()));
     hex.truncate(8);
     hex
 }

@@ -13,18 +13,18 @@ use super::guardrails;
 use super::index::MapIndex;
 use super::map_context::MapContext;
 use super::model::{Probe, SteadyState};
-use super::naming::sha256_hex;
 use super::result::{AnalysisResult, GroundingLog, PlannedExperiment, StageNote};
 use super::stages::{StageEngine, StageId, StageInput, StageOutput, StageOutputs};
 use crate::api::{
     AnalysisSummary, BlastRadius, CheckKind, ProposalHypothesis, RumsfeldCounts, SteadyStateCheck,
 };
+use crate::hashing::sha256_hex;
 use crate::servicemap::{NodeKind, ServiceMap};
 
 /// SHA-256 of the map's JSON form: the key of every cache.
 pub fn map_hash(map: &ServiceMap) -> String {
-    let bytes = serde_json::to_vec(map).unwrap_or_else(|_| format!("{map:?}").into_bytes());
-    sha256_hex(&bytes)
+    map.content_hash()
+        .unwrap_or_else(|_| sha256_hex(format!("{map:?}").as_bytes()))
 }
 
 /// A steady state as the proposal's check.

@@ -158,20 +158,12 @@ pub(crate) fn chaos_spec(at: &str, spec: &ChaosSpec) -> Vec<String> {
     {
         problems.push(format!("{at}.spec.duration: {error}"));
     }
-    let (mode, value) = match spec {
-        ChaosSpec::PodChaos(s) => (s.mode, &s.value),
-        ChaosSpec::NetworkChaos(s) => (s.mode, &s.value),
-        ChaosSpec::StressChaos(s) => (s.mode, &s.value),
-        ChaosSpec::IOChaos(s) => (s.mode, &s.value),
-        ChaosSpec::DNSChaos(s) => (s.mode, &s.value),
-        ChaosSpec::HTTPChaos(s) => (s.mode, &s.value),
-        ChaosSpec::TimeChaos(s) => (s.mode, &s.value),
-    };
+    let (mode, value) = spec.selection();
     let needs_value = matches!(
         mode,
         SelectorMode::Fixed | SelectorMode::FixedPercent | SelectorMode::RandomMaxPercent
     );
-    let parsed = value.as_deref().map(str::parse::<u32>);
+    let parsed = value.map(str::parse::<u32>);
     match (needs_value, parsed) {
         (true, None) => problems.push(format!("{at}.spec.value: required by mode {mode:?}")),
         (true, Some(Err(_))) => problems.push(format!("{at}.spec.value: must be a whole number")),

@@ -366,7 +366,7 @@ mod tests {
         let result = analyze_builtin(&map, &AnalysisConfig::default()).unwrap();
         assert!(!result.planned.is_empty());
         for planned in &result.planned {
-            let (mode, value) = super::super::builtin::selection_of(&planned.spec);
+            let (mode, value) = planned.spec.selection();
             let pods = match (mode, value) {
                 (SelectorMode::One, _) => "one".to_owned(),
                 (SelectorMode::All, _) => "all".to_owned(),

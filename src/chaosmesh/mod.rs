@@ -464,6 +464,32 @@ impl ChaosSpec {
         }
     }
 
+    /// Mutable access to the pods the experiment acts on, for guardrails that narrow them.
+    pub fn selector_mut(&mut self) -> &mut PodSelector {
+        match self {
+            ChaosSpec::PodChaos(s) => &mut s.selector,
+            ChaosSpec::NetworkChaos(s) => &mut s.selector,
+            ChaosSpec::StressChaos(s) => &mut s.selector,
+            ChaosSpec::IOChaos(s) => &mut s.selector,
+            ChaosSpec::DNSChaos(s) => &mut s.selector,
+            ChaosSpec::HTTPChaos(s) => &mut s.selector,
+            ChaosSpec::TimeChaos(s) => &mut s.selector,
+        }
+    }
+
+    /// How many of the selected pods the experiment touches: its mode and value.
+    pub fn selection(&self) -> (SelectorMode, Option<&str>) {
+        match self {
+            ChaosSpec::PodChaos(s) => (s.mode, s.value.as_deref()),
+            ChaosSpec::NetworkChaos(s) => (s.mode, s.value.as_deref()),
+            ChaosSpec::StressChaos(s) => (s.mode, s.value.as_deref()),
+            ChaosSpec::IOChaos(s) => (s.mode, s.value.as_deref()),
+            ChaosSpec::DNSChaos(s) => (s.mode, s.value.as_deref()),
+            ChaosSpec::HTTPChaos(s) => (s.mode, s.value.as_deref()),
+            ChaosSpec::TimeChaos(s) => (s.mode, s.value.as_deref()),
+        }
+    }
+
     /// Mutable access to the selection, for guardrails that narrow it.
     pub fn selection_mut(&mut self) -> (&mut SelectorMode, &mut Option<String>) {
         match self {

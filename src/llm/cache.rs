@@ -10,7 +10,8 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{Completion, hex_sha256};
+use super::Completion;
+use crate::hashing::sha256_hex;
 
 /// The address of one cached stage result (64 hex digits).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -31,7 +32,7 @@ impl CacheKey {
             material.extend_from_slice(&(field.len() as u64).to_be_bytes());
             material.extend_from_slice(field.as_bytes());
         }
-        CacheKey(hex_sha256(&material))
+        CacheKey(sha256_hex(&material))
     }
 
     /// The hex digest.

@@ -29,10 +29,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::ProviderName;
+use crate::hashing::{json_sha256_hex, sha256_hex};
 
 pub use cache::{CacheError, CacheKey, CompletionCache, FileCache, MemoryCache};
 pub use engine::{EngineOptions, LlmStageEngine, StageUsageRow, UsageReport};
@@ -111,8 +111,7 @@ impl CompletionRequest {
     pub fn input_hash(&self) -> String {
         // Serialising a struct of strings, numbers and a schema cannot fail; an empty input would
         // still produce a stable (if useless) hash rather than an error.
-        let bytes = serde_json::to_vec(self).unwrap_or_default();
-        hex_sha256(&bytes)
+        json_sha256_hex(self).unwrap_or_else(|_| sha256_hex(&[]))
     }
 
     /// Rough size of the prompt in tokens: bytes / 4 over every text and the schema, which
@@ -496,16 +495,6 @@ pub(crate) fn validate_output_name(name: &str) -> Result<(), LlmError> {
             "output name {name:?} must match ^[a-zA-Z0-9_-]{{1,64}}$"
         )))
     }
-}
-
-/// Lower-case hex sha256.
-pub(crate) fn hex_sha256(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    let mut out = String::with_capacity(64);
-    for byte in digest {
-        out.push_str(&format!("{byte:02x}"));
-    }
-    out
 }
 
 /// Cuts a server's message to a length fit for an error, on a char boundary.

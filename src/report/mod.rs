@@ -146,15 +146,7 @@ pub fn describe_spec(spec: &ChaosSpec) -> String {
         }
         ChaosSpec::TimeChaos(s) => format!("clock offset {}", s.time_offset),
     };
-    let (mode, value) = match spec {
-        ChaosSpec::PodChaos(s) => (s.mode, &s.value),
-        ChaosSpec::NetworkChaos(s) => (s.mode, &s.value),
-        ChaosSpec::StressChaos(s) => (s.mode, &s.value),
-        ChaosSpec::IOChaos(s) => (s.mode, &s.value),
-        ChaosSpec::DNSChaos(s) => (s.mode, &s.value),
-        ChaosSpec::HTTPChaos(s) => (s.mode, &s.value),
-        ChaosSpec::TimeChaos(s) => (s.mode, &s.value),
-    };
+    let (mode, value) = spec.selection();
     let mode = match mode {
         SelectorMode::One => "one",
         SelectorMode::All => "all",

@@ -6,10 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use super::build::EXTERNAL_NAMESPACE;
-use super::model::{
-    CallEnd, Edge, Evidence, EvidenceKind, Node, NodeId, NodeKind, ServiceMap, UnmatchedName,
-};
+use super::build::edges::EdgeAccumulator;
+use super::model::{CallEnd, Evidence, EvidenceKind, NodeId, ServiceMap, UnmatchedName};
 use super::names::{Callee, Matching, NameHints, NameIndex};
 
 /// A call between two named ends, with the evidence that shows it.
@@ -51,7 +49,7 @@ pub fn attach(
 ) -> AttachReport {
     let mut report = AttachReport::default();
     let mut additions: Vec<(NodeId, NodeId, Evidence)> = Vec::new();
-    let mut externals: BTreeMap<NodeId, String> = BTreeMap::new();
+    let mut edges = EdgeAccumulator::from_edges(std::mem::take(&mut map.edges));
     let mut unmatched: BTreeMap<(String, String, CallEnd), UnmatchedName> = BTreeMap::new();
     {
         let index = NameIndex::new(map);
@@ -122,65 +120,30 @@ pub fn attach(
                     }
                     id
                 }
-                Callee::External(host) => {
-                    let id = NodeId::new(EXTERNAL_NAMESPACE, NodeKind::External, &host);
-                    externals.insert(id.clone(), host);
-                    id
-                }
+                Callee::External(host) => edges.external_node(&host),
             };
             report.attached += 1;
             additions.push((from, to, call.evidence));
         }
     }
-    for (id, host) in externals {
-        if !map.nodes.iter().any(|n| n.id == id) {
-            map.nodes.push(Node {
-                id,
-                kind: NodeKind::External,
-                namespace: EXTERNAL_NAMESPACE.to_owned(),
-                name: host.clone(),
-                entry_point: false,
-                entry_via: None,
-                load_generator: false,
-                workload: None,
-                service: None,
-                host: Some(host),
-            });
-        }
-    }
-    map.nodes.sort_by(|a, b| a.id.cmp(&b.id));
-
-    let mut edges: BTreeMap<(NodeId, NodeId), Edge> = std::mem::take(&mut map.edges)
-        .into_iter()
-        .map(|e| ((e.from.clone(), e.to.clone()), e))
-        .collect();
     for (from, to, evidence) in additions {
         let floor = match evidence.kind() {
             EvidenceKind::Traffic => confidence::TRAFFIC,
             EvidenceKind::Declared | EvidenceKind::Config => confidence::DECLARED,
         };
-        let edge = edges.entry((from.clone(), to.clone())).or_insert_with(|| {
+        if edges.add(from, to, evidence, floor, None, None) {
             report.new_edges += 1;
-            Edge {
-                from,
-                to,
-                evidence: Vec::new(),
-                kinds: Vec::new(),
-                confidence: 0.0,
-                port: None,
-                protocol: None,
-            }
-        });
-        merge_evidence(&mut edge.evidence, evidence);
-        edge.confidence = edge.confidence.max(floor);
+        }
     }
-    map.edges = edges
-        .into_values()
-        .map(|mut e| {
-            e.normalize();
-            e
-        })
-        .collect();
+    // Edges attached here name no protocol of their own.
+    let (finished, reached) = edges.finish(|_, _| None);
+    map.edges = finished;
+    for node in reached {
+        if !map.nodes.iter().any(|n| n.id == node.id) {
+            map.nodes.push(node);
+        }
+    }
+    map.nodes.sort_by(|a, b| a.id.cmp(&b.id));
     if report.new_edges > 0 {
         super::entry::remark_call_graph_roots(map);
     }
@@ -196,25 +159,6 @@ fn calls_of(evidence: &Evidence) -> u64 {
         Evidence::Traffic(t) => t.requests.max(1),
         _ => 1,
     }
-}
-
-/// Adds `evidence` to an edge's list. Traffic from one origin is one entry: names of several pods
-/// of one workload reach the same edge, and their counts add up (the window is the longest; the
-/// latencies the worst, since quantiles do not add).
-fn merge_evidence(list: &mut Vec<Evidence>, evidence: Evidence) {
-    if let Evidence::Traffic(new) = &evidence
-        && let Some(Evidence::Traffic(old)) = list
-            .iter_mut()
-            .find(|e| matches!(e, Evidence::Traffic(t) if t.origin == new.origin))
-    {
-        old.requests += new.requests;
-        old.errors += new.errors;
-        old.window_seconds = old.window_seconds.max(new.window_seconds);
-        old.p50_micros = old.p50_micros.max(new.p50_micros);
-        old.p99_micros = old.p99_micros.max(new.p99_micros);
-        return;
-    }
-    list.push(evidence);
 }
 
 fn evidence_origin(evidence: &Evidence) -> String {

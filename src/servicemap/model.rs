@@ -232,6 +232,16 @@ pub struct Node {
     pub host: Option<String>,
 }
 
+impl Node {
+    /// Whether losing one pod stops the node: a workload of one replica (one when unset), a
+    /// DaemonSet excepted since its pods are one per machine. Nodes that are not workloads count
+    /// as one pod.
+    pub fn is_single_point_of_failure(&self) -> bool {
+        self.kind != NodeKind::DaemonSet
+            && self.workload.as_ref().and_then(|w| w.replicas).unwrap_or(1) <= 1
+    }
+}
+
 /// How an entry point was found.
 #[derive(
     Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash,

@@ -4,8 +4,6 @@
 
 use std::fmt::Write;
 
-use sha2::{Digest, Sha256};
-
 use super::model::{Edge, Evidence, EvidenceKind, Node, NodeKind, ServiceMap};
 
 /// Edges below this confidence are drawn dashed.
@@ -29,13 +27,7 @@ impl ServiceMap {
     /// SHA-256 (hex) of the map's compact JSON: equal maps have equal hashes, and any change
     /// to a node, an edge or its evidence changes it.
     pub fn content_hash(&self) -> Result<String, RenderError> {
-        let bytes = serde_json::to_vec(self)?;
-        let digest = Sha256::digest(&bytes);
-        let mut hex = String::with_capacity(64);
-        for byte in digest {
-            let _ = write!(hex, "{byte:02x}");
-        }
-        Ok(hex)
+        Ok(crate::hashing::json_sha256_hex(self)?)
     }
 
     /// The map as a Graphviz digraph.

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use super::super::index::MapIndex;
 use super::super::model::{BlastRadiusOutput, ExperimentBlastRadius, ExperimentDesign, Severity};
 use super::label;
-use crate::chaosmesh::{ChaosSpec, SelectorMode};
+use crate::chaosmesh::SelectorMode;
 
 /// How many of a workload's pods a selection touches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,25 +58,12 @@ pub fn pod_touch(mode: SelectorMode, value: Option<&str>, replicas: Option<i32>)
     }
 }
 
-/// The selection of a spec: its mode and value.
-pub fn selection(spec: &ChaosSpec) -> (SelectorMode, Option<&str>) {
-    match spec {
-        ChaosSpec::PodChaos(s) => (s.mode, s.value.as_deref()),
-        ChaosSpec::NetworkChaos(s) => (s.mode, s.value.as_deref()),
-        ChaosSpec::StressChaos(s) => (s.mode, s.value.as_deref()),
-        ChaosSpec::IOChaos(s) => (s.mode, s.value.as_deref()),
-        ChaosSpec::DNSChaos(s) => (s.mode, s.value.as_deref()),
-        ChaosSpec::HTTPChaos(s) => (s.mode, s.value.as_deref()),
-        ChaosSpec::TimeChaos(s) => (s.mode, s.value.as_deref()),
-    }
-}
-
 /// The blast radius of one experiment.
 pub fn blast_radius_of(
     index: &MapIndex<'_>,
     experiment: &ExperimentDesign,
 ) -> ExperimentBlastRadius {
-    let (mode, value) = selection(&experiment.spec);
+    let (mode, value) = experiment.spec.selection();
     blast_radius_for(
         index,
         &experiment.id,
@@ -193,7 +180,7 @@ mod tests {
     use super::*;
     use crate::analysis::fixtures;
     use crate::analysis::model::ExperimentDesign;
-    use crate::chaosmesh::{PodChaosAction, PodChaosSpec, PodSelector};
+    use crate::chaosmesh::{ChaosSpec, PodChaosAction, PodChaosSpec, PodSelector};
     use crate::servicemap::NodeId;
 
     #[test]

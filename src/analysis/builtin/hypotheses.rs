@@ -186,12 +186,12 @@ impl Builder<'_, '_> {
             .unwrap_or_default();
         match candidate.fault {
             Fault::PodLoss => {
-                let replicas = info.and_then(|w| w.replicas).unwrap_or(1);
-                if replicas <= 1 && node.kind != NodeKind::DaemonSet {
+                if node.is_single_point_of_failure() {
                     format!(
                         "If the only pod of {name} fails, then {y} keep {z} (the map suggests not: {name} runs a single replica)"
                     )
                 } else {
+                    let replicas = info.and_then(|w| w.replicas).unwrap_or(1);
                     format!(
                         "If one of the {replicas} pods of {name} is killed, then {y} keep {z}, because the remaining replicas take the traffic"
                     )
@@ -243,9 +243,8 @@ impl Builder<'_, '_> {
         let peer_node = candidate.peer.map(|p| self.index.node(p));
         let upstream = self.index.upstream(candidate.target);
         let keepers = self.keepers(candidate, &upstream);
-        let single_pod_loss = candidate.fault == Fault::PodLoss
-            && node.kind != NodeKind::DaemonSet
-            && node.workload.as_ref().and_then(|w| w.replicas).unwrap_or(1) <= 1;
+        let single_pod_loss =
+            candidate.fault == Fault::PodLoss && node.is_single_point_of_failure();
         let steady_state_ids = relevant_steady_states(
             self.index,
             self.steady,
@@ -341,7 +340,7 @@ impl Builder<'_, '_> {
                 (false, _, false) => 50,
                 (false, _, true) => 35,
             };
-            let single = replicas <= 1 && node.kind != NodeKind::DaemonSet;
+            let single = node.is_single_point_of_failure();
             push(
                 Fault::PodLoss,
                 None,

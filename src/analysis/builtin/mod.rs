@@ -12,7 +12,7 @@ mod steady_state;
 
 use async_trait::async_trait;
 
-pub use blast_radius::{blast_radius_for, blast_radius_of, pod_touch, selection as selection_of};
+pub use blast_radius::{blast_radius_for, blast_radius_of, pod_touch};
 pub use experiments::default_test_case;
 
 use super::index::MapIndex;

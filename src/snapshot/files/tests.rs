@@ -1,0 +1,261 @@
+use super::documents::{rebase_lines, split_documents};
+use super::format::probe_type_meta;
+use super::limits::excessive_flow_nesting;
+use super::*;
+
+fn read(text: &str) -> ReadOutcome {
+    read_str(text, Path::new("test.yaml"), &ReadOptions::default())
+        .expect("non-strict reading never fails")
+}
+
+#[test]
+fn splits_documents_with_their_start_lines() {
+    let text = "a: 1\n---\nb: 2\n--- # c\nc: 3\n...\nd: 4\n";
+    let docs = split_documents(text);
+    let starts: Vec<usize> = docs.iter().map(|(line, _)| *line).collect();
+    assert_eq!(starts, vec![1, 2, 4, 7]);
+    assert_eq!(docs[0].1, "a: 1\n");
+    assert_eq!(docs[3].1, "d: 4\n");
+    // `----` and `---x` are not markers.
+    assert_eq!(split_documents("a: |\n  x\n----\n").len(), 1);
+}
+
+#[test]
+fn probes_kind_and_api_version_from_top_level_lines() {
+    let meta = probe_type_meta("apiVersion: apps/v1\nkind: \"Deployment\" # c\nspec: {}\n")
+        .expect("kind found");
+    assert_eq!(meta.kind.as_deref(), Some("Deployment"));
+    assert_eq!(meta.api_version.as_deref(), Some("apps/v1"));
+    assert!(probe_type_meta("{\"kind\": \"Service\"}").is_none());
+    assert!(probe_type_meta("metadata:\n  kind: x\n").is_none());
+}
+
+#[test]
+fn flow_nesting_prescan_counts_only_real_flow_collections() {
+    let deep = format!("a: {}", "[".repeat(200));
+    assert_eq!(excessive_flow_nesting(&deep, 128), Some(1));
+    let nested_ok = format!("a: {}x{}", "[".repeat(100), "]".repeat(100));
+    assert_eq!(excessive_flow_nesting(&nested_ok, 128), None);
+    // Brackets in plain, quoted and block scalars, and comments, are text.
+    let texts = format!(
+        "a: x{b}\nb: '{b}'\nc: \"{b}\"\nd: |\n  {b}\n  {b}\ne: 1 # {b}\n",
+        b = "[".repeat(200)
+    );
+    assert_eq!(excessive_flow_nesting(&texts, 128), None);
+    let late = format!("a: 1\nb:\n  - {}\n", "{".repeat(129));
+    assert_eq!(excessive_flow_nesting(&late, 128), Some(3));
+}
+
+#[test]
+fn rebases_parser_lines() {
+    assert_eq!(
+        rebase_lines(
+            "bad at line 3 column 2, while parsing at line 1 column 1",
+            10
+        ),
+        "bad at line 12 column 2, while parsing at line 10 column 1"
+    );
+}
+
+#[test]
+fn bad_document_is_reported_with_its_file_line_and_the_rest_is_read() {
+    let text = "\
+apiVersion: v1
+kind: Service
+metadata: {name: a}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: broken
+spec:
+  replicas: three
+---
+apiVersion: v1
+kind: Service
+metadata: {name: b}
+";
+    let outcome = read(text);
+    let names: Vec<&str> = outcome
+        .snapshot
+        .services
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(names, vec!["a", "b"]);
+    assert_eq!(outcome.warnings.len(), 1, "{:?}", outcome.warnings);
+    let warning = &outcome.warnings[0];
+    assert_eq!(warning.line, 10, "{warning}");
+    assert!(warning.message.contains("Deployment"), "{warning}");
+    assert!(
+        warning.to_string().starts_with("test.yaml:10: "),
+        "{warning}"
+    );
+}
+
+#[test]
+fn strict_makes_the_first_warning_fatal() {
+    let options = ReadOptions {
+        strict: true,
+        ..ReadOptions::default()
+    };
+    let err = read_str(
+        "kind: Service\nmetadata: [\n",
+        Path::new("x.yaml"),
+        &options,
+    )
+    .expect_err("strict fails");
+    assert!(
+        matches!(err, SnapshotError::Strict(ref w) if w.line >= 1),
+        "{err}"
+    );
+    assert!(err.to_string().contains("x.yaml"), "{err}");
+}
+
+#[test]
+fn namespaces_default_and_can_be_overridden() {
+    let text = "apiVersion: v1\nkind: Service\nmetadata: {name: a}\n---\n\
+                apiVersion: v1\nkind: Service\nmetadata: {name: b, namespace: shop}\n";
+    let outcome = read(text);
+    let ids: Vec<(&str, &str)> = outcome
+        .snapshot
+        .services
+        .iter()
+        .map(|s| (s.namespace.as_str(), s.name.as_str()))
+        .collect();
+    assert_eq!(ids, vec![("default", "a"), ("shop", "b")]);
+    let options = ReadOptions {
+        default_namespace: "team".to_owned(),
+        ..ReadOptions::default()
+    };
+    let outcome = read_str(text, Path::new("t.yaml"), &options).expect("reads");
+    assert_eq!(outcome.snapshot.services[1].namespace, "team");
+}
+
+#[test]
+fn lists_json_and_unknown_kinds() {
+    let list = "apiVersion: v1\nkind: List\nitems:\n\
+                - {apiVersion: v1, kind: Service, metadata: {name: a}}\n\
+                - {apiVersion: v1, kind: ServiceAccount, metadata: {name: sa}}\n\
+                - {apiVersion: v1, kind: Secret, metadata: {name: s}, data: {k: dg==}}\n";
+    let outcome = read(list);
+    assert_eq!(outcome.snapshot.services.len(), 1);
+    assert_eq!(outcome.snapshot.skipped.get("ServiceAccount"), Some(&1));
+    assert_eq!(outcome.snapshot.skipped.get("Secret"), Some(&1));
+    assert!(outcome.warnings.is_empty(), "{:?}", outcome.warnings);
+
+    let json = r#"{"apiVersion":"v1","kind":"ConfigMapList","items":[
+        {"metadata":{"name":"cm","namespace":"x"},"data":{"A":"b:1"}}]}"#;
+    let outcome = read_str(json, Path::new("l.json"), &ReadOptions::default()).expect("reads");
+    assert_eq!(outcome.snapshot.config_maps.len(), 1);
+    assert_eq!(outcome.snapshot.config_maps[0].namespace, "x");
+}
+
+#[test]
+fn older_api_versions_are_read_with_a_warning() {
+    let text = "apiVersion: policy/v1beta1\nkind: PodDisruptionBudget\n\
+                metadata: {name: p}\nspec: {minAvailable: 1, selector: {matchLabels: {a: b}}}\n";
+    let outcome = read(text);
+    assert_eq!(outcome.snapshot.pdbs.len(), 1);
+    assert_eq!(outcome.warnings.len(), 1);
+    assert!(outcome.warnings[0].message.contains("policy/v1beta1"));
+}
+
+#[test]
+fn controlled_pods_are_skipped_and_bare_pods_kept() {
+    let text = "\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: owned
+  ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: rs, uid: u, controller: true}]
+spec: {containers: [{name: c, image: i}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: bare}
+spec: {containers: [{name: c, image: i}]}
+";
+    let outcome = read(text);
+    let names: Vec<&str> = outcome
+        .snapshot
+        .workloads
+        .iter()
+        .map(|w| w.name.as_str())
+        .collect();
+    assert_eq!(names, vec!["bare"]);
+    assert_eq!(
+        outcome.snapshot.skipped.get("Pod (owned by a controller)"),
+        Some(&1)
+    );
+}
+
+#[test]
+fn empty_documents_and_comments_are_skipped() {
+    let outcome = read("---\n# only a comment\n---\n\n---\n");
+    assert_eq!(outcome.documents, 0);
+    assert!(outcome.warnings.is_empty());
+}
+
+#[test]
+fn documents_without_a_kind_are_warnings() {
+    let outcome = read("apiVersion: v1\nmetadata: {name: a}\n---\nkind: ''\n---\n- a list\n");
+    let lines: Vec<usize> = outcome.warnings.iter().map(|w| w.line).collect();
+    assert_eq!(lines, vec![1, 3, 6], "{:?}", outcome.warnings);
+    assert!(outcome.snapshot.skipped.is_empty());
+}
+
+fn service(name: &str) -> String {
+    format!(
+        r#"{{"apiVersion":"v1","kind":"Service","metadata":{{"name":"{name}","namespace":"n"}},"spec":{{"ports":[{{"port":80}}]}}}}"#
+    )
+}
+
+#[test]
+fn json_list_is_read_item_by_item_and_a_bad_item_loses_only_itself() {
+    let text = format!(
+        r#"{{"kind":"List","metadata":{{}},"items":[{},{{"apiVersion":"v1","kind":"Service","spec":"oops"}},{}]}}"#,
+        service("a"),
+        service("b")
+    );
+    let outcome = read_str(&text, Path::new("l.json"), &ReadOptions::default()).expect("reads");
+    assert_eq!(outcome.snapshot.services.len(), 2);
+    assert_eq!(outcome.warnings.len(), 1, "{:?}", outcome.warnings);
+    assert!(
+        outcome.warnings[0]
+            .message
+            .starts_with("item 1 of the List (Service)"),
+        "{}",
+        outcome.warnings[0].message
+    );
+}
+
+#[test]
+fn truncated_list_is_one_warning_with_its_cause() {
+    let text = format!(
+        r#"{{"kind":"List","items":[{},{},{{"kind":"Serv"#,
+        service("a"),
+        service("b")
+    );
+    let outcome = read_str(&text, Path::new("l.json"), &ReadOptions::default()).expect("reads");
+    // Not valid JSON: its kind cannot be trusted, so nothing of it is read.
+    assert_eq!(outcome.snapshot.services.len(), 0);
+    assert_eq!(outcome.warnings.len(), 1);
+    assert!(
+        outcome.warnings[0].message.contains("EOF"),
+        "{}",
+        outcome.warnings[0].message
+    );
+    let strict = ReadOptions {
+        strict: true,
+        ..ReadOptions::default()
+    };
+    assert!(read_str(&text, Path::new("l.json"), &strict).is_err());
+}
+
+#[test]
+fn yaml_list_with_null_items_is_empty() {
+    let outcome = read("apiVersion: v1\nkind: List\nitems:\n");
+    assert!(outcome.warnings.is_empty(), "{:?}", outcome.warnings);
+    assert_eq!(outcome.documents, 1);
+}
