@@ -22,18 +22,8 @@ esac
 out_dir="$target_dir/apiserver"
 out="$out_dir/kube-apiserver-harness"
 
-# Prefer an explicit GO, then PATH, then the usual install location.
-go_bin="${GO:-}"
-if [[ -z "$go_bin" ]]; then
-  if command -v go >/dev/null 2>&1; then
-    go_bin="go"
-  elif [[ -x /usr/local/go/bin/go ]]; then
-    go_bin="/usr/local/go/bin/go"
-  else
-    echo "build-apiserver: no Go toolchain found (set GO or put go on PATH)" >&2
-    exit 1
-  fi
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/lib/go.sh"
+find_go build-apiserver
 
 if [[ "${FORCE:-0}" != "1" && -x "$out" ]]; then
   # find prints the first source file newer than the binary; none = fresh.

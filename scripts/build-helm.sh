@@ -17,17 +17,8 @@ tools="$target_dir/tools"
 out="$tools/helm"
 stamp="$tools/helm.version"
 
-go_bin="${GO:-}"
-if [[ -z "$go_bin" ]]; then
-  if command -v go >/dev/null 2>&1; then
-    go_bin="go"
-  elif [[ -x /usr/local/go/bin/go ]]; then
-    go_bin="/usr/local/go/bin/go"
-  else
-    echo "build-helm: no Go toolchain found (set GO or put go on PATH)" >&2
-    exit 1
-  fi
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/lib/go.sh"
+find_go build-helm
 
 if [[ -x "$out" && -f "$stamp" && "$(cat "$stamp")" == "$version" ]]; then
   echo "build-helm: $out ($version) is up to date" >&2

@@ -15,17 +15,8 @@ case "$target_dir" in
 esac
 out="$target_dir/tools/kstatus-health"
 
-go_bin="${GO:-}"
-if [[ -z "$go_bin" ]]; then
-  if command -v go >/dev/null 2>&1; then
-    go_bin="go"
-  elif [[ -x /usr/local/go/bin/go ]]; then
-    go_bin="/usr/local/go/bin/go"
-  else
-    echo "build-kstatus: no Go toolchain found (set GO or put go on PATH)" >&2
-    exit 1
-  fi
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/lib/go.sh"
+find_go build-kstatus
 
 if [[ -x "$out" && -z "$(find "$src_dir" -type f -newer "$out" -print -quit)" ]]; then
   echo "build-kstatus: $out is up to date" >&2

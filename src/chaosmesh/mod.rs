@@ -5,6 +5,8 @@
 //! types double as the schema of `ExperimentProposal.spec.experiment`, so a proposal can only hold
 //! an experiment of a shape we know.
 
+pub mod status;
+
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;

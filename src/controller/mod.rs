@@ -17,6 +17,7 @@ pub mod deadman;
 pub mod error;
 pub mod halt;
 pub mod http_check;
+pub mod injection;
 pub mod leader;
 pub mod operator;
 pub mod prologue;
@@ -27,6 +28,7 @@ pub mod run;
 pub mod steps;
 pub mod telemetry;
 pub mod tenancy;
+pub mod timeline;
 
 pub(crate) use context::publish_event;
 pub use context::{Backoff, Context, ControllerSettings};

@@ -17,12 +17,12 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
-use tracing::{debug, info, instrument};
+use tracing::{debug, info, instrument, warn};
 
 use super::checks::{self, CheckResult, PrometheusAccess};
 use super::run::{self, RunInputs, RunStep};
-use super::telemetry;
 use super::{Context, Error, reasons};
+use super::{injection, telemetry, timeline};
 use crate::api::{
     ANALYSIS_LABEL, ApprovalState, ChaosAnalysis, CheckKind, ExperimentProposal,
     ExperimentProposalStatus, FIELD_MANAGER, PROPOSAL_LABEL, RunPhase,
@@ -210,6 +210,17 @@ async fn approved(proposal: &ExperimentProposal, ctx: &Context) -> Result<Action
     if let Some(halt) = ctx.halt.covering(&ns) {
         return super::halt::hold(proposal, ctx, &halt, existing.as_ref(), spec.kind()).await;
     }
+    let chaos_status = existing.as_ref().map(|object| {
+        injection::chaos_status(object).unwrap_or_else(|error| {
+            warn!(%error, "the Chaos Mesh status is not in the expected shape; read as empty");
+            Default::default()
+        })
+    });
+    let chaos_object = format!("{}/{name}", spec.kind());
+    // Whole seconds: status times are stored at that precision, so an unchanged status compares
+    // equal to what was read back and is not written again.
+    let now = Timestamp::from_second(Timestamp::now().as_second()).unwrap_or(Timestamp::UNIX_EPOCH);
+
     if previous.phase == Some(RunPhase::Paused) {
         // Level-triggered stop condition: keep the pause annotation on, whatever happened since.
         let paused = existing.as_ref().is_some_and(|o| {
@@ -218,7 +229,22 @@ async fn approved(proposal: &ExperimentProposal, ctx: &Context) -> Result<Action
         if existing.is_some() && !paused {
             apply_chaos(&api, proposal, &spec, true).await?;
         }
-        return Ok(Action::await_change());
+        // Until Chaos Mesh records the pause, look again: its status does not wake this controller.
+        let Some(chaos) = &chaos_status else {
+            return Ok(Action::await_change());
+        };
+        if let Some(timeline) = timeline::while_paused(&previous, chaos, &chaos_object, now) {
+            let desired = ExperimentProposalStatus {
+                timeline,
+                ..previous.clone()
+            };
+            write_status(proposal, ctx, &desired).await?;
+        }
+        return Ok(if chaos.paused() {
+            Action::await_change()
+        } else {
+            Action::requeue(ctx.config.check_interval)
+        });
     }
 
     let prometheus = prometheus_access(ctx, proposal, &ns).await;
@@ -235,12 +261,32 @@ async fn approved(proposal: &ExperimentProposal, ctx: &Context) -> Result<Action
             .map(|t| t.0),
         checks: &results,
         window,
-        // Whole seconds: status times are stored at that precision, so an unchanged status
-        // compares equal to what was read back and is not written again.
-        now: Timestamp::from_second(Timestamp::now().as_second()).unwrap_or(Timestamp::UNIX_EPOCH),
+        now,
     };
     let step = run::next_step(&inputs);
     debug!(?step, "next step");
+    if let Some(message) = injection::failure(&previous, chaos_status.as_ref(), &step) {
+        // Stop Chaos Mesh retrying; the run ends here without a verdict.
+        apply_chaos(&api, proposal, &spec, true).await?;
+        let mut desired = injection::failed_status(
+            &previous,
+            &message,
+            proposal.metadata.generation,
+            &name,
+            now,
+        );
+        timeline::injection_failed(&mut desired.timeline, &message, now);
+        write_status(proposal, ctx, &desired).await?;
+        publish(
+            ctx,
+            proposal,
+            EventType::Warning,
+            reasons::INJECTION_FAILED,
+            Some(message),
+        )
+        .await;
+        return Ok(Action::await_change());
+    }
     match &step {
         RunStep::Start => apply_chaos(&api, proposal, &spec, false).await?,
         RunStep::Pause { .. } | RunStep::Blind { .. } if existing.is_some() => {
@@ -248,7 +294,18 @@ async fn approved(proposal: &ExperimentProposal, ctx: &Context) -> Result<Action
         }
         _ => {}
     }
-    let desired = run::status_after(&step, &inputs, proposal.metadata.generation, &name);
+    let mut desired = run::status_after(&step, &inputs, proposal.metadata.generation, &name);
+    desired.timeline = timeline::after_round(&timeline::Round {
+        previous: &previous,
+        step: &step,
+        desired: &desired,
+        checks: &results,
+        chaos: chaos_status.as_ref(),
+        chaos_object: &chaos_object,
+        approval: &proposal.spec.approval,
+        sample_every: ctx.config.check_interval,
+        now,
+    });
     let changed_phase = previous.phase != desired.phase;
     write_status(proposal, ctx, &desired).await?;
     if changed_phase {

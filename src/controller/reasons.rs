@@ -24,6 +24,8 @@ pub const STEADY_STATE_BROKEN: &str = "SteadyStateBroken";
 pub const STEADY_STATE_UNOBSERVABLE: &str = "SteadyStateUnobservable";
 pub const HYPOTHESIS_HELD: &str = "HypothesisHeld";
 pub const EXPERIMENT_LOST: &str = "ExperimentLost";
+/// Also the ExperimentCreated condition's reason when Chaos Mesh could not inject.
+pub const INJECTION_FAILED: &str = "InjectionFailed";
 
 // ExperimentProposal conditions: ExperimentCreated
 pub const CREATED: &str = "Created";

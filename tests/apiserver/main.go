@@ -34,9 +34,16 @@ type cliOptions struct {
 	port         int
 	readyTimeout time.Duration
 	watchStdin   bool
+	// The fuller test cluster (scripts/with-cluster.sh): controllers and
+	// scheduler as child processes, and Chaos Mesh's webhooks registered.
+	controlPlane      bool
+	chaosMeshWebhooks bool
 }
 
 func main() {
+	if len(os.Args) > 1 && (os.Args[1] == controllerManagerCommand || os.Args[1] == schedulerCommand) {
+		os.Exit(runComponent(os.Args[1], os.Args[2:]))
+	}
 	opts, err := parseFlags(os.Args[1:])
 	if err != nil {
 		fatalf("%v", err)
@@ -51,6 +58,8 @@ func parseFlags(args []string) (cliOptions, error) {
 	fs.IntVar(&o.port, "port", 0, "secure port on 127.0.0.1 (0 picks a free port)")
 	fs.DurationVar(&o.readyTimeout, "ready-timeout", 120*time.Second, "give up if the API server is not ready within this time")
 	fs.BoolVar(&o.watchStdin, "watch-stdin", true, "exit when stdin reaches EOF (so the server dies with the process that spawned it)")
+	fs.BoolVar(&o.controlPlane, "control-plane", false, "also run kube-controller-manager and kube-scheduler (child processes) and wait for them")
+	fs.BoolVar(&o.chaosMeshWebhooks, "chaos-mesh-webhooks", false, "register Chaos Mesh's admission webhooks at 127.0.0.1 (port and certificate in DIR/chaos-mesh)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -170,6 +179,40 @@ func run(o cliOptions) int {
 	}
 	warnIfVersionUnset(gitVersion)
 
+	// Children that stop on their own end the harness like the apiserver does.
+	childDone := make(chan string, 2)
+	if o.controlPlane || o.chaosMeshWebhooks {
+		client, err := adminClient(serverURL, pki.caPEM, users.adminToken)
+		if err != nil {
+			return startFailed("%v", err)
+		}
+		if o.chaosMeshWebhooks {
+			webhooks, err := prepareChaosMeshWebhooks(state, pki)
+			if err != nil {
+				return startFailed("preparing Chaos Mesh webhooks: %v", err)
+			}
+			if err := installChaosMeshWebhooks(starting, client, webhooks, pki.caPEM); err != nil {
+				return startFailed("installing Chaos Mesh webhooks: %v", err)
+			}
+		}
+		if o.controlPlane {
+			children, err := startControlPlane(state, pki)
+			if err != nil {
+				return startFailed("%v", err)
+			}
+			defer stopControlPlane(children)
+			if err := waitControlPlaneReady(starting, client, children); err != nil {
+				return startFailed("waiting for the control plane: %v", err)
+			}
+			for _, c := range children {
+				go func() {
+					<-c.done
+					childDone <- c.name
+				}()
+			}
+		}
+	}
+
 	// The ready file is written atomically so a watcher never reads half a URL.
 	if err := writeFileAtomic(state.readyFile, []byte(serverURL+"\n"), 0o644); err != nil {
 		return failf("writing %s: %v", state.readyFile, err)
@@ -182,6 +225,8 @@ func run(o cliOptions) int {
 	case <-stop.Done():
 		logs.printf("stopping: %v", context.Cause(stop))
 		return 0
+	case name := <-childDone:
+		return failf("%s exited unexpectedly (log: %s)", name, filepath.Join(state.root, name+".log"))
 	case err := <-apiDone:
 		// The apiserver never returns on its own unless something broke.
 		return failf("kube-apiserver exited unexpectedly: %v%s", err, logs.tail())

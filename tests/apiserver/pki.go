@@ -20,6 +20,8 @@ import (
 // pkiFiles are the generated key material, fresh on every run.
 type pkiFiles struct {
 	caPEM          []byte // embedded in every kubeconfig as certificate-authority-data
+	caCert         *x509.Certificate
+	caKey          crypto.Signer // signs the Chaos Mesh webhook certificate too (chaosmesh.go)
 	caCertFile     string
 	servingCert    string
 	servingKey     string
@@ -99,6 +101,7 @@ func generatePKI(s stateDir) (pkiFiles, error) {
 		return p, fmt.Errorf("generating service-account key: %w", err)
 	}
 
+	p.caCert, p.caKey = caCert, caKey
 	p.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
 	// The serving file carries the chain (leaf then CA) so that clients that
 	// only trust the CA still get a complete path from the handshake.

@@ -25,16 +25,9 @@ import (
 // It talks to the server exactly as a test will: over TLS verified against
 // the generated CA, with the admin's bearer token.
 func waitReady(ctx context.Context, serverURL string, caPEM []byte, token string, apiDone <-chan error) (string, error) {
-	cfg := &rest.Config{
-		Host:            serverURL,
-		BearerToken:     token,
-		TLSClientConfig: rest.TLSClientConfig{CAData: caPEM},
-		Timeout:         5 * time.Second,
-		QPS:             -1, // no client-side throttling while polling
-	}
-	client, err := kubernetes.NewForConfig(cfg)
+	client, err := adminClient(serverURL, caPEM, token)
 	if err != nil {
-		return "", fmt.Errorf("creating admin client: %w", err)
+		return "", err
 	}
 
 	checks := []struct {
@@ -89,6 +82,22 @@ func waitReady(ctx context.Context, serverURL string, caPEM []byte, token string
 		return "", fmt.Errorf("reading /version: %w", err)
 	}
 	return info.GitVersion, nil
+}
+
+// adminClient talks to the server as the admin user over verified TLS.
+func adminClient(serverURL string, caPEM []byte, token string) (*kubernetes.Clientset, error) {
+	cfg := &rest.Config{
+		Host:            serverURL,
+		BearerToken:     token,
+		TLSClientConfig: rest.TLSClientConfig{CAData: caPEM},
+		Timeout:         5 * time.Second,
+		QPS:             -1, // no client-side throttling while polling
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating admin client: %w", err)
+	}
+	return client, nil
 }
 
 // failingChecks picks the "[-]name failed: ..." lines out of a /readyz

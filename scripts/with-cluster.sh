@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Runs a command against the fuller test cluster, all on 127.0.0.1, and stops it when the command
+# ends:
+#   - the kube-apiserver harness with kube-controller-manager and kube-scheduler (tests/apiserver);
+#   - KWOK (tests/kwok): six simulated nodes over three zones (tests/kwok/nodes.yaml) and the pod
+#     lifecycle of tests/kwok/stages.yaml (Pending -> Running -> Ready after 1 s, or the pod's
+#     `pod-ready.stage.kwok.x-k8s.io/delay` annotation);
+#   - the Chaos Mesh controller manager (tests/chaosmesh) with its admission webhooks and the CRDs
+#     of ../shared/chaos-mesh/crd.yaml; no chaos-daemon, so only kinds that need none inject.
+#
+#   scripts/with-cluster.sh cargo test --test real_runs
+#
+# The command sees SMART_CHAOS_TEST_APISERVER and SMART_CHAOS_TEST_CLUSTER (both the harness's
+# state directory: kubeconfigs, tokens, and the components' logs). Needs kubectl and curl
+# (scripts/install-deps.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ $# -gt 0 ] || { echo "usage: $0 COMMAND [ARGS...]" >&2; exit 2; }
+
+target_dir=${CARGO_TARGET_DIR:-$PWD/target}
+export CARGO_TARGET_DIR=$target_dir
+shared=$PWD/../shared
+[ -f "$shared/chaos-mesh/crd.yaml" ] || { echo "with-cluster: $shared/chaos-mesh/crd.yaml is missing" >&2; exit 1; }
+
+bin=$(bash scripts/build-cluster.sh | tail -n 1)
+started=$(date +%s.%N)
+
+state=$(mktemp -d "${TMPDIR:-/tmp}/smart-chaos-cluster.XXXXXX")
+mkfifo "$state/stdin"
+"$target_dir/apiserver/kube-apiserver-harness" --state-dir "$state" --control-plane --chaos-mesh-webhooks \
+  --ready-timeout 180s <"$state/stdin" >"$state/stdout" 2>"$state/stderr" &
+server_pid=$!
+# Holding the fifo open keeps the server alive; closing it (or our exit) stops it.
+exec 3>"$state/stdin"
+pids=()
+cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  exec 3>&- || true
+  kill "$server_pid" 2>/dev/null || true
+  wait "$server_pid" 2>/dev/null || true
+  rm -rf "$state"
+}
+trap cleanup EXIT
+
+# fail MESSAGE LOG...: the message and the tails of the logs that tell why.
+fail() {
+  echo "with-cluster: $1" >&2
+  shift
+  local log
+  for log in "$@"; do
+    echo "--- last lines of $log" >&2
+    tail -n 30 "$log" >&2 || true
+  done
+  exit 1
+}
+
+for _ in $(seq 1 900); do
+  grep -q '^READY ' "$state/stdout" 2>/dev/null && break
+  kill -0 "$server_pid" 2>/dev/null || fail "the harness exited before it was ready" "$state/stderr"
+  sleep 0.2
+done
+grep -q '^READY ' "$state/stdout" || fail "the harness was not ready after 180 s" "$state/stderr"
+export KUBECONFIG=$state/admin.kubeconfig
+
+kubectl apply --server-side --force-conflicts -f "$shared/chaos-mesh/crd.yaml" >/dev/null
+kubectl create namespace chaos-mesh >/dev/null
+kubectl apply -f tests/kwok/nodes.yaml >/dev/null
+
+"$bin/kwok" --kubeconfig="$KUBECONFIG" --config=tests/kwok/stages.yaml \
+  --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
+  --server-address=127.0.0.1:0 >"$state/kwok.log" 2>&1 &
+pids+=($!)
+
+kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
+webhook_port=$(cat "$state/chaos-mesh/webhook-port")
+env KUBECONFIG="$KUBECONFIG" NAMESPACE=chaos-mesh ENABLE_LEADER_ELECTION=false \
+  WEBHOOK_HOST=127.0.0.1 WEBHOOK_PORT="$webhook_port" CERTS_DIR="$state/chaos-mesh/certs" \
+  METRICS_HOST=127.0.0.1 METRICS_PORT=0 \
+  "$bin/chaos-controller-manager" >"$state/chaos-mesh.log" 2>&1 &
+pids+=($!)
+
+kubectl wait --for=condition=Ready node -l type=kwok --timeout=60s >/dev/null \
+  || fail "the KWOK nodes did not become Ready" "$state/kwok.log"
+for _ in $(seq 1 300); do
+  # Any HTTP answer over TLS verified with the harness CA means the webhook server is up.
+  code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$state/pki/ca.crt" \
+    "https://127.0.0.1:$webhook_port/healthz" || true)
+  [ "$code" != "000" ] && break
+  kill -0 "${pids[1]}" 2>/dev/null || fail "the Chaos Mesh controller manager exited" "$state/chaos-mesh.log"
+  sleep 0.2
+done
+[ "$code" != "000" ] || fail "the Chaos Mesh webhook server did not answer within 60 s" "$state/chaos-mesh.log"
+
+elapsed=$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+echo "with-cluster: ready in $elapsed s ($(grep '^READY ' "$state/stdout"))" >&2
+export SMART_CHAOS_TEST_APISERVER=$state SMART_CHAOS_TEST_CLUSTER=$state
+"$@"
