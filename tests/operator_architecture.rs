@@ -65,6 +65,7 @@ fn spec(ns: &str) -> ChaosAnalysisSpec {
                 failure: "cartservice zone-down=eu-west-1a".into(),
             },
         ],
+        suppressions: Vec::new(),
     }
 }
 

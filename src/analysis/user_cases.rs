@@ -91,10 +91,9 @@ fn plan_one(
         breaks: outcome.breaks.clone(),
         experiment: Err(String::new()),
     };
-    plan.experiment = propose(index, result, case, &parsed, &outcome).map(|planned| {
+    plan.experiment = propose(index, result, case, &parsed, &outcome).inspect(|planned| {
         // The guardrails may have cut the pods touched: the proposal's radius is the one shown.
         plan.blast_radius = Some(planned.blast_radius.clone());
-        planned
     });
     plan
 }

@@ -4,16 +4,16 @@
 //! the `x_kube(validation)` rules are enforced by the API server at admission.
 
 mod analysis;
-mod knowledge;
 pub mod halt;
+mod knowledge;
 pub mod policy;
 mod proposal;
 mod score;
 mod telemetry;
 
 pub use analysis::*;
-pub use knowledge::*;
 pub use halt::{ChaosHalt, ChaosHaltSpec, ChaosHaltStatus, HALT_NAME, HaltTransition};
+pub use knowledge::*;
 pub use proposal::*;
 pub use score::*;
 pub use telemetry::*;
