@@ -9,7 +9,7 @@ use kube::api::{Api, ListParams};
 use super::super::Context;
 use super::apply_proposals::ApplyProposalsError;
 use crate::analysis::AnalysisResult;
-use crate::analysis::score::VerifiedHypothesis;
+use crate::analysis::score::{SuppressedFinding, VerifiedHypothesis};
 use crate::api::{
     ANALYSIS_LABEL, ChaosAnalysisStatus, ExperimentProposal, MAX_SCORE_LOSSES, RemediationStatus,
     ScoreLossStatus, ScorePoint, record_score,
@@ -57,8 +57,19 @@ pub async fn rescore(
     result: &mut AnalysisResult,
 ) -> Result<(), ApplyProposalsError> {
     let verified = verified_hypotheses(ctx, ns, analysis).await?;
-    // Suppressions join here once findings can be suppressed (issue #15, verdict memory).
-    result.rescore(map, &verified, &[]);
+    // The memory step already took suppressed findings out of the open list; the score lists
+    // them as suppressed, with their reasons, instead of silently counting nothing.
+    let suppressed: Vec<SuppressedFinding> = result
+        .knowledge
+        .suppressed
+        .iter()
+        .filter(|s| s.matched)
+        .map(|s| SuppressedFinding {
+            finding_id: s.finding.clone(),
+            reason: s.reason.clone(),
+        })
+        .collect();
+    result.rescore(map, &verified, &suppressed);
     Ok(())
 }
 
