@@ -127,7 +127,8 @@ async fn record_injected(client: &Client, ns: &str, name: &str) {
             },
         },
     });
-    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
+    // Chaos Mesh's CRDs have no status subresource: the status is written with the object.
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&status))
         .await
         .expect("recording the injection in the PodChaos status");
 }
