@@ -419,6 +419,7 @@ fn check_rebuilt_report(ns: &str, held: &str, rejected: &str, suppressed: &str, 
         reason,
         "### Suppressed findings",
         suppressed,
+        "## Resilience score: ",
     ] {
         assert!(markdown.contains(expected), "report.md lacks {expected:?}");
     }
@@ -451,6 +452,7 @@ fn check_rebuilt_report(ns: &str, held: &str, rejected: &str, suppressed: &str, 
     );
     assert!(dom.contains("verdict <b>Held</b>"), "no verdict");
     assert!(dom.contains("<table class=\"timeline\">"), "no timeline");
+    assert!(dom.contains("<section id=\"score\">"), "no score");
     assert!(
         dom.contains(rejected),
         "the rejected proposal is not listed"
