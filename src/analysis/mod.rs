@@ -22,6 +22,7 @@ pub mod naming;
 pub mod pipeline;
 pub mod prompt;
 pub mod proposals;
+pub mod redact;
 pub mod render;
 pub mod result;
 pub mod score;

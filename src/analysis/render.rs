@@ -3,46 +3,11 @@
 
 use std::fmt::Write;
 
+use super::redact::{redact, redact_pair};
 use crate::servicemap::{Edge, Evidence, Node, ServiceMap};
-
-/// What replaces a value that looks like a credential.
-pub const REDACTED: &str = "[redacted]";
 
 pub(crate) fn quote(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_string())
-}
-
-/// Whether an environment variable or ConfigMap key names a credential.
-fn secret_name(name: &str) -> bool {
-    let upper = name.to_ascii_uppercase();
-    [
-        "PASSWORD",
-        "PASSWD",
-        "SECRET",
-        "TOKEN",
-        "APIKEY",
-        "API_KEY",
-        "PRIVATE_KEY",
-        "CREDENTIAL",
-    ]
-    .iter()
-    .any(|marker| upper.contains(marker))
-}
-
-/// `value` with credentials removed: whole values under secret-looking names, and the user
-/// information of URLs (`scheme://user:password@host`).
-pub fn redact(name: &str, value: &str) -> String {
-    if secret_name(name) {
-        return REDACTED.to_string();
-    }
-    if let Some(scheme_end) = value.find("://") {
-        let rest = &value[scheme_end + 3..];
-        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        if let Some(at) = rest[..authority_end].rfind('@') {
-            return format!("{}://{REDACTED}@{}", &value[..scheme_end], &rest[at + 1..]);
-        }
-    }
-    value.to_string()
 }
 
 fn render_evidence(evidence: &Evidence) -> String {
@@ -55,7 +20,7 @@ fn render_evidence(evidence: &Evidence) -> String {
             "env {}.{}={}",
             quote(container),
             quote(name),
-            quote(&redact(name, value))
+            quote(&redact_pair(name, value))
         ),
         Evidence::ConfigMap {
             config_map,
@@ -65,10 +30,10 @@ fn render_evidence(evidence: &Evidence) -> String {
             "configMap {}.{}={}",
             quote(config_map),
             quote(key),
-            quote(&redact(key, value))
+            quote(&redact_pair(key, value))
         ),
         Evidence::Args { container, value } => {
-            format!("args {}={}", quote(container), quote(&redact("", value)))
+            format!("args {}={}", quote(container), quote(&redact(value)))
         }
         Evidence::IngressRule {
             ingress,
@@ -268,7 +233,7 @@ mod tests {
         );
         assert!(!text.contains("hunter2"));
         assert!(!text.contains("s3cret"));
-        assert!(text.contains("postgres://[redacted]@db:5432/app"));
+        assert!(text.contains("postgres://app:[REDACTED]@db:5432/app"));
         // No raw newline from cluster text: the line count is unchanged.
         assert_eq!(text.lines().count(), 3 + map.nodes.len() + map.edges.len());
     }

@@ -2,9 +2,9 @@
 //! [`crate::architecture::model_read`] for the prompt and the grounding of its answer). Every
 //! text is redacted before it leaves the process, as in every stage.
 
-use super::redact::redact;
 use super::{ChatMessage, CompletionRequest, ImageInput, LlmError, LlmSession, OutputSpec};
 use crate::analysis::prompt::PROMPT_VERSION;
+use crate::analysis::redact::redact;
 use crate::architecture::ArchitectureSource;
 use crate::architecture::model_read::{
     ArchitectureReading, READING_MAX_TOKENS, READING_NAME, parse_reading, reading_prompt,

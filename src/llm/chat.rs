@@ -2,7 +2,6 @@
 //! question, answered as `{answer, citedIds}`, parsed (one repair round), citations grounded.
 //! Without a model the CLI uses [`crate::analysis::chat::builtin_answer`].
 
-use super::redact::redact;
 use super::{ChatMessage, CompletionRequest, LlmError, LlmSession, OutputSpec};
 use crate::analysis::AnalysisResult;
 use crate::analysis::chat::{
@@ -10,6 +9,7 @@ use crate::analysis::chat::{
     retrieve,
 };
 use crate::analysis::prompt::PROMPT_VERSION;
+use crate::analysis::redact::redact;
 
 /// Most output tokens of one chat answer.
 pub const CHAT_MAX_TOKENS: u32 = 2_048;

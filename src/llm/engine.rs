@@ -10,29 +10,27 @@
 //! Grounding and guardrails run in the pipeline, after this engine, on whatever it returns.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 
-use super::redact::{Anonymizer, redact};
+use super::anonymize::anonymizer_for;
+use super::usage::{StageRecord, UsageReport, build_report};
 use super::{
     ChatMessage, Completion, CompletionCache, CompletionRequest, ErrorCategory, LlmClient,
-    LlmError, LlmSession, OutputSpec, PriceTable, ProviderConfig, StageUsage, UsageLedger,
+    LlmError, LlmSession, OutputSpec, PriceTable, ProviderConfig,
 };
 use crate::analysis::prompt::{
-    PROMPT_VERSION, ShrinkReport, build_stage_prompt, compact_output_schema, estimate_tokens,
+    PROMPT_VERSION, build_stage_prompt, compact_output_schema, estimate_tokens,
     repair_items_message, repair_message,
 };
+use crate::analysis::redact::redact;
 use crate::analysis::stages::ParseError;
 use crate::analysis::{
     DroppedItem, EngineError, ItemAnswer, StageEngine, StageId, StageInput, StageOutput,
 };
 use crate::api::ProviderName;
-use crate::servicemap::{NodeKind, ServiceMap};
 
 /// Default prompt budget of one stage, in estimated tokens (system, map, earlier results,
 /// task and schema together). Maps that do not fit are shrunk.
@@ -79,144 +77,12 @@ impl Default for EngineOptions {
     }
 }
 
-/// What happened in one stage, beyond the token counts the session keeps.
-#[derive(Clone, Debug, Default, PartialEq)]
-struct StageRecord {
-    model: String,
-    repaired: bool,
-    shrink: Option<ShrinkReport>,
-    estimated_prompt_tokens: u64,
-    estimated_answer_tokens: u64,
-    failure: Option<String>,
-    /// Items of the answer set aside as invalid.
-    invalid: Vec<DroppedItem>,
-}
-
 /// Why a stage's first answer cannot be used as it is.
 enum Unusable {
     /// Some items are invalid; the rest stands.
     Items(Box<ItemAnswer>),
     /// The answer as a whole.
     Whole(ParseError),
-}
-
-/// One row of the usage report.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct StageUsageRow {
-    /// Stage name (`discovery`... or `chat`).
-    pub stage: String,
-    /// The model asked.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub model: Option<String>,
-    /// Model calls made.
-    pub calls: u32,
-    /// Answers served from the cache.
-    pub cached: u32,
-    /// Input tokens billed as uncached: those at the full rate, and those written to the prompt
-    /// cache (1.25× the rate on Bedrock); cache reads apart.
-    pub input_tokens: u64,
-    /// Output tokens the provider reported.
-    pub output_tokens: u64,
-    /// Input tokens read from the provider's prompt cache.
-    pub cache_read_tokens: u64,
-    /// Of `input_tokens`, those written to the prompt cache.
-    #[serde(default)]
-    pub cache_write_tokens: u64,
-    /// Estimated cost in USD of the calls made.
-    pub cost_usd: f64,
-    /// Some call used a model without a price.
-    pub cost_incomplete: bool,
-    /// Our own estimate of the prompt tokens sent (a quarter of the characters), calls made only.
-    pub estimated_prompt_tokens: u64,
-    /// Our own estimate of the answer tokens received, calls made only.
-    pub estimated_answer_tokens: u64,
-    /// The first answer could not be used and a repair round was made.
-    pub repaired: bool,
-    /// How the map was shrunk to fit the prompt budget.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shrink: Option<ShrinkReport>,
-    /// Why the built-in result stands for this stage, if it does.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failure: Option<String>,
-}
-
-/// Tokens and estimated cost per stage and in total, for the CLI's table and the operator's
-/// status.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct UsageReport {
-    /// The engine (`bedrock`, `openai`).
-    pub engine: String,
-    /// Version of the prompt texts.
-    pub prompt_version: String,
-    /// Stages in pipeline order (then any other, such as `chat`).
-    pub stages: Vec<StageUsageRow>,
-    /// All stages together.
-    pub total: StageUsageRow,
-}
-
-impl UsageReport {
-    /// A fixed-width table, one line per stage and a total.
-    pub fn table(&self) -> String {
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "{:<13} {:<44} {:>5} {:>6} {:>10} {:>10} {:>10} {:>10} {:>10}",
-            "stage",
-            "model",
-            "calls",
-            "cached",
-            "in tokens",
-            "cached in",
-            "out tokens",
-            "est. in",
-            "cost USD"
-        );
-        let line = |out: &mut String, row: &StageUsageRow| {
-            let mut notes = Vec::new();
-            if row.repaired {
-                notes.push("repaired".to_string());
-            }
-            if let Some(shrink) = &row.shrink {
-                notes.push(format!(
-                    "map shrunk to {}/{} nodes",
-                    shrink.nodes_shown, shrink.nodes_total
-                ));
-            }
-            if row.failure.is_some() {
-                notes.push("built-in result stands".to_string());
-            }
-            let cost = if row.cost_incomplete {
-                format!("{:.4}+?", row.cost_usd)
-            } else {
-                format!("{:.4}", row.cost_usd)
-            };
-            let _ = writeln!(
-                out,
-                "{:<13} {:<44} {:>5} {:>6} {:>10} {:>10} {:>10} {:>10} {:>10}{}",
-                row.stage,
-                row.model.as_deref().unwrap_or("-"),
-                row.calls,
-                row.cached,
-                row.input_tokens,
-                row.cache_read_tokens,
-                row.output_tokens,
-                row.estimated_prompt_tokens,
-                cost,
-                if notes.is_empty() {
-                    String::new()
-                } else {
-                    format!("  ({})", notes.join(", "))
-                }
-            );
-        };
-        for row in &self.stages {
-            line(&mut out, row);
-        }
-        line(&mut out, &self.total);
-        out
-    }
 }
 
 /// The stage engine backed by a model.
@@ -567,146 +433,6 @@ fn timeout_of(error: &LlmError) -> Option<Duration> {
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Words of the prompt's own vocabulary: a name equal to one of them is left as it is, since
-/// replacing it would garble the rendering around every occurrence.
-const RESERVED_WORDS: &[&str] = &[
-    "args",
-    "backends",
-    "confidence",
-    "configMap",
-    "container",
-    "edges",
-    "entry",
-    "env",
-    "evidence",
-    "host",
-    "hpa",
-    "image",
-    "ingress",
-    "labels",
-    "limits",
-    "liveness",
-    "mounts",
-    "nodes",
-    "path",
-    "pdb",
-    "port",
-    "ports",
-    "protocol",
-    "readiness",
-    "replicas",
-    "selector",
-    "type",
-    "yes",
-];
-
-fn anonymizable(name: &str) -> bool {
-    name.chars().count() >= 3 && !RESERVED_WORDS.contains(&name) && !is_kind_name(name)
-}
-
-fn is_kind_name(name: &str) -> bool {
-    [
-        NodeKind::Deployment,
-        NodeKind::StatefulSet,
-        NodeKind::DaemonSet,
-        NodeKind::Job,
-        NodeKind::CronJob,
-        NodeKind::Pod,
-        NodeKind::Service,
-        NodeKind::Ingress,
-        NodeKind::HTTPRoute,
-        NodeKind::VirtualService,
-        NodeKind::External,
-        NodeKind::Unresolved,
-    ]
-    .iter()
-    .any(|kind| kind.as_str() == name)
-}
-
-/// Stable tokens for the map's names: namespaces (`ns-001`), hosts outside the cluster
-/// (`host-001`), then every other node name (`name-001`), each group in sorted order.
-pub fn anonymizer_for(map: &ServiceMap) -> Anonymizer {
-    let mut anonymizer = Anonymizer::new();
-    anonymizer.register_all(
-        "ns",
-        map.nodes
-            .iter()
-            .map(|n| n.namespace.as_str())
-            .filter(|n| anonymizable(n)),
-    );
-    anonymizer.register_all(
-        "host",
-        map.nodes
-            .iter()
-            .filter_map(|n| n.host.as_deref())
-            .filter(|n| anonymizable(n)),
-    );
-    anonymizer.register_all(
-        "name",
-        map.nodes
-            .iter()
-            .map(|n| n.name.as_str())
-            .filter(|n| anonymizable(n)),
-    );
-    anonymizer
-}
-
-fn build_report(
-    engine: &str,
-    ledger: &UsageLedger,
-    records: &BTreeMap<String, StageRecord>,
-) -> UsageReport {
-    let mut names: Vec<String> = StageId::ALL
-        .iter()
-        .map(|s| s.as_str().to_string())
-        .filter(|name| ledger.stages.contains_key(name) || records.contains_key(name))
-        .collect();
-    for name in ledger.stages.keys().chain(records.keys()) {
-        if !names.contains(name) {
-            names.push(name.clone());
-        }
-    }
-    let empty_usage = StageUsage::default();
-    let empty_record = StageRecord::default();
-    let row = |name: &str, usage: &StageUsage, record: &StageRecord| StageUsageRow {
-        stage: name.to_string(),
-        model: (!record.model.is_empty()).then(|| record.model.clone()),
-        calls: usage.calls,
-        cached: usage.cached,
-        input_tokens: usage.usage.input_tokens + usage.usage.cache_write_tokens,
-        output_tokens: usage.usage.output_tokens,
-        cache_read_tokens: usage.usage.cache_read_tokens,
-        cache_write_tokens: usage.usage.cache_write_tokens,
-        cost_usd: usage.cost_usd,
-        cost_incomplete: usage.cost_incomplete,
-        estimated_prompt_tokens: record.estimated_prompt_tokens,
-        estimated_answer_tokens: record.estimated_answer_tokens,
-        repaired: record.repaired,
-        shrink: record.shrink.clone(),
-        failure: record.failure.clone(),
-    };
-    let stages: Vec<StageUsageRow> = names
-        .iter()
-        .map(|name| {
-            row(
-                name,
-                ledger.stages.get(name).unwrap_or(&empty_usage),
-                records.get(name).unwrap_or(&empty_record),
-            )
-        })
-        .collect();
-    let mut total = row("total", &ledger.total, &empty_record);
-    total.estimated_prompt_tokens = stages.iter().map(|s| s.estimated_prompt_tokens).sum();
-    total.estimated_answer_tokens = stages.iter().map(|s| s.estimated_answer_tokens).sum();
-    total.repaired = stages.iter().any(|s| s.repaired);
-    UsageReport {
-        engine: engine.to_string(),
-        prompt_version: PROMPT_VERSION.to_string(),
-        stages,
-        total,
-    }
 }
 
 #[cfg(test)]
@@ -1140,21 +866,5 @@ mod tests {
             result.planned,
             analyze_builtin(&map, &config).unwrap().planned
         );
-    }
-
-    #[test]
-    fn anonymizer_tokens_are_stable_and_skip_reserved_words() {
-        let map = fixtures::boutique();
-        let a = anonymizer_for(&map);
-        assert_eq!(a, anonymizer_for(&map));
-        assert_eq!(a.token_of("kube-system"), Some("ns-001"));
-        assert_eq!(a.token_of("shop"), Some("ns-002"));
-        assert!(
-            a.token_of("frontend")
-                .is_some_and(|t| t.starts_with("name-"))
-        );
-        assert!(!anonymizable("Deployment"));
-        assert!(!anonymizable("db"));
-        assert!(!anonymizable("labels"));
     }
 }

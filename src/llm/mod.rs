@@ -9,6 +9,7 @@
 //! (bounded concurrency, per-attempt timeout, total deadline, retries with backoff and jitter,
 //! cancellation) → a provider client ([`bedrock::BedrockClient`], [`openai::OpenAiClient`]).
 
+pub mod anonymize;
 pub mod architecture;
 pub mod bedrock;
 pub mod cache;
@@ -18,10 +19,10 @@ pub mod estimate;
 pub mod factory;
 pub mod openai;
 pub mod pricing;
-pub mod redact;
 mod resilient;
 mod scripted;
 mod session;
+pub mod usage;
 pub mod whatif;
 
 use std::collections::BTreeMap;
@@ -37,11 +38,12 @@ use crate::api::ProviderName;
 use crate::hashing::{json_sha256_hex, sha256_hex};
 
 pub use cache::{CacheError, CacheKey, CompletionCache, FileCache, MemoryCache};
-pub use engine::{EngineOptions, LlmStageEngine, StageUsageRow, UsageReport};
+pub use engine::{EngineOptions, LlmStageEngine};
 pub use pricing::{Budget, BudgetLimits, ModelPrice, PriceTable, estimate_cost, estimate_tokens};
 pub use resilient::{LlmSettings, Resilient};
 pub use scripted::ScriptedClient;
 pub use session::{LlmSession, StageCompletion, StageUsage, UsageLedger};
+pub use usage::{StageUsageRow, UsageReport};
 
 /// Who said a message in the conversation.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,9 +1,9 @@
 //! A model turns a free-text test case into the structured form (see
 //! [`crate::analysis::whatif_text`]); texts are redacted before they leave the process.
 
-use super::redact::redact;
 use super::{ChatMessage, CompletionRequest, LlmError, LlmSession, OutputSpec};
 use crate::analysis::prompt::PROMPT_VERSION;
+use crate::analysis::redact::redact;
 use crate::analysis::whatif::WhatIf;
 use crate::analysis::whatif_text::{
     StructuredTestCase, WHAT_IF_MAX_TOKENS, WHAT_IF_NAME, parse_structured, what_if_prompt,

@@ -1,5 +1,6 @@
-//! What leaves the process: credential redaction, optional anonymisation, and quoting of cluster
-//! text as data. All pure.
+//! What leaves the process: credential redaction and quoting of cluster text as data. Pure, and
+//! the one copy: the map rendering for prompts ([`super::render`]) and every provider's request
+//! (`crate::llm`) redact through it, with one marker ([`REDACTED`]) and one list of key names.
 //!
 //! Redaction works two ways. By key name: a value under a key such as `DB_PASSWORD`, `apiKey` or
 //! `Authorization` is replaced whatever it looks like. By shape: AWS access key ids, JWTs, PEM
@@ -38,6 +39,18 @@ const SENSITIVE_SEGMENTS: &[&str] = &[
     "passphrase",
     "cookie",
     "signature",
+];
+
+/// Words that mark a credential wherever they stand in a key, even run together with others
+/// (`DBPASSWORD`, `githubtoken`, `MYSECRET`).
+const SENSITIVE_INFIXES: &[&str] = &[
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "apikey",
+    "privatekey",
+    "credential",
 ];
 
 /// Pairs of adjacent key segments that mark a credential (`api_key`, `access-key`, `privateKey`).
@@ -133,12 +146,12 @@ pub fn is_sensitive_key(key: &str) -> bool {
     if segments.len() > 1 && DESCRIPTIVE_LAST_SEGMENTS.contains(&last.as_str()) {
         return false;
     }
-    segments
-        .iter()
-        .any(|s| SENSITIVE_SEGMENTS.contains(&s.as_str()))
-        || segments
-            .windows(2)
-            .any(|w| SENSITIVE_PAIRS.contains(&(w[0].as_str(), w[1].as_str())))
+    segments.iter().any(|s| {
+        SENSITIVE_SEGMENTS.contains(&s.as_str())
+            || SENSITIVE_INFIXES.iter().any(|infix| s.contains(infix))
+    }) || segments
+        .windows(2)
+        .any(|w| SENSITIVE_PAIRS.contains(&(w[0].as_str(), w[1].as_str())))
 }
 
 /// Values that say nothing even under a sensitive key (`auth: true`).
@@ -205,6 +218,11 @@ static AUTH_SCHEME: LazyLock<Option<Regex>> = LazyLock::new(|| {
 });
 static URL_USERINFO: LazyLock<Option<Regex>> = LazyLock::new(|| {
     compiled(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:@/\s]*):(?P<pass>[^@/\s]+)@")
+});
+/// A URL whose user information is one part, with no password (`https://TOKEN@host`): the part
+/// may be a token, so all of it goes; the host stays.
+static URL_USER_ONLY: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    compiled(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:@/\s\[\]]+)@")
 });
 /// Go's MySQL DSN: `user:pass@tcp(host:3306)/db`.
 static GO_DSN: LazyLock<Option<Regex>> = LazyLock::new(|| {
@@ -327,6 +345,7 @@ pub fn redact(text: &str) -> String {
     })
     .into_owned();
     let text = replace_all(&URL_USERINFO, &text, "${scheme}${user}:[REDACTED]@").into_owned();
+    let text = replace_all(&URL_USER_ONLY, &text, "${scheme}[REDACTED]@").into_owned();
     let text = replace_all(&GO_DSN, &text, "${user}:[REDACTED]@${proto}(").into_owned();
     let text = replace_all(&AWS_ACCESS_KEY_ID, &text, REDACTED).into_owned();
     let text = replace_all(&JWT, &text, REDACTED).into_owned();
@@ -408,131 +427,6 @@ pub fn quote_untrusted(text: &str) -> String {
     format!("<cluster-data>{escaped}</cluster-data>")
 }
 
-/// Replaces names (services, namespaces, hosts) with stable tokens (`svc-001`) before a prompt
-/// and maps tokens in the answer back. Deterministic: register names in a sorted order (or use
-/// [`Anonymizer::from_sorted`]) and the same map gives the same tokens.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Anonymizer {
-    forward: BTreeMap<String, String>,
-    backward: BTreeMap<String, String>,
-    counters: BTreeMap<String, u32>,
-}
-
-impl Anonymizer {
-    /// An empty anonymizer.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Registers `names` (sorted and de-duplicated first) under `prefix`.
-    pub fn from_sorted<'a>(prefix: &str, names: impl IntoIterator<Item = &'a str>) -> Self {
-        let mut anonymizer = Self::new();
-        anonymizer.register_all(prefix, names);
-        anonymizer
-    }
-
-    /// Registers `names` (sorted and de-duplicated first) under `prefix`.
-    pub fn register_all<'a>(&mut self, prefix: &str, names: impl IntoIterator<Item = &'a str>) {
-        let mut sorted: Vec<&str> = names.into_iter().collect();
-        sorted.sort_unstable();
-        sorted.dedup();
-        for name in sorted {
-            self.token_for(prefix, name);
-        }
-    }
-
-    /// The token of `name`, registering it under `prefix` on first sight.
-    pub fn token_for(&mut self, prefix: &str, name: &str) -> String {
-        if let Some(token) = self.forward.get(name) {
-            return token.clone();
-        }
-        let counter = self.counters.entry(prefix.to_string()).or_insert(0);
-        *counter += 1;
-        let token = format!("{prefix}-{counter:03}");
-        self.forward.insert(name.to_string(), token.clone());
-        self.backward.insert(token.clone(), name.to_string());
-        token
-    }
-
-    /// The name behind a token.
-    pub fn name_for(&self, token: &str) -> Option<&str> {
-        self.backward.get(token).map(String::as_str)
-    }
-
-    /// The token of an already registered name.
-    pub fn token_of(&self, name: &str) -> Option<&str> {
-        self.forward.get(name).map(String::as_str)
-    }
-
-    /// Replaces every registered name in `text` by its token.
-    pub fn anonymize(&self, text: &str) -> String {
-        replace_whole_words(text, &self.forward)
-    }
-
-    /// Replaces every token in `text` by its name.
-    pub fn deanonymize(&self, text: &str) -> String {
-        replace_whole_words(text, &self.backward)
-    }
-}
-
-/// Characters that continue a word. A hyphen does not: names are hidden inside the compound ids
-/// built from them (`f-no-pdb-cartservice-1a2b` → `f-no-pdb-svc-002-1a2b`), and tokens found
-/// there map back the same way.
-fn is_word_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '_'
-}
-
-/// Replaces whole-word occurrences of the map's keys, longest key first, in one pass (so a
-/// replacement is never replaced again).
-fn replace_whole_words(text: &str, map: &BTreeMap<String, String>) -> String {
-    if map.is_empty() {
-        return text.to_string();
-    }
-    let mut keys: Vec<&String> = map.keys().filter(|k| !k.is_empty()).collect();
-    keys.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
-    let alternation = keys
-        .iter()
-        .map(|k| regex::escape(k))
-        .collect::<Vec<_>>()
-        .join("|");
-    let Ok(pattern) = Regex::new(&alternation) else {
-        return text.to_string();
-    };
-    let mut out = String::with_capacity(text.len());
-    let mut last = 0;
-    let mut search_from = 0;
-    while let Some(found) = pattern.find_at(text, search_from) {
-        let before_ok = text[..found.start()]
-            .chars()
-            .next_back()
-            .is_none_or(|c| !is_word_char(c));
-        let after_ok = text[found.end()..]
-            .chars()
-            .next()
-            .is_none_or(|c| !is_word_char(c));
-        if before_ok && after_ok {
-            if let Some(replacement) = map.get(found.as_str()) {
-                out.push_str(&text[last..found.start()]);
-                out.push_str(replacement);
-                last = found.end();
-            }
-            search_from = found.end();
-        } else {
-            // Try again one character further: a shorter name may start inside this match.
-            search_from = text[found.start()..]
-                .char_indices()
-                .nth(1)
-                .map(|(i, _)| found.start() + i)
-                .unwrap_or(text.len());
-        }
-        if search_from >= text.len() {
-            break;
-        }
-    }
-    out.push_str(&text[last..]);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -560,6 +454,7 @@ mod tests {
             &*KEY_VALUE_BARE,
             &*AUTH_SCHEME,
             &*URL_USERINFO,
+            &*URL_USER_ONLY,
             &*GO_DSN,
             &*AWS_ACCESS_KEY_ID,
             &*JWT,
@@ -724,6 +619,44 @@ mod tests {
         );
     }
 
+    /// The cases of the map rendering's former copy (`[redacted]`, substring key list, whole
+    /// URL user information), now answered by this one.
+    #[test]
+    fn map_rendering_cases_of_the_former_copy() {
+        assert_eq!(redact_pair("DB_PASSWORD", "hunter2"), REDACTED);
+        assert_eq!(
+            redact_pair("DATABASE_URL", "postgres://app:s3cret@db:5432/app"),
+            "postgres://app:[REDACTED]@db:5432/app"
+        );
+        for key in [
+            "PASSWORD",
+            "MYSQLPASSWD",
+            "APPSECRET",
+            "GITHUBTOKEN",
+            "APIKEY",
+            "API_KEY",
+            "PRIVATE_KEY",
+            "SERVICE_CREDENTIAL",
+            "dbpassword",
+        ] {
+            assert!(is_sensitive_key(key), "{key} should be sensitive");
+            assert_eq!(redact_pair(key, "x1y2z3"), REDACTED, "{key}");
+        }
+        assert_eq!(
+            redact("git https://ghp1234@github.com/org/repo"),
+            "git https://[REDACTED]@github.com/org/repo"
+        );
+        assert_eq!(
+            redact_pair("ARGS", "--upstream=http://user@auth:8080/x"),
+            "--upstream=http://[REDACTED]@auth:8080/x"
+        );
+        // Ordinary values under ordinary keys pass as they were.
+        assert_eq!(
+            redact_pair("CART_SERVICE_ADDR", "cartservice:7070"),
+            "cartservice:7070"
+        );
+    }
+
     #[test]
     fn leaves_ordinary_cluster_text_alone() {
         for text in [
@@ -748,7 +681,7 @@ mod tests {
 
     #[test]
     fn redaction_is_idempotent() {
-        let once = redact("password=x AKIAIOSFODNN7EXAMPLE postgres://a:b@h/db");
+        let once = redact("password=x AKIAIOSFODNN7EXAMPLE postgres://a:b@h/db https://tok@h/x");
         assert_eq!(redact(&once), once);
     }
 
@@ -763,47 +696,5 @@ mod tests {
         let inner = &quoted["<cluster-data>".len()..quoted.len() - "</cluster-data>".len()];
         let back: String = serde_json::from_str(inner).unwrap();
         assert_eq!(back, hostile);
-    }
-
-    #[test]
-    fn anonymizer_is_deterministic_and_reversible() {
-        let a = Anonymizer::from_sorted("svc", ["frontend", "cartservice", "cart", "frontend"]);
-        let b = Anonymizer::from_sorted("svc", ["cart", "frontend", "cartservice"]);
-        assert_eq!(a, b);
-        assert_eq!(a.token_of("cart"), Some("svc-001"));
-        assert_eq!(a.token_of("cartservice"), Some("svc-002"));
-        assert_eq!(a.token_of("frontend"), Some("svc-003"));
-        let text = "frontend calls cartservice at cartservice.default:7070; cart is not carts";
-        let hidden = a.anonymize(text);
-        assert_eq!(
-            hidden,
-            "svc-003 calls svc-002 at svc-002.default:7070; svc-001 is not carts"
-        );
-        assert_eq!(a.deanonymize(&hidden), text);
-        assert_eq!(a.name_for("svc-002"), Some("cartservice"));
-    }
-
-    #[test]
-    fn anonymizer_prefixes_count_separately_and_tokens_are_whole_words() {
-        let mut a = Anonymizer::new();
-        assert_eq!(a.token_for("svc", "api"), "svc-001");
-        assert_eq!(a.token_for("ns", "shop"), "ns-001");
-        assert_eq!(a.token_for("svc", "api"), "svc-001");
-        assert_eq!(a.deanonymize("svc-0011 and svc-001"), "svc-0011 and api");
-        assert_eq!(
-            a.anonymize("rapid api-gateway api"),
-            "rapid svc-001-gateway svc-001"
-        );
-        assert_eq!(
-            a.deanonymize("rapid svc-001-gateway svc-001"),
-            "rapid api-gateway api"
-        );
-        // Names inside ids built from them are hidden too, and come back.
-        let mut b = Anonymizer::new();
-        b.register_all("svc", ["redis-cart", "cart"]);
-        let id = "h-partition-cart-redis-cart-2c8c8f17";
-        let hidden = b.anonymize(id);
-        assert_eq!(hidden, "h-partition-svc-001-svc-002-2c8c8f17");
-        assert_eq!(b.deanonymize(&hidden), id);
     }
 }
