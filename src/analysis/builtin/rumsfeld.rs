@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::super::index::MapIndex;
 use super::super::model::{
-    DependenciesOutput, EdgeRef, FindingKind, Grounds, HypothesesOutput, RumsfeldItem,
+    DependenciesOutput, EdgeRef, Finding, FindingKind, Grounds, HypothesesOutput, RumsfeldItem,
     RumsfeldOutput, Severity,
 };
 use super::super::naming::item_id;
@@ -42,13 +42,25 @@ fn names(ids: &[NodeId]) -> String {
     }
 }
 
+/// The matrix: each quadrant from its own rules. Drift between the team's architecture, the
+/// configuration and the traffic feeds two quadrants.
 pub(crate) fn run(
     index: &MapIndex<'_>,
     dependencies: &DependenciesOutput,
     hypotheses: &HypothesesOutput,
 ) -> RumsfeldOutput {
-    let mut out = RumsfeldOutput::default();
+    let (drift_unknowns, drift_knowns) = super::drift::rumsfeld(index);
+    RumsfeldOutput {
+        known_knowns: known_knowns(index, dependencies),
+        known_unknowns: known_unknowns(index, dependencies, hypotheses, drift_unknowns),
+        unknown_knowns: unknown_knowns(index, dependencies, drift_knowns),
+        unknown_unknowns: unknown_unknowns(index),
+    }
+}
 
+/// Known knowns: dependencies the configuration states, and the serious findings.
+fn known_knowns(index: &MapIndex<'_>, dependencies: &DependenciesOutput) -> Vec<RumsfeldItem> {
+    let mut out = Vec::new();
     // Known knowns: dependencies the configuration states, per caller.
     for i in 0..index.len() {
         let node = index.node(i);
@@ -77,7 +89,7 @@ pub(crate) fn run(
             }
         }
         if !edges.is_empty() {
-            out.known_knowns.push(item(
+            out.push(item(
                 "kk-calls",
                 &node.name,
                 &[node.id.as_str()],
@@ -116,7 +128,7 @@ pub(crate) fn run(
             FindingKind::UnresolvedReference => "Service(s) are referenced but do not exist",
             _ => "node(s) have serious findings",
         };
-        out.known_knowns.push(item(
+        out.push(item(
             "kk-findings",
             kind.slug(),
             &[kind.slug()],
@@ -126,11 +138,23 @@ pub(crate) fn run(
         ));
     }
 
+    out
+}
+
+/// Known unknowns: untested hypotheses, missing Services, external hosts, declared calls the
+/// traffic never showed, missing readiness probes, and the architecture's drift.
+fn known_unknowns(
+    index: &MapIndex<'_>,
+    dependencies: &DependenciesOutput,
+    hypotheses: &HypothesesOutput,
+    drift: Vec<RumsfeldItem>,
+) -> Vec<RumsfeldItem> {
+    let mut out = Vec::new();
     // Known unknowns: every untested hypothesis.
     for hypothesis in &hypotheses.hypotheses {
         let mut subjects = vec![hypothesis.target.clone()];
         subjects.extend(hypothesis.peer.iter().cloned());
-        out.known_unknowns.push(item(
+        out.push(item(
             "ku-untested",
             &hypothesis.id,
             &[hypothesis.id.as_str()],
@@ -153,7 +177,7 @@ pub(crate) fn run(
             NodeKind::Unresolved => {
                 let mut subjects = vec![node.id.clone()];
                 subjects.extend(callers.iter().cloned());
-                out.known_unknowns.push(item(
+                out.push(item(
                     "ku-unresolved",
                     &node.name,
                     &[node.id.as_str()],
@@ -189,7 +213,7 @@ pub(crate) fn run(
                     .flat_map(|e| e.evidence.iter().cloned())
                     .collect();
                 if !edges.is_empty() {
-                    out.known_unknowns.push(item(
+                    out.push(item(
                         "ku-external",
                         &host,
                         &[node.id.as_str()],
@@ -204,41 +228,20 @@ pub(crate) fn run(
             _ => {}
         }
     }
-    // Known unknowns: declared calls the traffic never showed. Unknown knowns: observed calls
-    // nobody declared (the code's owners know them; the manifests do not).
-    for finding in &dependencies.findings {
-        let (prefix, statement) = match finding.kind {
-            FindingKind::DeclaredNotObserved => (
-                "ku-unobserved",
-                format!(
-                    "Whether these declared calls still happen: {}",
-                    finding.message
-                ),
-            ),
-            FindingKind::ObservedNotDeclared => (
-                "uk-undeclared",
-                format!("Seen at runtime, declared nowhere: {}", finding.message),
-            ),
-            _ => continue,
-        };
-        let mut subjects = vec![finding.subject.clone()];
-        subjects.extend(finding.related.iter().cloned());
-        let entry = item(
-            prefix,
-            finding.subject.as_str(),
-            &[finding.id.as_str()],
-            statement,
-            subjects,
-            Grounds::Findings {
-                finding_ids: vec![finding.id.clone()],
-            },
-        );
-        if finding.kind == FindingKind::DeclaredNotObserved {
-            out.known_unknowns.push(entry);
-        } else {
-            out.unknown_knowns.push(entry);
-        }
-    }
+    // Declared calls the traffic never showed.
+    out.extend(
+        dependencies
+            .findings
+            .iter()
+            .filter(|f| f.kind == FindingKind::DeclaredNotObserved)
+            .map(|f| {
+                finding_item(
+                    "ku-unobserved",
+                    f,
+                    format!("Whether these declared calls still happen: {}", f.message),
+                )
+            }),
+    );
     let unprobed: Vec<&_> = dependencies
         .findings
         .iter()
@@ -246,7 +249,7 @@ pub(crate) fn run(
         .collect();
     if !unprobed.is_empty() {
         let subjects: Vec<NodeId> = unprobed.iter().map(|f| f.subject.clone()).collect();
-        out.known_unknowns.push(item(
+        out.push(item(
             "ku-readiness",
             "readiness",
             &["readiness"],
@@ -261,6 +264,29 @@ pub(crate) fn run(
         ));
     }
 
+    out.extend(drift);
+    out
+}
+
+/// Unknown knowns: observed calls nobody declared (the code's owners know them; the manifests do
+/// not), and what else the owners know that the manifests do not say.
+fn unknown_knowns(
+    index: &MapIndex<'_>,
+    dependencies: &DependenciesOutput,
+    drift: Vec<RumsfeldItem>,
+) -> Vec<RumsfeldItem> {
+    let mut out: Vec<RumsfeldItem> = dependencies
+        .findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::ObservedNotDeclared)
+        .map(|f| {
+            finding_item(
+                "uk-undeclared",
+                f,
+                format!("Seen at runtime, declared nowhere: {}", f.message),
+            )
+        })
+        .collect();
     // Unknown knowns: what the owners know and the manifests do not say.
     let mut uncalled = Vec::new();
     let mut untriggered = Vec::new();
@@ -290,7 +316,7 @@ pub(crate) fn run(
                     && edge.kinds == [EvidenceKind::Config]
                     && !edge.evidence.iter().any(config_evidence)
                 {
-                    out.unknown_knowns.push(item(
+                    out.push(item(
                         "uk-policy-only",
                         &node.name,
                         &[edge.from.as_str(), edge.to.as_str()],
@@ -313,7 +339,7 @@ pub(crate) fn run(
         }
     }
     if !uncalled.is_empty() {
-        out.unknown_knowns.push(item(
+        out.push(item(
             "uk-uncalled",
             "services",
             &["uncalled"],
@@ -329,7 +355,7 @@ pub(crate) fn run(
         ));
     }
     if !untriggered.is_empty() {
-        out.unknown_knowns.push(item(
+        out.push(item(
             "uk-untriggered",
             "workloads",
             &["untriggered"],
@@ -344,12 +370,13 @@ pub(crate) fn run(
         ));
     }
 
-    // Drift between the team's architecture, the configuration and the traffic.
-    let (drift_unknowns, drift_knowns) = super::drift::rumsfeld(index);
-    out.known_unknowns.extend(drift_unknowns);
-    out.unknown_knowns.extend(drift_knowns);
+    out.extend(drift);
+    out
+}
 
-    // Unknown unknowns: what the map cannot show.
+/// Unknown unknowns: what the map cannot show.
+fn unknown_unknowns(index: &MapIndex<'_>) -> Vec<RumsfeldItem> {
+    let mut out = Vec::new();
     let silent: Vec<NodeId> = (0..index.len())
         .filter(|&i| {
             let node = index.node(i);
@@ -361,7 +388,7 @@ pub(crate) fn run(
         .map(|i| index.node(i).id.clone())
         .collect();
     if !silent.is_empty() {
-        out.unknown_unknowns.push(item(
+        out.push(item(
             "uu-silent",
             "leaf-workloads",
             &["silent"],
@@ -376,7 +403,7 @@ pub(crate) fn run(
         ));
     }
     if !has_traffic_evidence(index) {
-        out.unknown_unknowns.push(item(
+        out.push(item(
         "uu-runtime",
         "runtime-calls",
         &["runtime"],
@@ -388,7 +415,7 @@ pub(crate) fn run(
     ));
     }
     if index.dangling_edges() > 0 {
-        out.unknown_unknowns.push(item(
+        out.push(item(
             "uu-dangling",
             "edges",
             &["dangling"],
@@ -403,6 +430,22 @@ pub(crate) fn run(
         ));
     }
     out
+}
+
+/// An item that rests on one finding about its subject and the nodes related to it.
+fn finding_item(prefix: &str, finding: &Finding, statement: String) -> RumsfeldItem {
+    let mut subjects = vec![finding.subject.clone()];
+    subjects.extend(finding.related.iter().cloned());
+    item(
+        prefix,
+        finding.subject.as_str(),
+        &[finding.id.as_str()],
+        statement,
+        subjects,
+        Grounds::Findings {
+            finding_ids: vec![finding.id.clone()],
+        },
+    )
 }
 
 #[cfg(test)]
