@@ -6,19 +6,14 @@ use std::collections::BTreeSet;
 use std::fmt::Write;
 
 use super::layout::{Layout, NODE_HEIGHT, NODE_WIDTH, layout};
-use super::{blast_of, describe_spec, listed};
-use crate::analysis::{AnalysisResult, FindingKind, Grounds, Probe, RumsfeldItem};
-use crate::servicemap::{CallEnd, EvidenceKind, Node, NodeId, ObservedTraffic, ServiceMap};
+use super::sections::{
+    Dependencies, Discovery, ExperimentCard, Guardrails, Header, HypothesisRow, Listed, Quadrant,
+    Sections, SteadyStateRow, unmatched_end,
+};
+use crate::analysis::{AnalysisResult, FindingKind};
+use crate::servicemap::{EvidenceKind, Node, NodeId, ObservedTraffic, ServiceMap};
 
 /// Text safe in HTML content and in quoted attribute values.
-/// Which end of a call an unmatched name was, for the reports.
-pub fn unmatched_end(end: CallEnd) -> &'static str {
-    match end {
-        CallEnd::Caller => "caller",
-        CallEnd::Callee => "callee",
-    }
-}
-
 pub fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -241,14 +236,14 @@ pub fn render_svg(map: &ServiceMap, result: &AnalysisResult) -> String {
     out
 }
 
-fn ids(list: &[NodeId]) -> String {
-    let (shown, more) = listed(list);
-    let mut parts: Vec<String> = shown
+fn ids(list: &Listed<'_, NodeId>) -> String {
+    let mut parts: Vec<String> = list
+        .shown
         .iter()
         .map(|id| format!("<code>{}</code>", esc(id.as_str())))
         .collect();
-    if more > 0 {
-        parts.push(format!("and {more} more"));
+    if list.more > 0 {
+        parts.push(format!("and {} more", list.more));
     }
     if parts.is_empty() {
         "—".to_string()
@@ -266,48 +261,32 @@ fn more_row(out: &mut String, more: usize, columns: usize) {
     }
 }
 
-fn grounds(grounds: &Grounds) -> String {
-    match grounds {
-        Grounds::Evidence { edges, evidence } => {
-            format!(
-                "evidence: {} edge(s), {} item(s)",
-                edges.len(),
-                evidence.len()
-            )
-        }
-        Grounds::Findings { finding_ids } => format!("findings: {}", esc(&finding_ids.join(", "))),
-        Grounds::Hypotheses { hypothesis_ids } => {
-            format!("hypotheses: {}", esc(&hypothesis_ids.join(", ")))
-        }
-        Grounds::Absence { missing } => format!("missing: {}", esc(missing)),
-    }
-}
-
-fn quadrant(out: &mut String, title: &str, items: &[RumsfeldItem]) {
-    let _ = writeln!(
-        out,
-        "<div class=\"quadrant\"><h3>{title} ({})</h3><ul>",
-        items.len()
-    );
-    let (shown, more) = listed(items);
-    for item in shown {
-        let _ = writeln!(
-            out,
-            "<li>{} <span class=\"grounds\">({})</span></li>",
-            esc(&item.statement),
-            grounds(&item.grounds)
-        );
-    }
-    if more > 0 {
-        let _ = writeln!(out, "<li>…and {more} more in analysis.json</li>");
-    }
-    out.push_str("</ul></div>\n");
-}
-
 /// The HTML report.
 pub fn render(map: &ServiceMap, result: &AnalysisResult) -> String {
+    let sections = Sections::of(map, result);
     let mut out = String::with_capacity(64 * 1024);
-    let s = &result.summary;
+    header(&mut out, &sections.header);
+    out.push_str(&super::score::html(result));
+
+    // The map
+    out.push_str("<section id=\"map\">\n<h2>Service map</h2>\n<p class=\"legend\"><span>left to right: callers before callees</span><span>grey bands: namespaces</span><span>green: entry point</span><span>dashed amber: load generator</span><span>red border: single point of failure</span><span>blue border: experiment target</span><span>dashed orange: a call back to an earlier column (closes a cycle)</span><span>blue, weight by rate: observed traffic</span><span>solid orange: observed, declared nowhere</span></p>\n<div class=\"map-frame\">\n");
+    out.push_str(&render_svg(map, result));
+    out.push_str("</div>\n</section>\n");
+
+    discovery(&mut out, &sections.discovery);
+    dependencies(&mut out, &sections.dependencies);
+    steady_states(&mut out, &sections.steady_states);
+    hypotheses(&mut out, &sections.hypotheses);
+    experiments(&mut out, &sections.experiments);
+    super::knowledge::html(&mut out, &result.knowledge);
+    rumsfeld(&mut out, &sections.rumsfeld);
+    guardrails(&mut out, &sections.guardrails);
+    out.push_str("</body>\n</html>\n");
+    out
+}
+
+fn header(out: &mut String, header: &Header<'_>) {
+    let s = header.summary;
     out.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     out.push_str("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n");
     out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>Chaos analysis</title>\n<style>");
@@ -316,8 +295,8 @@ pub fn render(map: &ServiceMap, result: &AnalysisResult) -> String {
     let _ = writeln!(
         out,
         "<p class=\"meta\">Map <code>{}</code> · engine {} · nothing runs until a person approves a proposal.</p>",
-        esc(&result.map_hash[..result.map_hash.len().min(12)]),
-        esc(&result.engine)
+        esc(header.map_hash),
+        esc(header.engine)
     );
     out.push_str("<div class=\"cards\">");
     for (label, value) in [
@@ -333,9 +312,9 @@ pub fn render(map: &ServiceMap, result: &AnalysisResult) -> String {
         let _ = write!(out, "<div class=\"card\"><b>{value}</b>{label}</div>");
     }
     out.push_str("</div>\n");
-    if !result.notes.is_empty() {
+    if !header.notes.is_empty() {
         out.push_str("<div class=\"degraded\"><b>Degraded:</b> some stages fell back to the built-in rules.<ul>");
-        for note in &result.notes {
+        for note in header.notes {
             let _ = write!(
                 out,
                 "<li>{} ({}): {}</li>",
@@ -347,19 +326,13 @@ pub fn render(map: &ServiceMap, result: &AnalysisResult) -> String {
         out.push_str("</ul></div>\n");
     }
     out.push_str("</header>\n");
-    out.push_str(&super::score::html(result));
+}
 
-    // The map
-    out.push_str("<section id=\"map\">\n<h2>Service map</h2>\n<p class=\"legend\"><span>left to right: callers before callees</span><span>grey bands: namespaces</span><span>green: entry point</span><span>dashed amber: load generator</span><span>red border: single point of failure</span><span>blue border: experiment target</span><span>dashed orange: a call back to an earlier column (closes a cycle)</span><span>blue, weight by rate: observed traffic</span><span>solid orange: observed, declared nowhere</span></p>\n<div class=\"map-frame\">\n");
-    out.push_str(&render_svg(map, result));
-    out.push_str("</div>\n</section>\n");
-
-    // Discovery
-    let d = &result.discovery;
+fn discovery(out: &mut String, d: &Discovery<'_>) {
     let _ = writeln!(
         out,
         "<section id=\"discovery\">\n<h2>Discovery</h2>\n<p>{}</p>",
-        esc(&d.summary)
+        esc(d.summary)
     );
     out.push_str("<h3>Entry points</h3>\n<table><tr><th>Entry point</th><th>Kind</th><th>Found by</th><th>URLs</th><th>Serves</th></tr>\n");
     for entry in &d.entry_points {
@@ -372,11 +345,11 @@ pub fn render(map: &ServiceMap, result: &AnalysisResult) -> String {
             out,
             "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(entry.id.as_str()),
-            entry.kind.as_str(),
+            entry.kind,
             entry
                 .found_by
-                .as_ref()
-                .map_or_else(|| "—".to_string(), |via| esc(&via.to_string())),
+                .as_deref()
+                .map_or_else(|| "—".to_string(), esc),
             if urls.is_empty() {
                 "—".to_string()
             } else {
@@ -389,36 +362,33 @@ pub fn render(map: &ServiceMap, result: &AnalysisResult) -> String {
     for tier in &d.tiers {
         let _ = writeln!(
             out,
-            "<tr><td>{:?} ({})</td><td>{}</td></tr>",
+            "<tr><td>{} ({})</td><td>{}</td></tr>",
             tier.name,
-            tier.members.len(),
+            tier.size,
             ids(&tier.members)
         );
     }
     out.push_str("</table>\n");
     if !d.external_dependencies.is_empty() || !d.unresolved_references.is_empty() {
         out.push_str("<h3>Outside the map</h3>\n<table><tr><th>Node</th><th>What</th><th>Callers</th></tr>\n");
-        for external in &d.external_dependencies {
-            let _ = writeln!(
-                out,
-                "<tr><td><code>{}</code></td><td>external host</td><td>{}</td></tr>",
-                esc(&external.host),
-                ids(&external.callers)
-            );
-        }
-        for reference in &d.unresolved_references {
-            let _ = writeln!(
-                out,
-                "<tr><td><code>{}</code></td><td>missing Service</td><td>{}</td></tr>",
-                esc(reference.id.as_str()),
-                ids(&reference.callers)
-            );
+        for (rows, what) in [
+            (&d.external_dependencies, "external host"),
+            (&d.unresolved_references, "missing Service"),
+        ] {
+            for row in rows {
+                let _ = writeln!(
+                    out,
+                    "<tr><td><code>{}</code></td><td>{what}</td><td>{}</td></tr>",
+                    esc(row.name),
+                    ids(&row.callers)
+                );
+            }
         }
         out.push_str("</table>\n");
     }
-    if !map.unmatched.is_empty() {
+    if !d.unmatched.is_empty() {
         out.push_str("<h3>Names in telemetry that match nothing</h3>\n<table><tr><th>Name</th><th>End</th><th>Calls</th><th>Source</th><th>Why</th></tr>\n");
-        for name in &map.unmatched {
+        for name in d.unmatched {
             let _ = writeln!(
                 out,
                 "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -432,17 +402,16 @@ pub fn render(map: &ServiceMap, result: &AnalysisResult) -> String {
         out.push_str("</table>\n");
     }
     out.push_str("</section>\n");
+}
 
-    // Findings
-    let dep = &result.dependencies;
+fn dependencies(out: &mut String, dep: &Dependencies<'_>) {
     let _ = writeln!(
         out,
         "<section id=\"findings\">\n<h2>Dependencies</h2>\n<h3>Findings ({})</h3>",
-        dep.findings.len()
+        dep.total_findings
     );
     out.push_str("<table><tr><th>Severity</th><th>Finding</th><th>Subject</th></tr>\n");
-    let (shown, more) = listed(&dep.findings);
-    for finding in shown {
+    for finding in dep.findings.shown {
         let _ = writeln!(
             out,
             "<tr id=\"{}\"><td class=\"sev-{sev}\">{sev}</td><td>{}</td><td><code>{}</code></td></tr>",
@@ -452,11 +421,11 @@ pub fn render(map: &ServiceMap, result: &AnalysisResult) -> String {
             sev = finding.severity.as_str()
         );
     }
-    more_row(&mut out, more, 3);
+    more_row(out, dep.findings.more, 3);
     out.push_str("</table>\n");
     if !dep.critical_paths.is_empty() {
         out.push_str("<h3>Critical paths</h3>\n<ol>\n");
-        for path in &dep.critical_paths {
+        for path in dep.critical_paths {
             let nodes: Vec<String> = path
                 .nodes
                 .iter()
@@ -474,105 +443,94 @@ pub fn render(map: &ServiceMap, result: &AnalysisResult) -> String {
     if !dep.cycles.is_empty() {
         out.push_str("<h3>Cycles</h3>\n<ul>\n");
         for cycle in &dep.cycles {
-            let _ = writeln!(out, "<li>{}</li>", ids(&cycle.nodes));
+            let _ = writeln!(out, "<li>{}</li>", ids(cycle));
         }
         out.push_str("</ul>\n");
     }
     out.push_str("</section>\n");
+}
 
-    // Steady states
+fn steady_states(out: &mut String, states: &[SteadyStateRow<'_>]) {
     out.push_str("<section id=\"steady-states\">\n<h2>Steady states</h2>\n<table><tr><th>#</th><th>Steady state</th><th>Check</th><th>Threshold</th></tr>\n");
-    for state in &result.steady_state.steady_states {
-        let check = match &state.probe {
-            Probe::AvailableReplicas => format!(
-                "available replicas of <code>{}</code>",
-                esc(state.subject.as_str())
-            ),
-            Probe::ReadyEndpoints => format!(
-                "ready endpoints of <code>{}</code>",
-                esc(state.subject.as_str())
-            ),
-            Probe::Http { url } => format!("HTTP GET <code>{}</code>", esc(url)),
-            Probe::Prometheus { query } => format!("PromQL <code>{}</code>", esc(query)),
-        };
+    for state in states {
         let _ = writeln!(
             out,
-            "<tr id=\"{}\"><td>{}</td><td>{}<br><span class=\"meta\">{}</span></td><td>{check}</td><td>≥ {} {}</td></tr>",
-            esc(&state.id),
+            "<tr id=\"{}\"><td>{}</td><td>{}<br><span class=\"meta\">{}</span></td><td>{} <code>{}</code></td><td>≥ {} {}</td></tr>",
+            esc(state.id),
             state.priority,
-            esc(&state.name),
-            esc(&state.description),
+            esc(state.name),
+            esc(state.description),
+            state.check.label,
+            esc(state.check.subject),
             state.min_value,
-            esc(&state.unit)
+            esc(state.unit)
         );
     }
     out.push_str("</table>\n</section>\n");
+}
 
-    // Hypotheses
+fn hypotheses(out: &mut String, hypotheses: &[HypothesisRow<'_>]) {
     out.push_str("<section id=\"hypotheses\">\n<h2>Hypotheses</h2>\n<table><tr><th>Risk</th><th>Hypothesis</th><th>Expectation</th></tr>\n");
-    for h in &result.hypotheses.hypotheses {
+    for h in hypotheses {
         let _ = writeln!(
             out,
-            "<tr id=\"{}\"><td>{}</td><td>{}<br><code>{}</code></td><td>{:?}</td></tr>",
-            esc(&h.id),
+            "<tr id=\"{}\"><td>{}</td><td>{}<br><code>{}</code></td><td>{}</td></tr>",
+            esc(h.id),
             h.risk_score,
-            esc(&h.statement),
-            esc(&h.id),
+            esc(h.statement),
+            esc(h.id),
             h.expectation
         );
     }
     out.push_str("</table>\n</section>\n");
+}
 
-    // Experiments
+fn experiments(out: &mut String, cards: &[ExperimentCard<'_>]) {
     let _ = writeln!(
         out,
         "<section id=\"experiments\">\n<h2>Experiments ({})</h2>",
-        result.planned.len()
+        cards.len()
     );
-    for (n, planned) in result.planned.iter().enumerate() {
-        let blast = &planned.blast_radius;
+    for card in cards {
         let _ = writeln!(
             out,
             "<article class=\"experiment\" id=\"{name}\" data-target=\"{target}\">\n<h3>{}. {}</h3>\n<p><code>{name}</code> · {}</p>",
-            n + 1,
-            esc(&planned.title),
-            esc(&describe_spec(&planned.spec)),
-            name = esc(&planned.name),
-            target = esc(planned.target.as_str())
+            card.number,
+            esc(card.title),
+            esc(&card.what),
+            name = esc(card.name),
+            target = esc(card.target.as_str())
         );
         let _ = writeln!(
             out,
             "<p><b>Hypothesis:</b> {}</p>\n<p><b>Target:</b> <code>{}</code>{}</p>",
-            esc(&planned.hypothesis.statement),
-            esc(planned.target.as_str()),
-            planned
-                .peer
-                .as_ref()
+            esc(card.hypothesis),
+            esc(card.target.as_str()),
+            card.peer
                 .map(|p| format!(" · <b>dependency:</b> <code>{}</code>", esc(p.as_str())))
                 .unwrap_or_default()
         );
         out.push_str("<p><b>Steady-state checks:</b></p><ul>");
-        for check in &planned.steady_state {
+        for check in card.checks {
             let _ = write!(out, "<li>{} ≥ {}</li>", esc(&check.name), check.min_value);
         }
         out.push_str("</ul>\n");
         let _ = writeln!(
             out,
             "<p class=\"blast\"><b>Blast radius:</b> {}% of the target's pods · {} workload(s) · entry points: {}</p>",
-            blast.pod_share_percent,
-            blast.affected_workloads.len(),
-            if blast.affected_entry_points.is_empty() {
+            card.pod_share_percent,
+            card.affected_workloads,
+            if card.affected_entry_points.is_empty() {
                 "none".to_string()
             } else {
-                blast
-                    .affected_entry_points
+                card.affected_entry_points
                     .iter()
                     .map(|e| format!("<code>{}</code>", esc(e)))
                     .collect::<Vec<_>>()
                     .join(", ")
             }
         );
-        if let Some(entry) = blast_of(result, &planned.name) {
+        if let Some(entry) = card.blast {
             let _ = writeln!(
                 out,
                 "<p class=\"meta\"><span class=\"sev-{sev}\">{sev}</span> · {}</p>",
@@ -580,7 +538,7 @@ pub fn render(map: &ServiceMap, result: &AnalysisResult) -> String {
                 sev = entry.severity.as_str()
             );
         }
-        for warning in &planned.warnings {
+        for warning in card.warnings {
             let _ = writeln!(
                 out,
                 "<p class=\"warning\"><b>Warning:</b> {}</p>",
@@ -590,25 +548,41 @@ pub fn render(map: &ServiceMap, result: &AnalysisResult) -> String {
         out.push_str("</article>\n");
     }
     out.push_str("</section>\n");
+}
 
-    super::knowledge::html(&mut out, &result.knowledge);
-
-    // Rumsfeld
+fn rumsfeld(out: &mut String, quadrants: &[Quadrant<'_>]) {
     out.push_str("<section id=\"rumsfeld\">\n<h2>Rumsfeld matrix</h2>\n<div class=\"matrix\">\n");
-    for (title, items) in result.rumsfeld.quadrants() {
-        quadrant(&mut out, title, items);
+    for quadrant in quadrants {
+        let _ = writeln!(
+            out,
+            "<div class=\"quadrant\"><h3>{} ({})</h3><ul>",
+            quadrant.title, quadrant.total
+        );
+        for line in &quadrant.lines {
+            let _ = writeln!(
+                out,
+                "<li>{} <span class=\"grounds\">({}: {})</span></li>",
+                esc(line.statement),
+                line.grounds.kind,
+                esc(&line.grounds.detail)
+            );
+        }
+        if quadrant.more > 0 {
+            let _ = writeln!(out, "<li>…and {} more in analysis.json</li>", quadrant.more);
+        }
+        out.push_str("</ul></div>\n");
     }
     out.push_str("</div>\n</section>\n");
+}
 
-    // Guardrails
+fn guardrails(out: &mut String, g: &Guardrails<'_>) {
     let _ = writeln!(
         out,
         "<section id=\"guardrails\">\n<h2>Grounding and guardrails</h2>\n<h3>Dropped ({})</h3>",
-        result.dropped.len()
+        g.total_dropped
     );
     out.push_str("<table><tr><th>Stage</th><th>Item</th><th>Reason</th></tr>\n");
-    let (shown, more) = listed(&result.dropped);
-    for item in shown {
+    for item in g.dropped.shown {
         let _ = writeln!(
             out,
             "<tr><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
@@ -617,15 +591,10 @@ pub fn render(map: &ServiceMap, result: &AnalysisResult) -> String {
             esc(&item.reason)
         );
     }
-    more_row(&mut out, more, 3);
-    let _ = writeln!(
-        out,
-        "</table>\n<h3>Adjusted ({})</h3>",
-        result.adjusted.len()
-    );
+    more_row(out, g.dropped.more, 3);
+    let _ = writeln!(out, "</table>\n<h3>Adjusted ({})</h3>", g.total_adjusted);
     out.push_str("<table><tr><th>Stage</th><th>Item</th><th>Field</th><th>Change</th></tr>\n");
-    let (shown, more) = listed(&result.adjusted);
-    for item in shown {
+    for item in g.adjusted.shown {
         let _ = writeln!(
             out,
             "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
@@ -635,7 +604,6 @@ pub fn render(map: &ServiceMap, result: &AnalysisResult) -> String {
             esc(&item.reason)
         );
     }
-    more_row(&mut out, more, 4);
-    out.push_str("</table>\n</section>\n</body>\n</html>\n");
-    out
+    more_row(out, g.adjusted.more, 4);
+    out.push_str("</table>\n</section>\n");
 }

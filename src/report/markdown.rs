@@ -3,8 +3,11 @@
 
 use std::fmt::Write;
 
-use super::{blast_of, describe_spec, listed};
-use crate::analysis::{AnalysisResult, Grounds, Probe, RumsfeldItem};
+use super::sections::{
+    Dependencies, Discovery, ExperimentCard, Guardrails, Header, HypothesisRow, Listed, Quadrant,
+    Sections, SteadyStateRow, unmatched_end,
+};
+use crate::analysis::AnalysisResult;
 use crate::servicemap::{NodeId, ServiceMap};
 
 /// Text safe inside Markdown (and inside table cells): specials backslash-escaped, HTML brackets
@@ -28,11 +31,10 @@ pub fn md(text: &str) -> String {
     out
 }
 
-fn ids(list: &[NodeId]) -> String {
-    let (shown, more) = listed(list);
-    let mut text: Vec<String> = shown.iter().map(|id| md(id.as_str())).collect();
-    if more > 0 {
-        text.push(format!("and {more} more"));
+fn ids(list: &Listed<'_, NodeId>) -> String {
+    let mut text: Vec<String> = list.shown.iter().map(|id| md(id.as_str())).collect();
+    if list.more > 0 {
+        text.push(format!("and {} more", list.more));
     }
     if text.is_empty() {
         "—".to_string()
@@ -47,62 +49,46 @@ fn more_line(out: &mut String, more: usize) {
     }
 }
 
-fn grounds(grounds: &Grounds) -> String {
-    match grounds {
-        Grounds::Evidence { edges, evidence } => {
-            format!(
-                "evidence: {} edge(s), {} item(s)",
-                edges.len(),
-                evidence.len()
-            )
-        }
-        Grounds::Findings { finding_ids } => format!("findings: {}", md(&finding_ids.join(", "))),
-        Grounds::Hypotheses { hypothesis_ids } => {
-            format!("hypotheses: {}", md(&hypothesis_ids.join(", ")))
-        }
-        Grounds::Absence { missing } => format!("missing: {}", md(missing)),
-    }
-}
-
-fn rumsfeld_items(out: &mut String, title: &str, items: &[RumsfeldItem]) {
-    let _ = writeln!(out, "\n### {title} ({})\n", items.len());
-    let (shown, more) = listed(items);
-    for item in shown {
-        let _ = writeln!(
-            out,
-            "- {} — _{}_",
-            md(&item.statement),
-            grounds(&item.grounds)
-        );
-    }
-    more_line(out, more);
-}
-
 /// The Markdown report.
 pub fn render(map: &ServiceMap, result: &AnalysisResult) -> String {
+    let sections = Sections::of(map, result);
     let mut out = String::new();
-    let s = &result.summary;
+    header(&mut out, &sections.header);
+    out.push_str(&super::score::markdown(result));
+    discovery(&mut out, &sections.discovery);
+    dependencies(&mut out, &sections.dependencies);
+    steady_states(&mut out, &sections.steady_states);
+    hypotheses(&mut out, &sections.hypotheses);
+    experiments(&mut out, &sections.experiments);
+    super::knowledge::markdown(&mut out, &result.knowledge);
+    rumsfeld(&mut out, &sections.rumsfeld);
+    guardrails(&mut out, &sections.guardrails);
+    out
+}
+
+fn header(out: &mut String, header: &Header<'_>) {
+    let s = header.summary;
     let _ = writeln!(out, "# Chaos analysis\n");
     let _ = writeln!(
         out,
         "Map `{}` · engine {} · {} workloads, {} Services, {} edges ({} map nodes) · {} findings · {} hypotheses · {} experiments · {} dropped\n",
-        &result.map_hash[..result.map_hash.len().min(12)],
-        md(&result.engine),
+        header.map_hash,
+        md(header.engine),
         s.workloads,
         s.services,
         s.edges,
-        map.nodes.len(),
+        header.map_nodes,
         s.findings,
         s.hypotheses,
         s.proposals,
         s.dropped
     );
-    if !result.notes.is_empty() {
+    if !header.notes.is_empty() {
         let _ = writeln!(
             out,
             "> **Degraded:** some stages fell back to the built-in rules.\n>"
         );
-        for note in &result.notes {
+        for note in header.notes {
             let _ = writeln!(
                 out,
                 "> - {} ({}): {}",
@@ -113,11 +99,10 @@ pub fn render(map: &ServiceMap, result: &AnalysisResult) -> String {
         }
         out.push('\n');
     }
-    out.push_str(&super::score::markdown(result));
+}
 
-    // Discovery
-    let d = &result.discovery;
-    let _ = writeln!(out, "## Discovery\n\n{}\n", md(&d.summary));
+fn discovery(out: &mut String, d: &Discovery<'_>) {
+    let _ = writeln!(out, "## Discovery\n\n{}\n", md(d.summary));
     let _ = writeln!(
         out,
         "### Entry points\n\n| Entry point | Kind | Found by | URLs | Serves |\n| --- | --- | --- | --- | --- |"
@@ -128,11 +113,11 @@ pub fn render(map: &ServiceMap, result: &AnalysisResult) -> String {
             out,
             "| {} | {} | {} | {} | {} |",
             md(entry.id.as_str()),
-            entry.kind.as_str(),
+            entry.kind,
             entry
                 .found_by
-                .as_ref()
-                .map_or_else(|| "—".to_string(), |via| md(&via.to_string())),
+                .as_deref()
+                .map_or_else(|| "—".to_string(), md),
             if urls.is_empty() {
                 "—".to_string()
             } else {
@@ -145,9 +130,9 @@ pub fn render(map: &ServiceMap, result: &AnalysisResult) -> String {
     for tier in &d.tiers {
         let _ = writeln!(
             out,
-            "| {:?} ({}) | {} |",
+            "| {} ({}) | {} |",
             tier.name,
-            tier.members.len(),
+            tier.size,
             ids(&tier.members)
         );
     }
@@ -159,7 +144,7 @@ pub fn render(map: &ServiceMap, result: &AnalysisResult) -> String {
         for store in &d.data_stores {
             let _ = writeln!(
                 out,
-                "| {} | {:?} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} |",
                 md(store.id.as_str()),
                 store.kind,
                 store.replicas.map_or("—".to_string(), |r| r.to_string()),
@@ -177,7 +162,7 @@ pub fn render(map: &ServiceMap, result: &AnalysisResult) -> String {
             let _ = writeln!(
                 out,
                 "| {} | {} |",
-                md(&external.host),
+                md(external.name),
                 ids(&external.callers)
             );
         }
@@ -191,39 +176,37 @@ pub fn render(map: &ServiceMap, result: &AnalysisResult) -> String {
             let _ = writeln!(
                 out,
                 "| {} | {} |",
-                md(reference.id.as_str()),
+                md(reference.name),
                 ids(&reference.callers)
             );
         }
     }
-
-    if !map.unmatched.is_empty() {
+    if !d.unmatched.is_empty() {
         let _ = writeln!(
             out,
             "\n### Names in telemetry that match nothing\n\n| Name | End | Calls | Source | Why |\n| --- | --- | --- | --- | --- |"
         );
-        for name in &map.unmatched {
+        for name in d.unmatched {
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} | {} |",
                 md(&name.name),
-                super::html::unmatched_end(name.end),
+                unmatched_end(name.end),
                 name.calls,
                 md(&name.origin),
                 md(&name.reason)
             );
         }
     }
+}
 
-    // Dependencies
-    let dep = &result.dependencies;
+fn dependencies(out: &mut String, dep: &Dependencies<'_>) {
     let _ = writeln!(
         out,
         "\n## Dependencies\n\n### Findings ({})\n\n| Severity | Finding | Subject | Id |\n| --- | --- | --- | --- |",
-        dep.findings.len()
+        dep.total_findings
     );
-    let (shown, more) = listed(&dep.findings);
-    for finding in shown {
+    for finding in dep.findings.shown {
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} |",
@@ -233,10 +216,10 @@ pub fn render(map: &ServiceMap, result: &AnalysisResult) -> String {
             md(&finding.id)
         );
     }
-    more_line(&mut out, more);
+    more_line(out, dep.findings.more);
     if !dep.critical_paths.is_empty() {
         let _ = writeln!(out, "\n### Critical paths\n");
-        for path in &dep.critical_paths {
+        for path in dep.critical_paths {
             let nodes: Vec<String> = path.nodes.iter().map(|n| md(n.as_str())).collect();
             let _ = writeln!(out, "1. {} — {}", nodes.join(" → "), md(&path.reason));
         }
@@ -246,7 +229,7 @@ pub fn render(map: &ServiceMap, result: &AnalysisResult) -> String {
             out,
             "\n### Fan-in and fan-out\n\n| Workload | Fan-in | Fan-out |\n| --- | --- | --- |"
         );
-        for degree in &dep.fan {
+        for degree in dep.fan {
             let _ = writeln!(
                 out,
                 "| {} | {} | {} |",
@@ -259,98 +242,93 @@ pub fn render(map: &ServiceMap, result: &AnalysisResult) -> String {
     if !dep.cycles.is_empty() {
         let _ = writeln!(out, "\n### Cycles\n");
         for cycle in &dep.cycles {
-            let _ = writeln!(out, "- {}", ids(&cycle.nodes));
+            let _ = writeln!(out, "- {}", ids(cycle));
         }
     }
+}
 
-    // Steady states
+fn steady_states(out: &mut String, states: &[SteadyStateRow<'_>]) {
     let _ = writeln!(
         out,
         "\n## Steady states\n\n| # | Steady state | Check | Threshold | Id |\n| --- | --- | --- | --- | --- |"
     );
-    for state in &result.steady_state.steady_states {
-        let check = match &state.probe {
-            Probe::AvailableReplicas => {
-                format!("available replicas of {}", md(state.subject.as_str()))
-            }
-            Probe::ReadyEndpoints => format!("ready endpoints of {}", md(state.subject.as_str())),
-            Probe::Http { url } => format!("HTTP GET {}", md(url)),
-            Probe::Prometheus { query } => format!("PromQL {}", md(query)),
-        };
+    for state in states {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | ≥ {} {} | {} |",
+            "| {} | {} | {} {} | ≥ {} {} | {} |",
             state.priority,
-            md(&state.name),
-            check,
+            md(state.name),
+            state.check.label,
+            md(state.check.subject),
             state.min_value,
-            md(&state.unit),
-            md(&state.id)
+            md(state.unit),
+            md(state.id)
         );
     }
+}
 
-    // Hypotheses
+fn hypotheses(out: &mut String, hypotheses: &[HypothesisRow<'_>]) {
     let _ = writeln!(
         out,
         "\n## Hypotheses\n\n| Risk | Hypothesis | Expectation | Id |\n| --- | --- | --- | --- |"
     );
-    for h in &result.hypotheses.hypotheses {
+    for h in hypotheses {
         let _ = writeln!(
             out,
-            "| {} | {} | {:?} | {} |",
+            "| {} | {} | {} | {} |",
             h.risk_score,
-            md(&h.statement),
+            md(h.statement),
             h.expectation,
-            md(&h.id)
+            md(h.id)
         );
     }
+}
 
-    // Experiments
-    let _ = writeln!(out, "\n## Experiments ({})", result.planned.len());
-    for (n, planned) in result.planned.iter().enumerate() {
+fn experiments(out: &mut String, cards: &[ExperimentCard<'_>]) {
+    let _ = writeln!(out, "\n## Experiments ({})", cards.len());
+    for card in cards {
         let _ = writeln!(
             out,
             "\n### {}. {} (`{}`)\n",
-            n + 1,
-            md(&planned.title),
-            planned.name
+            card.number,
+            md(card.title),
+            card.name
         );
-        let _ = writeln!(out, "- **What:** {}", md(&describe_spec(&planned.spec)));
+        let _ = writeln!(out, "- **What:** {}", md(&card.what));
         let _ = writeln!(
             out,
             "- **Target:** {} in namespace {}",
-            md(planned.target.as_str()),
-            md(&planned.namespace)
+            md(card.target.as_str()),
+            md(card.namespace)
         );
-        if let Some(peer) = &planned.peer {
+        if let Some(peer) = card.peer {
             let _ = writeln!(out, "- **Dependency:** {}", md(peer.as_str()));
         }
         let _ = writeln!(
             out,
             "- **Hypothesis** ({}): {}",
-            md(&planned.hypothesis.id),
-            md(&planned.hypothesis.statement)
+            md(card.hypothesis_id),
+            md(card.hypothesis)
         );
-        let _ = writeln!(out, "- **Risk score:** {}", planned.risk_score);
-        let checks: Vec<String> = planned
-            .steady_state
+        let _ = writeln!(out, "- **Risk score:** {}", card.risk_score);
+        let checks: Vec<String> = card
+            .checks
             .iter()
             .map(|c| format!("{} ≥ {}", md(&c.name), c.min_value))
             .collect();
         let _ = writeln!(out, "- **Steady-state checks:** {}", checks.join("; "));
-        let blast = &planned.blast_radius;
         let _ = writeln!(
             out,
             "- **Blast radius:** {}% of the target's pods; {} workload(s) affected; entry points: {}",
-            blast.pod_share_percent,
-            blast.affected_workloads.len(),
-            if blast.affected_entry_points.is_empty() {
+            card.pod_share_percent,
+            card.affected_workloads,
+            if card.affected_entry_points.is_empty() {
                 "none".to_string()
             } else {
-                md(&blast.affected_entry_points.join(", "))
+                md(&card.affected_entry_points.join(", "))
             }
         );
-        if let Some(entry) = blast_of(result, &planned.name) {
+        if let Some(entry) = card.blast {
             let _ = writeln!(
                 out,
                 "  - {} (severity {})",
@@ -358,15 +336,10 @@ pub fn render(map: &ServiceMap, result: &AnalysisResult) -> String {
                 entry.severity.as_str()
             );
         }
-        for warning in &planned.warnings {
+        for warning in card.warnings {
             let _ = writeln!(out, "- **Warning:** {}", md(warning));
         }
-        if let Some(case) = result
-            .experiments
-            .test_cases
-            .iter()
-            .find(|c| c.experiment_id == planned.name)
-        {
+        if let Some(case) = card.test_case {
             let _ = writeln!(out, "- **Test case:**");
             for (i, step) in case.steps.iter().enumerate() {
                 let _ = writeln!(out, "  {}. {}", i + 1, md(step));
@@ -376,27 +349,36 @@ pub fn render(map: &ServiceMap, result: &AnalysisResult) -> String {
             }
         }
     }
+}
 
-    super::knowledge::markdown(&mut out, &result.knowledge);
-
-    // Rumsfeld matrix
+fn rumsfeld(out: &mut String, quadrants: &[Quadrant<'_>]) {
     let _ = writeln!(out, "\n## Rumsfeld matrix");
-    for (title, items) in result.rumsfeld.quadrants() {
-        rumsfeld_items(&mut out, title, items);
+    for quadrant in quadrants {
+        let _ = writeln!(out, "\n### {} ({})\n", quadrant.title, quadrant.total);
+        for line in &quadrant.lines {
+            let _ = writeln!(
+                out,
+                "- {} — _{}: {}_",
+                md(line.statement),
+                line.grounds.kind,
+                md(&line.grounds.detail)
+            );
+        }
+        more_line(out, quadrant.more);
     }
+}
 
-    // What the guardrails did
+fn guardrails(out: &mut String, g: &Guardrails<'_>) {
     let _ = writeln!(
         out,
         "\n## Dropped by grounding and guardrails ({})\n",
-        result.dropped.len()
+        g.total_dropped
     );
-    if result.dropped.is_empty() {
+    if g.total_dropped == 0 {
         let _ = writeln!(out, "Nothing was dropped.");
     } else {
         let _ = writeln!(out, "| Stage | Item | Reason |\n| --- | --- | --- |");
-        let (shown, more) = listed(&result.dropped);
-        for item in shown {
+        for item in g.dropped.shown {
             let _ = writeln!(
                 out,
                 "| {} | {} | {} |",
@@ -405,22 +387,21 @@ pub fn render(map: &ServiceMap, result: &AnalysisResult) -> String {
                 md(&item.reason)
             );
         }
-        more_line(&mut out, more);
+        more_line(out, g.dropped.more);
     }
     let _ = writeln!(
         out,
         "\n## Adjusted by grounding and guardrails ({})\n",
-        result.adjusted.len()
+        g.total_adjusted
     );
-    if result.adjusted.is_empty() {
+    if g.total_adjusted == 0 {
         let _ = writeln!(out, "Nothing was adjusted.");
     } else {
         let _ = writeln!(
             out,
             "| Stage | Item | Field | Change |\n| --- | --- | --- | --- |"
         );
-        let (shown, more) = listed(&result.adjusted);
-        for item in shown {
+        for item in g.adjusted.shown {
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} |",
@@ -430,7 +411,6 @@ pub fn render(map: &ServiceMap, result: &AnalysisResult) -> String {
                 md(&item.reason)
             );
         }
-        more_line(&mut out, more);
+        more_line(out, g.adjusted.more);
     }
-    out
 }

@@ -10,13 +10,15 @@ pub mod knowledge;
 pub mod layout;
 pub mod markdown;
 pub mod score;
+pub mod sections;
 
 use std::path::PathBuf;
 
-use crate::analysis::{AnalysisResult, ExperimentBlastRadius};
+use crate::analysis::AnalysisResult;
 use crate::api::ExperimentProposal;
-use crate::chaosmesh::{ChaosManifest, ChaosSpec, PodChaosAction, SelectorMode};
+use crate::chaosmesh::{ChaosManifest, ChaosSpec, PodChaosAction};
 use crate::servicemap::ServiceMap;
+use sections::serde_name;
 
 /// Items listed per section before "and N more" (the full lists are in analysis.json).
 pub const MAX_LISTED: usize = 50;
@@ -94,7 +96,7 @@ pub fn describe_spec(spec: &ChaosSpec) -> String {
             }
         },
         ChaosSpec::NetworkChaos(s) => {
-            let mut text = format!("{:?}", s.action).to_lowercase();
+            let mut text = serde_name(&s.action);
             if let Some(delay) = &s.delay {
                 text.push_str(&format!(" {}", delay.latency));
                 if let Some(jitter) = &delay.jitter {
@@ -105,7 +107,7 @@ pub fn describe_spec(spec: &ChaosSpec) -> String {
                 text.push_str(&format!(" {}%", loss.loss));
             }
             if let Some(direction) = s.direction {
-                text.push_str(&format!(", direction {:?}", direction).to_lowercase());
+                text.push_str(&format!(", direction {}", serde_name(&direction)));
             }
             text
         }
@@ -128,15 +130,15 @@ pub fn describe_spec(spec: &ChaosSpec) -> String {
             parts.join(", ")
         }
         ChaosSpec::IOChaos(s) => format!(
-            "{:?} {} on {} ({}% of calls)",
-            s.action,
+            "{} {} on {} ({}% of calls)",
+            serde_name(&s.action),
             s.delay.as_deref().unwrap_or(""),
             s.volume_path,
             s.percent.unwrap_or(100)
         )
         .to_lowercase(),
         ChaosSpec::DNSChaos(s) => {
-            format!("{:?} for {}", s.action, s.patterns.join(", ")).to_lowercase()
+            format!("{} for {}", serde_name(&s.action), s.patterns.join(", ")).to_lowercase()
         }
         ChaosSpec::HTTPChaos(s) => {
             let what = if s.abort == Some(true) {
@@ -144,18 +146,12 @@ pub fn describe_spec(spec: &ChaosSpec) -> String {
             } else {
                 format!("delay {}", s.delay.as_deref().unwrap_or(""))
             };
-            format!("{what} {:?}s on port {}", s.target, s.port).to_lowercase()
+            format!("{what} {}s on port {}", serde_name(&s.target), s.port).to_lowercase()
         }
         ChaosSpec::TimeChaos(s) => format!("clock offset {}", s.time_offset),
     };
     let (mode, value) = spec.selection();
-    let mode = match mode {
-        SelectorMode::One => "one",
-        SelectorMode::All => "all",
-        SelectorMode::Fixed => "fixed",
-        SelectorMode::FixedPercent => "fixed-percent",
-        SelectorMode::RandomMaxPercent => "random-max-percent",
-    };
+    let mode = serde_name(&mode);
     let mode = match value {
         Some(value) => format!("{mode} {value}"),
         None => mode.to_string(),
@@ -165,18 +161,6 @@ pub fn describe_spec(spec: &ChaosSpec) -> String {
         spec.kind(),
         spec.duration().unwrap_or("(no duration)")
     )
-}
-
-/// The blast radius entry of an experiment.
-pub(crate) fn blast_of<'r>(
-    result: &'r AnalysisResult,
-    name: &str,
-) -> Option<&'r ExperimentBlastRadius> {
-    result
-        .blast_radius
-        .experiments
-        .iter()
-        .find(|b| b.experiment_id == name)
 }
 
 /// `items` shortened to `MAX_LISTED`, and how many were left out.
