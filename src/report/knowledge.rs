@@ -9,6 +9,7 @@ use std::fmt::Write;
 
 use super::html::esc;
 use super::markdown::md;
+use super::sections::serde_name;
 use crate::analysis::memory::day;
 use crate::api::{Knowledge, RevisitReason, RunEvent};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -39,7 +40,7 @@ fn event_line(event: &RunEvent) -> (String, String, String, String) {
         .collect();
     (
         event.time.0.to_string(),
-        format!("{:?}", event.kind),
+        serde_name(&event.kind),
         event.message.clone().unwrap_or_default(),
         samples.join("; "),
     )
@@ -126,12 +127,12 @@ pub fn markdown(out: &mut String, knowledge: &Knowledge) {
         for s in &knowledge.suppressed {
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {:?} | {} |",
+                "| {} | {} | {} | {} | {} | {} |",
                 md(&s.finding),
                 md(s.severity.as_deref().unwrap_or("—")),
                 md(s.subject.as_deref().unwrap_or("—")),
                 md(&s.reason),
-                s.source,
+                serde_name(&s.source),
                 if s.matched { "yes" } else { "no" }
             );
         }
@@ -146,9 +147,9 @@ pub fn markdown(out: &mut String, knowledge: &Knowledge) {
             md(run.approved_by.as_deref().unwrap_or("—")),
             when(run.approved_at.as_ref()),
             run.phase
-                .map_or_else(|| "—".to_string(), |p| format!("{p:?}")),
+                .map_or_else(|| "—".to_string(), |p| serde_name(&p)),
             run.verdict
-                .map_or_else(|| "none yet".to_string(), |v| format!("{v:?}")),
+                .map_or_else(|| "none yet".to_string(), |v| serde_name(&v)),
         );
         if run.timeline.is_empty() {
             let _ = writeln!(out, "No timeline recorded.");
@@ -241,12 +242,12 @@ pub fn html(out: &mut String, knowledge: &Knowledge) {
         for s in &knowledge.suppressed {
             let _ = writeln!(
                 out,
-                "<tr class=\"suppressed\"><td><code>{}</code></td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{:?}</td><td>{}</td></tr>",
+                "<tr class=\"suppressed\"><td><code>{}</code></td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&s.finding),
                 esc(s.severity.as_deref().unwrap_or("—")),
                 esc(s.subject.as_deref().unwrap_or("—")),
                 esc(&s.reason),
-                s.source,
+                serde_name(&s.source),
                 if s.matched { "yes" } else { "no" }
             );
         }
@@ -263,9 +264,9 @@ pub fn html(out: &mut String, knowledge: &Knowledge) {
             esc(run.approved_by.as_deref().unwrap_or("—")),
             when(run.approved_at.as_ref()),
             run.phase
-                .map_or_else(|| "—".to_string(), |p| format!("{p:?}")),
+                .map_or_else(|| "—".to_string(), |p| serde_name(&p)),
             run.verdict
-                .map_or_else(|| "none yet".to_string(), |v| format!("{v:?}")),
+                .map_or_else(|| "none yet".to_string(), |v| serde_name(&v)),
         );
         if run.timeline.is_empty() {
             out.push_str("<p>No timeline recorded.</p>\n");
