@@ -18,8 +18,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use fake_llm::{FakeLlmServer, RecordedRequest, Step, WireFormat};
+use smart_chaos::analysis::model_answer::model_answer;
 use smart_chaos::analysis::{
-    AnalysisConfig, AnalysisResult, ExperimentsOutput, StageId, analyze, analyze_builtin,
+    AnalysisConfig, AnalysisResult, StageId, StageOutput, analyze, analyze_builtin,
 };
 use smart_chaos::api::ProviderName;
 use smart_chaos::llm::estimate::{RunEstimate, estimate_run};
@@ -128,31 +129,25 @@ fn pad_list(list: &mut Vec<serde_json::Value>, items: usize, words: usize, turn:
     }
 }
 
-/// Each stage's answer: the built-in output with a model's prose.
+/// Each stage's answer: the built-in output as a model writes it (without the fields rules derive
+/// or grounding recomputes, which it is not asked for), with a model's prose.
 fn realistic_answers(builtin: &AnalysisResult) -> BTreeMap<&'static str, String> {
     let outputs = [
-        ("discovery", serde_json::to_value(&builtin.discovery)),
-        ("dependencies", serde_json::to_value(&builtin.dependencies)),
-        ("steadyState", serde_json::to_value(&builtin.steady_state)),
-        ("hypotheses", serde_json::to_value(&builtin.hypotheses)),
-        // The model is not asked for test cases: the guardrails write them.
-        (
-            "experiments",
-            serde_json::to_value(ExperimentsOutput {
-                test_cases: Vec::new(),
-                ..builtin.experiments.clone()
-            }),
-        ),
-        ("blastRadius", serde_json::to_value(&builtin.blast_radius)),
-        ("rumsfeld", serde_json::to_value(&builtin.rumsfeld)),
+        StageOutput::Discovery(builtin.discovery.clone()),
+        StageOutput::Dependencies(builtin.dependencies.clone()),
+        StageOutput::SteadyState(builtin.steady_state.clone()),
+        StageOutput::Hypotheses(builtin.hypotheses.clone()),
+        StageOutput::Experiments(builtin.experiments.clone()),
+        StageOutput::BlastRadius(builtin.blast_radius.clone()),
+        StageOutput::Rumsfeld(builtin.rumsfeld.clone()),
     ];
     let mut turn = 0;
     outputs
-        .into_iter()
-        .map(|(stage, value)| {
-            let mut value = value.unwrap();
+        .iter()
+        .map(|output| {
+            let mut value = model_answer(output);
             enrich(&mut value, true, &mut turn);
-            (stage, value.to_string())
+            (output.stage().as_str(), value.to_string())
         })
         .collect()
 }

@@ -18,6 +18,7 @@ pub mod map_context;
 pub mod measured;
 pub mod memory;
 pub mod model;
+pub mod model_answer;
 pub mod naming;
 pub mod pipeline;
 pub mod prompt;

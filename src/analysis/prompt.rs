@@ -170,39 +170,14 @@ const SCHEMA_NOISE: &[&str] = &[
     "default",
 ];
 
-/// Parts of a stage's output the model is not asked for, because rules derive them from the rest:
-/// an experiment's test case follows from its steady states (the guardrails write the default
-/// one for every experiment that has none).
-const DERIVED_OUTPUTS: &[(StageId, &str)] = &[(StageId::Experiments, "testCases")];
-
 /// The output schema of `stage` as sent to a model: without descriptions, titles and formats,
 /// with schemars' `oneOf` of documented constants folded into one `enum` list, and without the
-/// parts rules derive ([`DERIVED_OUTPUTS`]).
+/// fields rules derive or grounding recomputes ([`super::model_answer`]).
 pub fn compact_output_schema(stage: StageId) -> schemars::Schema {
     let mut value = stage.output_schema().to_value();
     compact_schema_value(&mut value, false);
-    for (_, field) in DERIVED_OUTPUTS.iter().filter(|(s, _)| *s == stage) {
-        if let Some(properties) = value
-            .get_mut("properties")
-            .and_then(serde_json::Value::as_object_mut)
-        {
-            properties.remove(*field);
-        }
-        if let Some(required) = value
-            .get_mut("required")
-            .and_then(serde_json::Value::as_array_mut)
-        {
-            required.retain(|name| name != field);
-        }
-    }
+    super::model_answer::strip_derived(stage, &mut value);
     schemars::Schema::try_from(value).unwrap_or_else(|_| stage.output_schema())
-}
-
-/// `output` as a model answers it: without the parts rules derive ([`DERIVED_OUTPUTS`]).
-pub fn as_model_answers(output: &mut StageOutput) {
-    if let StageOutput::Experiments(experiments) = output {
-        experiments.test_cases.clear();
-    }
 }
 
 /// `in_properties`: the object's keys are property names, never keywords.

@@ -99,7 +99,7 @@ impl StageId {
                 "Design Chaos Mesh experiments (with selectors matching the target workload's pod labels) and one test case per experiment."
             }
             StageId::BlastRadius => {
-                "For each experiment, who depends on its target, which entry points are affected and what share of pods it touches."
+                "For each experiment, why its blast radius matters: who is hurt if its hypothesis is wrong (the figures are computed from the map)."
             }
             StageId::Rumsfeld => {
                 "Sort what is known into known knowns, known unknowns, unknown knowns and unknown unknowns, each tied to evidence or its absence."
