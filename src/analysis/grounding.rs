@@ -589,7 +589,12 @@ fn ground_rumsfeld_item(
                 .collect();
             let evidence_before = evidence.len();
             evidence.retain(|e| known.contains(e));
-            if edges.len() != before || evidence.len() != evidence_before {
+            let evidence_dropped = evidence.len() != evidence_before;
+            // A model cites edges and is not asked for their evidence: the map's is copied in.
+            if evidence_before == 0 {
+                evidence.extend(known.iter().map(|&e| e.clone()));
+            }
+            if edges.len() != before || evidence_dropped {
                 log.adjust(
                     stage,
                     &id,

@@ -8,6 +8,7 @@
 
 pub mod builtin;
 pub mod chat;
+mod compact_rows;
 pub mod config;
 pub mod duration;
 pub mod grounding;

@@ -10,16 +10,18 @@ use serde_json::Value;
 
 use super::stages::{StageId, StageOutput};
 
-/// A field of a stage's output that the model is not asked for.
+/// A field of a stage's output that the model is not asked for, by its path from the output's
+/// top: property names, with [`ITEMS`] for "every item of this list".
 struct Derived {
     stage: StageId,
-    /// The top-level list whose items hold the field, or `None` for a top-level field.
-    list: Option<&'static str>,
-    field: &'static str,
+    path: &'static [&'static str],
 }
 
-const fn derived(stage: StageId, list: Option<&'static str>, field: &'static str) -> Derived {
-    Derived { stage, list, field }
+/// In a [`Derived`] path: every item of the list before it.
+const ITEMS: &str = "[]";
+
+const fn derived(stage: StageId, path: &'static [&'static str]) -> Derived {
+    Derived { stage, path }
 }
 
 /// Why each is derived:
@@ -28,76 +30,234 @@ const fn derived(stage: StageId, list: Option<&'static str>, field: &'static str
 ///   only why it matters (the summary);
 /// - an entry point's kind and how it was found, and an external dependency's host, are set
 ///   from the map by grounding;
-/// - fan-in and fan-out are counted from the map by grounding: the model says which workloads.
+/// - fan-in and fan-out are counted from the map by grounding: the model says which workloads;
+/// - the evidence of the edges a Rumsfeld item cites is the map's, copied in by grounding: the
+///   model cites the edges.
 const DERIVED: &[Derived] = &[
-    derived(StageId::Experiments, None, "testCases"),
-    derived(StageId::BlastRadius, Some("experiments"), "target"),
+    derived(StageId::Experiments, &["testCases"]),
+    derived(StageId::BlastRadius, &["experiments", ITEMS, "target"]),
     derived(
         StageId::BlastRadius,
-        Some("experiments"),
-        "affectedWorkloads",
+        &["experiments", ITEMS, "affectedWorkloads"],
     ),
     derived(
         StageId::BlastRadius,
-        Some("experiments"),
-        "affectedEntryPoints",
+        &["experiments", ITEMS, "affectedEntryPoints"],
     ),
     derived(
         StageId::BlastRadius,
-        Some("experiments"),
-        "affectedNamespaces",
+        &["experiments", ITEMS, "affectedNamespaces"],
     ),
-    derived(StageId::BlastRadius, Some("experiments"), "targetPods"),
-    derived(StageId::BlastRadius, Some("experiments"), "touchedPods"),
-    derived(StageId::BlastRadius, Some("experiments"), "podSharePercent"),
-    derived(StageId::BlastRadius, Some("experiments"), "severity"),
-    derived(StageId::Discovery, Some("entryPoints"), "kind"),
-    derived(StageId::Discovery, Some("entryPoints"), "foundBy"),
-    derived(StageId::Discovery, Some("externalDependencies"), "host"),
-    derived(StageId::Dependencies, Some("fan"), "fanIn"),
-    derived(StageId::Dependencies, Some("fan"), "fanOut"),
+    derived(StageId::BlastRadius, &["experiments", ITEMS, "targetPods"]),
+    derived(StageId::BlastRadius, &["experiments", ITEMS, "touchedPods"]),
+    derived(
+        StageId::BlastRadius,
+        &["experiments", ITEMS, "podSharePercent"],
+    ),
+    derived(StageId::BlastRadius, &["experiments", ITEMS, "severity"]),
+    derived(StageId::Discovery, &["entryPoints", ITEMS, "kind"]),
+    derived(StageId::Discovery, &["entryPoints", ITEMS, "foundBy"]),
+    derived(StageId::Discovery, &["externalDependencies", ITEMS, "host"]),
+    derived(StageId::Dependencies, &["fan", ITEMS, "fanIn"]),
+    derived(StageId::Dependencies, &["fan", ITEMS, "fanOut"]),
+    derived(
+        StageId::Rumsfeld,
+        &["knownKnowns", ITEMS, "grounds", "evidence"],
+    ),
+    derived(
+        StageId::Rumsfeld,
+        &["knownUnknowns", ITEMS, "grounds", "evidence"],
+    ),
+    derived(
+        StageId::Rumsfeld,
+        &["unknownKnowns", ITEMS, "grounds", "evidence"],
+    ),
+    derived(
+        StageId::Rumsfeld,
+        &["unknownUnknowns", ITEMS, "grounds", "evidence"],
+    ),
 ];
 
 fn derived_of(stage: StageId) -> impl Iterator<Item = &'static Derived> {
     DERIVED.iter().filter(move |d| d.stage == stage)
 }
 
-/// Removes `field` from an object schema's `properties` and `required`.
-fn remove_property(schema: &mut Value, field: &str) {
-    if let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) {
-        properties.remove(field);
-    }
-    if let Some(required) = schema.get_mut("required").and_then(Value::as_array_mut) {
-        required.retain(|name| name != field);
-    }
-}
+const DEFINITIONS: &str = "$defs";
 
-/// The `$defs` name an array property's items refer to (`{"items": {"$ref": "#/$defs/X"}}`).
-fn item_definition(schema: &Value, list: &str) -> Option<String> {
+/// Where a schema node refers to a definition (`{"$ref": "#/$defs/X"}`), its name.
+fn reference(schema: &Value) -> Option<String> {
     schema
-        .get("properties")?
-        .get(list)?
-        .get("items")?
         .get("$ref")?
         .as_str()?
         .strip_prefix("#/$defs/")
         .map(str::to_string)
 }
 
-/// `schema` (a stage's output schema as JSON) without the fields the model is not asked for.
+/// Follows `path` from `node` (a schema inside `root`) and removes the last step's property:
+/// from the object's `properties` and `required`, and from every `oneOf`/`anyOf` variant that
+/// has it (a tagged enum's variants). Definitions are edited where they are defined.
+fn remove_at(root: &mut Value, node: NodeAt, path: &[&str]) {
+    let Some((step, rest)) = path.split_first() else {
+        return;
+    };
+    let Some(schema) = node.get(root).cloned() else {
+        return;
+    };
+    if let Some(name) = reference(&schema) {
+        return remove_at(root, NodeAt::Definition(name, Vec::new()), path);
+    }
+    for keyword in ["oneOf", "anyOf"] {
+        let variants = schema.get(keyword).and_then(Value::as_array).map(Vec::len);
+        for i in 0..variants.unwrap_or(0) {
+            remove_at(root, node.child(&[keyword, &i.to_string()]), path);
+        }
+    }
+    if *step == ITEMS {
+        if schema.get("items").is_some() {
+            remove_at(root, node.child(&["items"]), rest);
+        }
+        return;
+    }
+    if schema
+        .get("properties")
+        .and_then(|p| p.get(*step))
+        .is_none()
+    {
+        return;
+    }
+    if !rest.is_empty() {
+        return remove_at(root, node.child(&["properties", step]), rest);
+    }
+    let Some(object) = node.get_mut(root) else {
+        return;
+    };
+    if let Some(properties) = object.get_mut("properties").and_then(Value::as_object_mut) {
+        properties.remove(*step);
+    }
+    if let Some(required) = object.get_mut("required").and_then(Value::as_array_mut) {
+        required.retain(|name| name != *step);
+    }
+}
+
+/// A node of a schema: under the root, or under one of its definitions, by keys (array indexes
+/// as numbers in text).
+#[derive(Clone)]
+enum NodeAt {
+    Root(Vec<String>),
+    Definition(String, Vec<String>),
+}
+
+impl NodeAt {
+    fn child(&self, keys: &[&str]) -> NodeAt {
+        let extend = |base: &Vec<String>| {
+            let mut keys_out = base.clone();
+            keys_out.extend(keys.iter().map(|k| k.to_string()));
+            keys_out
+        };
+        match self {
+            NodeAt::Root(base) => NodeAt::Root(extend(base)),
+            NodeAt::Definition(name, base) => NodeAt::Definition(name.clone(), extend(base)),
+        }
+    }
+
+    fn start<'v>(&self, root: &'v Value) -> Option<(&'v Value, &Vec<String>)> {
+        match self {
+            NodeAt::Root(keys) => Some((root, keys)),
+            NodeAt::Definition(name, keys) => Some((root.get(DEFINITIONS)?.get(name)?, keys)),
+        }
+    }
+
+    fn get<'v>(&self, root: &'v Value) -> Option<&'v Value> {
+        let (mut value, keys) = self.start(root)?;
+        for key in keys {
+            value = match value {
+                Value::Array(items) => items.get(key.parse::<usize>().ok()?)?,
+                other => other.get(key)?,
+            };
+        }
+        Some(value)
+    }
+
+    fn get_mut<'v>(&self, root: &'v mut Value) -> Option<&'v mut Value> {
+        let (mut value, keys) = match self {
+            NodeAt::Root(keys) => (root, keys),
+            NodeAt::Definition(name, keys) => (root.get_mut(DEFINITIONS)?.get_mut(name)?, keys),
+        };
+        for key in keys {
+            value = match value {
+                Value::Array(items) => items.get_mut(key.parse::<usize>().ok()?)?,
+                other => other.get_mut(key)?,
+            };
+        }
+        Some(value)
+    }
+}
+
+/// Every definition name `value` refers to, directly.
+fn references_in(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(object) => {
+            if let Some(name) = reference(value) {
+                out.push(name);
+            }
+            object.values().for_each(|child| references_in(child, out));
+        }
+        Value::Array(items) => items.iter().for_each(|child| references_in(child, out)),
+        _ => {}
+    }
+}
+
+/// Drops the definitions nothing refers to any more (those only a derived field used).
+fn prune_definitions(schema: &mut Value) {
+    let Some(definitions) = schema.get(DEFINITIONS).and_then(Value::as_object).cloned() else {
+        return;
+    };
+    let mut body = schema.clone();
+    if let Some(object) = body.as_object_mut() {
+        object.remove(DEFINITIONS);
+    }
+    let mut pending = Vec::new();
+    references_in(&body, &mut pending);
+    let mut used = std::collections::BTreeSet::new();
+    while let Some(name) = pending.pop() {
+        if used.insert(name.clone())
+            && let Some(definition) = definitions.get(&name)
+        {
+            references_in(definition, &mut pending);
+        }
+    }
+    if let Some(object) = schema.get_mut(DEFINITIONS).and_then(Value::as_object_mut) {
+        object.retain(|name, _| used.contains(name));
+    }
+}
+
+/// `schema` (a stage's output schema as JSON) without the fields the model is not asked for,
+/// nor the definitions only they used.
 pub(crate) fn strip_derived(stage: StageId, schema: &mut Value) {
     for derived in derived_of(stage) {
-        match derived.list {
-            None => remove_property(schema, derived.field),
-            Some(list) => {
-                let Some(name) = item_definition(schema, list) else {
-                    continue;
-                };
-                if let Some(definition) = schema.get_mut("$defs").and_then(|d| d.get_mut(&name)) {
-                    remove_property(definition, derived.field);
-                }
-            }
+        remove_at(schema, NodeAt::Root(Vec::new()), derived.path);
+    }
+    prune_definitions(schema);
+}
+
+/// Removes the value at `path` from `value` (every item's, through [`ITEMS`]).
+fn remove_value(value: &mut Value, path: &[&str]) {
+    let Some((step, rest)) = path.split_first() else {
+        return;
+    };
+    if *step == ITEMS {
+        if let Value::Array(items) = value {
+            items.iter_mut().for_each(|item| remove_value(item, rest));
         }
+        return;
+    }
+    let Value::Object(object) = value else {
+        return;
+    };
+    if rest.is_empty() {
+        object.remove(*step);
+    } else if let Some(child) = object.get_mut(*step) {
+        remove_value(child, rest);
     }
 }
 
@@ -117,21 +277,7 @@ pub fn model_answer(output: &StageOutput) -> Value {
         return Value::Null;
     };
     for derived in derived_of(output.stage()) {
-        match derived.list {
-            None => {
-                if let Some(object) = value.as_object_mut() {
-                    object.remove(derived.field);
-                }
-            }
-            Some(list) => {
-                let items = value.get_mut(list).and_then(Value::as_array_mut);
-                for item in items.into_iter().flatten() {
-                    if let Some(object) = item.as_object_mut() {
-                        object.remove(derived.field);
-                    }
-                }
-            }
-        }
+        remove_value(&mut value, derived.path);
     }
     value
 }
@@ -142,40 +288,58 @@ mod tests {
     use crate::analysis::prompt::compact_output_schema;
     use crate::analysis::{AnalysisConfig, analyze_builtin, fixtures};
 
-    /// Every derived field names a property the schema has, so a renamed field cannot silently
-    /// go back to being asked for.
+    /// Whether the schema has a property at `path` (through refs, items and enum variants).
+    fn has_property(root: &Value, node: &Value, path: &[&str]) -> bool {
+        let Some((step, rest)) = path.split_first() else {
+            return true;
+        };
+        if let Some(name) = reference(node) {
+            return has_property(root, &root[DEFINITIONS][&name], path);
+        }
+        let in_variants = ["oneOf", "anyOf"].iter().any(|keyword| {
+            node.get(*keyword)
+                .and_then(Value::as_array)
+                .is_some_and(|variants| variants.iter().any(|v| has_property(root, v, path)))
+        });
+        in_variants
+            || if *step == ITEMS {
+                node.get("items")
+                    .is_some_and(|items| has_property(root, items, rest))
+            } else {
+                node.get("properties")
+                    .and_then(|p| p.get(*step))
+                    .is_some_and(|child| has_property(root, child, rest))
+            }
+    }
+
+    /// Every derived field names a property the full schema has, so a renamed field cannot
+    /// silently go back to being asked for; the compact schema has none of them.
     #[test]
     fn every_derived_field_is_in_the_full_schema_and_not_in_the_compact_one() {
         for derived in DERIVED {
             let full = derived.stage.output_schema().to_value();
-            let holder = match derived.list {
-                None => full.clone(),
-                Some(list) => {
-                    let name = item_definition(&full, list).unwrap();
-                    full["$defs"][&name].clone()
-                }
-            };
             assert!(
-                holder["properties"].get(derived.field).is_some(),
-                "{} {:?} {}",
+                has_property(&full, &full, derived.path),
+                "{} {:?}",
                 derived.stage,
-                derived.list,
-                derived.field
+                derived.path
             );
             let compact = compact_output_schema(derived.stage).to_value();
-            let holder = match derived.list {
-                None => compact.clone(),
-                Some(list) => {
-                    let name = item_definition(&compact, list).unwrap();
-                    compact["$defs"][&name].clone()
-                }
-            };
             assert!(
-                holder["properties"].get(derived.field).is_none(),
-                "{}",
-                derived.field
+                !has_property(&compact, &compact, derived.path),
+                "{} {:?}",
+                derived.stage,
+                derived.path
             );
         }
+        let rumsfeld = compact_output_schema(StageId::Rumsfeld).to_value();
+        assert!(rumsfeld[DEFINITIONS].get("Evidence").is_none(), "pruned");
+        assert!(
+            rumsfeld[DEFINITIONS].get("EdgeRef").is_some(),
+            "still cited"
+        );
+        let experiments = compact_output_schema(StageId::Experiments).to_value();
+        assert!(experiments[DEFINITIONS].get("TestCase").is_none());
     }
 
     /// A model's answer without the derived fields reads as the stage's output, and grounding

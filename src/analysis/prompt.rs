@@ -245,6 +245,7 @@ fn output_json(output: &StageOutput) -> String {
     match value {
         Ok(mut value) => {
             compact_json(&mut value);
+            super::compact_rows::tabulate(&mut value);
             value.to_string()
         }
         Err(e) => quote(&format!("(not renderable: {e})")),
@@ -261,6 +262,9 @@ fn project(output: StageOutput) -> StageOutput {
         StageOutput::Discovery(mut discovery) => {
             discovery.summary.clear();
             discovery.tiers.clear();
+            for entry in &mut discovery.entry_points {
+                entry.found_by = None;
+            }
             StageOutput::Discovery(discovery)
         }
         StageOutput::Dependencies(mut dependencies) => {
@@ -291,6 +295,8 @@ fn project(output: StageOutput) -> StageOutput {
             for design in &mut experiments.experiments {
                 design.rationale.clear();
                 design.title.clear();
+                // Only the blast radius reads experiments, and it watches no steady state.
+                design.steady_state_ids.clear();
             }
             StageOutput::Experiments(experiments)
         }
@@ -522,8 +528,7 @@ fn task_text(stage: StageId) -> String {
     let mut task = stage_instructions(stage).trim_end().to_string();
     let _ = write!(
         task,
-        "\n\nTask: {} Use only the data between {DATA_OPEN} and {DATA_CLOSE}. Answer with JSON matching the {stage} schema.",
-        stage.task()
+        "\n\nUse only the data between {DATA_OPEN} and {DATA_CLOSE}. Answer with JSON matching the {stage} schema."
     );
     task
 }
@@ -615,7 +620,7 @@ fn stage_data_text(stage: StageId, input: &StageInput<'_>) -> String {
     let mut data = String::new();
     if !declared.is_empty() {
         let mut earlier = String::from(
-            "## earlier stages (grounded results: ids and the fields this stage reads)\n",
+            "## earlier stages (grounded results: ids and the fields this stage reads; a list of like items is {\"columns\":[names],\"rows\":[[values]]})\n",
         );
         for output in &declared {
             let _ = writeln!(earlier, "### {}\n{}", output.stage(), output_json(output));
