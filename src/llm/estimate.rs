@@ -112,7 +112,6 @@ pub fn estimate_run(
         };
         let request = stage_request(
             stage,
-            config.provider,
             model,
             StageTexts {
                 system: prompt.system,

@@ -17,6 +17,7 @@ pub mod engine;
 pub mod estimate;
 pub mod factory;
 pub mod openai;
+mod openai_shared;
 pub mod pricing;
 pub mod redact;
 mod resilient;
