@@ -371,4 +371,54 @@ mod tests {
             StageOutput::parse(stage, &text).unwrap();
         }
     }
+
+    /// Grounding gives an answer without the derived fields the figures and evidence back from
+    /// the map, and notes no correction for what the model was not asked for.
+    #[test]
+    fn grounding_fills_in_what_the_model_is_not_asked_for() {
+        use crate::analysis::grounding::ground;
+        use crate::analysis::map_context::MapContext;
+        use crate::analysis::result::GroundingLog;
+        use crate::analysis::{Grounds, MapIndex, StageOutputs};
+
+        let map = fixtures::boutique();
+        let config = AnalysisConfig::default();
+        let builtin = analyze_builtin(&map, &config).unwrap();
+        let index = MapIndex::new(&map);
+        let namespaces = config.effective_namespaces(&map);
+        let context = MapContext {
+            index: &index,
+            config: &config,
+            namespaces: &namespaces,
+        };
+        let earlier = StageOutputs {
+            dependencies: Some(builtin.dependencies.clone()),
+            hypotheses: Some(builtin.hypotheses.clone()),
+            experiments: Some(builtin.experiments.clone()),
+            ..StageOutputs::default()
+        };
+        let mut log = GroundingLog::default();
+        let answer = |output: StageOutput| {
+            StageOutput::parse(output.stage(), &model_answer(&output).to_string()).unwrap()
+        };
+        let radius = answer(StageOutput::BlastRadius(builtin.blast_radius.clone()));
+        let StageOutput::BlastRadius(radius) = ground(radius, &context, &earlier, &mut log) else {
+            panic!("not a blast radius");
+        };
+        assert_eq!(radius, builtin.blast_radius);
+        let rumsfeld = answer(StageOutput::Rumsfeld(builtin.rumsfeld.clone()));
+        let StageOutput::Rumsfeld(rumsfeld) = ground(rumsfeld, &context, &earlier, &mut log) else {
+            panic!("not a Rumsfeld matrix");
+        };
+        let with_evidence = rumsfeld
+            .known_knowns
+            .iter()
+            .filter(|item| {
+                matches!(&item.grounds, Grounds::Evidence { evidence, .. } if !evidence.is_empty())
+            })
+            .count();
+        assert!(with_evidence > 0, "{rumsfeld:?}");
+        assert!(log.adjusted.is_empty(), "{:?}", log.adjusted);
+        assert!(log.dropped.is_empty(), "{:?}", log.dropped);
+    }
 }
