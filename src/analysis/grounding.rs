@@ -155,15 +155,16 @@ fn discovery(
             return false;
         };
         let host = node.host.clone().unwrap_or_else(|| node.name.clone());
-        if external.host != host {
+        // A model is not asked for the host: only a wrong one is worth a note.
+        if !external.host.is_empty() && external.host != host {
             log.adjust(
                 stage,
                 external.id.as_str(),
                 "host",
                 format!("set to the map's host {host:?}"),
             );
-            external.host = host;
         }
+        external.host = host;
         let id = external.id.as_str().to_string();
         g.keep_known(&mut external.callers, stage, &id, "callers", log);
         true
@@ -257,7 +258,8 @@ fn dependencies(
         };
         // Fan-in and fan-out are facts of the map: computed, never taken on trust.
         let (fan_in, fan_out) = super::builtin::fan(g.index, i);
-        if (degree.fan_in, degree.fan_out) != (fan_in, fan_out) {
+        let given = (degree.fan_in, degree.fan_out) != (0, 0);
+        if given && (degree.fan_in, degree.fan_out) != (fan_in, fan_out) {
             log.adjust(
                 stage,
                 degree.node.as_str(),
@@ -528,10 +530,14 @@ fn blast_radius(
         .map(|experiment| {
             let mut computed = blast_radius_of(g.index, experiment);
             if let Some(engine) = given.remove(&experiment.id) {
+                // A model is not asked for the figures; an engine that gives them is corrected.
+                let gave_figures = !engine.affected_workloads.is_empty()
+                    || !engine.affected_entry_points.is_empty()
+                    || engine.pod_share_percent != 0;
                 let differs = engine.affected_workloads != computed.affected_workloads
                     || engine.affected_entry_points != computed.affected_entry_points
                     || engine.pod_share_percent != computed.pod_share_percent;
-                if differs {
+                if gave_figures && differs {
                     log.adjust(
                         stage,
                         &experiment.id,
@@ -583,7 +589,12 @@ fn ground_rumsfeld_item(
                 .collect();
             let evidence_before = evidence.len();
             evidence.retain(|e| known.contains(e));
-            if edges.len() != before || evidence.len() != evidence_before {
+            let evidence_dropped = evidence.len() != evidence_before;
+            // A model cites edges and is not asked for their evidence: the map's is copied in.
+            if evidence_before == 0 {
+                evidence.extend(known.iter().map(|&e| e.clone()));
+            }
+            if edges.len() != before || evidence_dropped {
                 log.adjust(
                     stage,
                     &id,

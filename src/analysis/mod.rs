@@ -8,6 +8,7 @@
 
 pub mod builtin;
 pub mod chat;
+mod compact_rows;
 pub mod config;
 pub mod duration;
 pub mod grounding;
@@ -18,6 +19,7 @@ pub mod map_context;
 pub mod measured;
 pub mod memory;
 pub mod model;
+pub mod model_answer;
 pub mod naming;
 pub mod pipeline;
 pub mod prompt;

@@ -43,7 +43,8 @@ impl Severity {
 pub struct EntryPoint {
     /// Map id of the Ingress, HTTPRoute or LoadBalancer/NodePort Service.
     pub id: NodeId,
-    /// Its kind.
+    /// Its kind (from the map; a model is not asked for it).
+    #[serde(default = "unset_kind")]
     pub kind: NodeKind,
     /// URLs through which it can be reached (Ingress hosts and paths, Service DNS names).
     #[serde(default)]
@@ -111,7 +112,8 @@ pub struct DataStore {
 pub struct ExternalDependency {
     /// Map id of the External node.
     pub id: NodeId,
-    /// The host name.
+    /// The host name (from the map; a model is not asked for it).
+    #[serde(default)]
     pub host: String,
     /// Workloads that call it.
     #[serde(default)]
@@ -277,9 +279,12 @@ pub struct CriticalPath {
 pub struct FanDegree {
     /// The workload.
     pub node: NodeId,
-    /// Distinct callers (workloads and entry points), looking through Services.
+    /// Distinct callers (workloads and entry points), looking through Services (counted from
+    /// the map; a model is not asked for it).
+    #[serde(default)]
     pub fan_in: u32,
-    /// Distinct Services and hosts it calls.
+    /// Distinct Services and hosts it calls (counted from the map).
+    #[serde(default)]
     pub fan_out: u32,
 }
 
@@ -575,7 +580,9 @@ pub struct ExperimentsOutput {
 pub struct ExperimentBlastRadius {
     /// The experiment.
     pub experiment_id: String,
-    /// Its target workload.
+    /// Its target workload. This and the figures below are computed from the map by grounding,
+    /// whatever an engine says; a model is asked only for the summary.
+    #[serde(default)]
     pub target: NodeId,
     /// Workloads that depend on the target, transitively, the target included.
     #[serde(default)]
@@ -593,8 +600,10 @@ pub struct ExperimentBlastRadius {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub touched_pods: Option<i32>,
     /// Share of the target's pods touched, in percent.
+    #[serde(default)]
     pub pod_share_percent: i32,
     /// How bad it is if the hypothesis is wrong.
+    #[serde(default = "unset_severity")]
     pub severity: Severity,
     /// One sentence.
     #[serde(default)]
@@ -687,4 +696,14 @@ impl RumsfeldOutput {
             ("Unknown unknowns", &self.unknown_unknowns),
         ]
     }
+}
+
+// Stand-ins for the fields a model is not asked for (`super::model_answer`), until grounding sets
+// them from the map.
+fn unset_kind() -> NodeKind {
+    NodeKind::Unresolved
+}
+
+fn unset_severity() -> Severity {
+    Severity::Info
 }

@@ -170,39 +170,14 @@ const SCHEMA_NOISE: &[&str] = &[
     "default",
 ];
 
-/// Parts of a stage's output the model is not asked for, because rules derive them from the rest:
-/// an experiment's test case follows from its steady states (the guardrails write the default
-/// one for every experiment that has none).
-const DERIVED_OUTPUTS: &[(StageId, &str)] = &[(StageId::Experiments, "testCases")];
-
 /// The output schema of `stage` as sent to a model: without descriptions, titles and formats,
 /// with schemars' `oneOf` of documented constants folded into one `enum` list, and without the
-/// parts rules derive ([`DERIVED_OUTPUTS`]).
+/// fields rules derive or grounding recomputes ([`super::model_answer`]).
 pub fn compact_output_schema(stage: StageId) -> schemars::Schema {
     let mut value = stage.output_schema().to_value();
     compact_schema_value(&mut value, false);
-    for (_, field) in DERIVED_OUTPUTS.iter().filter(|(s, _)| *s == stage) {
-        if let Some(properties) = value
-            .get_mut("properties")
-            .and_then(serde_json::Value::as_object_mut)
-        {
-            properties.remove(*field);
-        }
-        if let Some(required) = value
-            .get_mut("required")
-            .and_then(serde_json::Value::as_array_mut)
-        {
-            required.retain(|name| name != field);
-        }
-    }
+    super::model_answer::strip_derived(stage, &mut value);
     schemars::Schema::try_from(value).unwrap_or_else(|_| stage.output_schema())
-}
-
-/// `output` as a model answers it: without the parts rules derive ([`DERIVED_OUTPUTS`]).
-pub fn as_model_answers(output: &mut StageOutput) {
-    if let StageOutput::Experiments(experiments) = output {
-        experiments.test_cases.clear();
-    }
 }
 
 /// `in_properties`: the object's keys are property names, never keywords.
@@ -270,6 +245,7 @@ fn output_json(output: &StageOutput) -> String {
     match value {
         Ok(mut value) => {
             compact_json(&mut value);
+            super::compact_rows::tabulate(&mut value);
             value.to_string()
         }
         Err(e) => quote(&format!("(not renderable: {e})")),
@@ -286,6 +262,9 @@ fn project(output: StageOutput) -> StageOutput {
         StageOutput::Discovery(mut discovery) => {
             discovery.summary.clear();
             discovery.tiers.clear();
+            for entry in &mut discovery.entry_points {
+                entry.found_by = None;
+            }
             StageOutput::Discovery(discovery)
         }
         StageOutput::Dependencies(mut dependencies) => {
@@ -316,6 +295,8 @@ fn project(output: StageOutput) -> StageOutput {
             for design in &mut experiments.experiments {
                 design.rationale.clear();
                 design.title.clear();
+                // Only the blast radius reads experiments, and it watches no steady state.
+                design.steady_state_ids.clear();
             }
             StageOutput::Experiments(experiments)
         }
@@ -547,8 +528,7 @@ fn task_text(stage: StageId) -> String {
     let mut task = stage_instructions(stage).trim_end().to_string();
     let _ = write!(
         task,
-        "\n\nTask: {} Use only the data between {DATA_OPEN} and {DATA_CLOSE}. Answer with JSON matching the {stage} schema.",
-        stage.task()
+        "\n\nUse only the data between {DATA_OPEN} and {DATA_CLOSE}. Answer with JSON matching the {stage} schema."
     );
     task
 }
@@ -640,7 +620,7 @@ fn stage_data_text(stage: StageId, input: &StageInput<'_>) -> String {
     let mut data = String::new();
     if !declared.is_empty() {
         let mut earlier = String::from(
-            "## earlier stages (grounded results: ids and the fields this stage reads)\n",
+            "## earlier stages (grounded results: ids and the fields this stage reads; a list of like items is {\"columns\":[names],\"rows\":[[values]]})\n",
         );
         for output in &declared {
             let _ = writeln!(earlier, "### {}\n{}", output.stage(), output_json(output));

@@ -96,10 +96,10 @@ impl StageId {
                 "Write hypotheses of the form 'if X fails, then Y keeps steady state Z', linked to findings, steady states and map nodes."
             }
             StageId::Experiments => {
-                "Design Chaos Mesh experiments (with selectors matching the target workload's pod labels) and one test case per experiment."
+                "Design Chaos Mesh experiments, one per hypothesis worth testing, with selectors matching the target workload's pod labels (test cases are derived)."
             }
             StageId::BlastRadius => {
-                "For each experiment, who depends on its target, which entry points are affected and what share of pods it touches."
+                "For each experiment, why its blast radius matters: who is hurt if its hypothesis is wrong (the figures are computed from the map)."
             }
             StageId::Rumsfeld => {
                 "Sort what is known into known knowns, known unknowns, unknown knowns and unknown unknowns, each tied to evidence or its absence."

@@ -30,7 +30,6 @@ use crate::analysis::stages::ParseError;
 use crate::analysis::{
     DroppedItem, EngineError, ItemAnswer, StageEngine, StageId, StageInput, StageOutput,
 };
-use crate::api::ProviderName;
 
 /// Default prompt budget of one stage, in estimated tokens (system, map, earlier results,
 /// task and schema together). Maps that do not fit are shrunk.
@@ -190,7 +189,6 @@ impl LlmStageEngine {
         // name no one).
         let request = stage_request(
             stage,
-            self.config.provider,
             model,
             StageTexts {
                 system: redact(&prompt.system),
@@ -386,13 +384,11 @@ fn stage_output_spec(stage: StageId) -> OutputSpec {
 }
 
 /// The request the engine sends for `stage`: one copy, used by the engine and by the estimate.
-/// On Bedrock, where outputs are tools, every stage's request offers every stage's output in
-/// pipeline order, so the tool list is the same bytes on each and belongs to the shared, cached
-/// prefix; `output` picks the stage's. OpenAI-compatible servers take the one output as a
-/// response format.
+/// Every stage's request offers every stage's output in pipeline order, so the outputs are the
+/// same bytes on each and belong to the shared, cached prefix: Bedrock's tool list (`output`
+/// picks the stage's tool), OpenAI's one response format (`llm::openai_shared`).
 pub(crate) fn stage_request(
     stage: StageId,
-    provider: ProviderName,
     model: &str,
     texts: StageTexts,
     options: &EngineOptions,
@@ -406,10 +402,7 @@ pub(crate) fn stage_request(
             texts.stage_data, texts.task
         ))],
         output: stage_output_spec(stage),
-        shared_outputs: match provider {
-            ProviderName::Bedrock => StageId::ALL.iter().map(|&s| stage_output_spec(s)).collect(),
-            _ => Vec::new(),
-        },
+        shared_outputs: StageId::ALL.iter().map(|&s| stage_output_spec(s)).collect(),
         max_tokens: options
             .max_output_tokens
             .unwrap_or_else(|| default_max_output_tokens(stage)),

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::engine::{EngineOptions, StageTexts, stage_request};
 use super::{PriceTable, ProviderConfig, TokenUsage, estimate_cost};
-use crate::analysis::prompt::{as_model_answers, build_stage_prompt, estimate_tokens};
+use crate::analysis::model_answer::model_answer;
+use crate::analysis::prompt::{build_stage_prompt, estimate_tokens};
 use crate::analysis::{
     AnalysisConfig, AnalysisResult, MapIndex, StageId, StageInput, StageOutput, StageOutputs,
 };
@@ -111,7 +112,6 @@ pub fn estimate_run(
         };
         let request = stage_request(
             stage,
-            config.provider,
             model,
             StageTexts {
                 system: prompt.system,
@@ -149,7 +149,7 @@ pub fn estimate_run(
 /// The built-in answer of `stage` as the JSON a model would write: without what the model is
 /// not asked for.
 fn answer_json(stage: StageId, builtin: &AnalysisResult) -> String {
-    let mut output = match stage {
+    let output = match stage {
         StageId::Discovery => StageOutput::Discovery(builtin.discovery.clone()),
         StageId::Dependencies => StageOutput::Dependencies(builtin.dependencies.clone()),
         StageId::SteadyState => StageOutput::SteadyState(builtin.steady_state.clone()),
@@ -158,17 +158,7 @@ fn answer_json(stage: StageId, builtin: &AnalysisResult) -> String {
         StageId::BlastRadius => StageOutput::BlastRadius(builtin.blast_radius.clone()),
         StageId::Rumsfeld => StageOutput::Rumsfeld(builtin.rumsfeld.clone()),
     };
-    as_model_answers(&mut output);
-    let text = match &output {
-        StageOutput::Discovery(o) => serde_json::to_string(o),
-        StageOutput::Dependencies(o) => serde_json::to_string(o),
-        StageOutput::SteadyState(o) => serde_json::to_string(o),
-        StageOutput::Hypotheses(o) => serde_json::to_string(o),
-        StageOutput::Experiments(o) => serde_json::to_string(o),
-        StageOutput::BlastRadius(o) => serde_json::to_string(o),
-        StageOutput::Rumsfeld(o) => serde_json::to_string(o),
-    };
-    text.unwrap_or_default()
+    model_answer(&output).to_string()
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ pub mod engine;
 pub mod estimate;
 pub mod factory;
 pub mod openai;
+mod openai_shared;
 pub mod pricing;
 mod resilient;
 mod scripted;

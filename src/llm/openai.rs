@@ -239,6 +239,7 @@ impl LlmClient for OpenAiClient {
             },
         })?;
         completion_from_response(response, &req.model)
+            .map(|completion| super::openai_shared::unwrap_answer(req, completion))
     }
 }
 
@@ -320,8 +321,21 @@ fn chat_request<'a>(
     tuning: &'a OpenAiTuning,
 ) -> ChatRequest<'a> {
     let mut system = req.system.clone();
-    let response_format = match format {
-        Format::JsonSchema => match strict_schema(&req.output.schema) {
+    // Every stage's outputs in one schema, the same bytes on each: see `openai_shared`.
+    let shared = match format {
+        Format::JsonSchema => super::openai_shared::shared_format(req),
+        Format::JsonObject => None,
+    };
+    let response_format = match (format, &shared) {
+        (Format::JsonSchema, Some(shared)) => ResponseFormat::JsonSchema {
+            json_schema: JsonSchemaFormat {
+                name: shared.name.to_string(),
+                description: shared.description.to_string(),
+                strict: shared.strict,
+                schema: shared.schema.clone(),
+            },
+        },
+        (Format::JsonSchema, None) => match strict_schema(&req.output.schema) {
             Ok(schema) => ResponseFormat::JsonSchema {
                 json_schema: JsonSchemaFormat {
                     name: req.output.name.clone(),
@@ -342,7 +356,7 @@ fn chat_request<'a>(
                 }
             }
         },
-        Format::JsonObject => {
+        (Format::JsonObject, _) => {
             // json_object only promises *some* JSON object: the schema goes into the prompt.
             let schema = serde_json::to_string(&req.output.schema).unwrap_or_default();
             if !system.is_empty() {
@@ -393,6 +407,14 @@ fn chat_request<'a>(
         },
         content: WireContent::Text(m.content.clone()),
     }));
+    if shared.is_some()
+        && let Some(WireMessage {
+            role: WireRole::User,
+            content: WireContent::Text(last),
+        }) = messages.last_mut()
+    {
+        last.push_str(&super::openai_shared::fill_instruction(&req.output.name));
+    }
     let field = tuning
         .token_limit_field
         .unwrap_or_else(|| TokenLimitField::for_model(&req.model));

@@ -562,6 +562,12 @@ fn answer(
             )
         }
         WireFormat::OpenAiChat => {
+            // Under the shared format a model answers `{"<stage>": answer}`; text that is no
+            // JSON goes back as it is.
+            let wrapped = shared_output_name(request_body)
+                .zip(serde_json::from_str::<serde_json::Value>(text).ok())
+                .map(|(name, answer)| serde_json::json!({ name: answer }).to_string());
+            let text = wrapped.as_deref().unwrap_or(text);
             let request: OpenAiRequestView = serde_json::from_str(request_body).unwrap_or_default();
             json_reply(
                 StatusCode::OK,
@@ -698,17 +704,25 @@ impl PromptCache {
 
     fn measure_openai(&mut self, request: &serde_json::Value, output: u64) -> ReportedUsage {
         let empty = Vec::new();
-        let prompt: String = request["messages"]
-            .as_array()
-            .unwrap_or(&empty)
-            .iter()
-            .map(|m| {
-                format!(
-                    "{}\n{}\n",
-                    m["role"].as_str().unwrap_or(""),
-                    m["content"].as_str().unwrap_or("")
-                )
-            })
+        // OpenAI counts a structured-output schema into the prompt, ahead of the messages.
+        let format = match &request["response_format"] {
+            serde_json::Value::Null => String::new(),
+            format => format!("{format}\n"),
+        };
+        let prompt: String = std::iter::once(format)
+            .chain(
+                request["messages"]
+                    .as_array()
+                    .unwrap_or(&empty)
+                    .iter()
+                    .map(|m| {
+                        format!(
+                            "{}\n{}\n",
+                            m["role"].as_str().unwrap_or(""),
+                            m["content"].as_str().unwrap_or("")
+                        )
+                    }),
+            )
             .collect();
         let shared_bytes = self
             .openai_prompts
@@ -750,11 +764,29 @@ fn output_name_of(body: &str) -> Option<String> {
     {
         return Some(name);
     }
-    serde_json::from_str::<OpenAiRequestView>(body)
-        .ok()
-        .and_then(|view| view.response_format)
-        .and_then(|format| format.json_schema)
-        .map(|schema| schema.name)
+    let view = serde_json::from_str::<OpenAiRequestView>(body).ok()?;
+    let name = view.response_format?.json_schema?.name;
+    if name != SHARED_FORMAT_NAME {
+        return Some(name);
+    }
+    shared_output_name(body)
+}
+
+/// The one response format the engine sends every stage on OpenAI-compatible servers.
+const SHARED_FORMAT_NAME: &str = "stage_answer";
+
+/// Under a shared response format, the stage named in the last user message ("put yours under
+/// \"hypotheses\"").
+fn shared_output_name(body: &str) -> Option<String> {
+    let request: serde_json::Value = serde_json::from_str(body).ok()?;
+    let last = request["messages"]
+        .as_array()?
+        .iter()
+        .rev()
+        .find(|m| m["role"] == "user")?;
+    let text = last["content"].as_str()?;
+    let rest = text.rsplit_once("put yours under \"")?.1;
+    Some(rest.split('"').next()?.to_string())
 }
 
 // ---- Bedrock Converse wire types (the parts the fake reads and writes) ----
