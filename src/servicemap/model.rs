@@ -282,7 +282,7 @@ impl fmt::Display for EntryVia {
             EntryVia::IstioGateway { gateways } => {
                 write!(f, "Istio VirtualService on Gateway {}", gateways.join(", "))
             }
-            EntryVia::ServiceType { service_type } => write!(f, "{service_type:?} Service"),
+            EntryVia::ServiceType { service_type } => write!(f, "{service_type} Service"),
             EntryVia::CallGraphRoot { workload } => write!(
                 f,
                 "root of the call graph: nothing in the input calls {workload} (load generators aside), it calls others and this Service exposes it"
