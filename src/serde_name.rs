@@ -178,7 +178,8 @@ mod tests {
     use serde::de::DeserializeOwned;
 
     use super::*;
-    use crate::analysis::{Severity, StageId, TierName};
+    use crate::analysis::Severity::{self, *};
+    use crate::analysis::{StageId, TierName};
     use crate::api::{ApprovalState, CheckKind};
     use crate::chaosmesh::{ChaosKind, SelectorMode};
     use crate::servicemap::{CallEnd, DataStoreKind, EvidenceKind, NodeKind, ServiceType};
@@ -204,7 +205,6 @@ mod tests {
 
     #[test]
     fn every_displayed_enum_shows_its_serde_name() {
-        use Severity::*;
         displays_as_json(&[Info, Low, Medium, High, Critical]);
         displays_as_json(&[
             TierName::Entry,
@@ -245,10 +245,67 @@ mod tests {
     fn names_are_the_serde_renames() {
         assert_eq!(SelectorMode::FixedPercent.to_string(), "fixed-percent");
         assert_eq!(TierName::LoadGenerator.to_string(), "loadGenerator");
-        assert_eq!(serde_name(&StageId::SteadyState), "steadyState");
-        assert_eq!(serde_name(&NodeKind::HTTPRoute), "HTTPRoute");
-        assert_eq!(serde_name(&EvidenceKind::Declared), "declared");
-        assert_eq!(serde_name(&ChaosKind::IOChaos), "IOChaos");
+        assert_eq!(StageId::SteadyState.as_str(), "steadyState");
+        assert_eq!(NodeKind::HTTPRoute.as_str(), "HTTPRoute");
+        assert_eq!(ChaosKind::IOChaos.as_str(), "IOChaos");
+    }
+
+    /// Each `as_str` is the JSON spelling.
+    fn as_str_is_json<T: Serialize>(values: &[T], as_str: impl Fn(&T) -> &'static str) {
+        for value in values {
+            assert_eq!(
+                serde_json::to_string(value).unwrap(),
+                format!("\"{}\"", as_str(value))
+            );
+        }
+    }
+
+    #[test]
+    fn every_as_str_is_the_serde_name() {
+        as_str_is_json(&StageId::ALL, |s| s.as_str());
+        as_str_is_json(&ChaosKind::ALL, |k| k.as_str());
+        as_str_is_json(&[Info, Low, Medium, High, Critical], |s| s.as_str());
+        use NodeKind::*;
+        as_str_is_json(
+            &[
+                Deployment,
+                StatefulSet,
+                DaemonSet,
+                Job,
+                CronJob,
+                Pod,
+                Service,
+                Ingress,
+                HTTPRoute,
+                VirtualService,
+                External,
+                Unresolved,
+            ],
+            |k| k.as_str(),
+        );
+        use EvidenceKind::*;
+        as_str_is_json(&[Config, Traffic, Declared], |k| k.as_str());
+        use crate::remediate::PatchedKind;
+        as_str_is_json(
+            &[
+                PatchedKind::Deployment,
+                PatchedKind::StatefulSet,
+                PatchedKind::DaemonSet,
+            ],
+            |k| k.as_str(),
+        );
+        use crate::snapshot::WorkloadKind;
+        as_str_is_json(
+            &[
+                WorkloadKind::Deployment,
+                WorkloadKind::StatefulSet,
+                WorkloadKind::DaemonSet,
+                WorkloadKind::Job,
+                WorkloadKind::CronJob,
+                WorkloadKind::Pod,
+            ],
+            |k| k.as_str(),
+        );
     }
 
     #[test]
