@@ -32,6 +32,7 @@ display_as_serde_name!(
     crate::analysis::TierName,
     crate::api::ApprovalState,
     crate::api::CheckKind,
+    crate::api::ProviderName,
     crate::chaosmesh::SelectorMode,
     crate::servicemap::CallEnd,
     crate::servicemap::DataStoreKind,
@@ -180,7 +181,7 @@ mod tests {
     use super::*;
     use crate::analysis::Severity::{self, *};
     use crate::analysis::{StageId, TierName};
-    use crate::api::{ApprovalState, CheckKind};
+    use crate::api::{ApprovalState, CheckKind, ProviderName};
     use crate::chaosmesh::{ChaosKind, SelectorMode};
     use crate::servicemap::{CallEnd, DataStoreKind, EvidenceKind, NodeKind, ServiceType};
 
@@ -219,6 +220,8 @@ mod tests {
         displays_as_json(&[Pending, Approved, Rejected]);
         use CheckKind::*;
         displays_as_json(&[AvailableReplicas, ReadyEndpoints, Http, Prometheus]);
+        use ProviderName::*;
+        displays_as_json(&[Builtin, Bedrock, Openai]);
         use SelectorMode::*;
         displays_as_json(&[One, All, Fixed, FixedPercent, RandomMaxPercent]);
         displays_as_json(&[CallEnd::Caller, CallEnd::Callee]);
