@@ -311,6 +311,31 @@ mod tests {
         );
     }
 
+    /// Text people read where enums used to be printed with `{:?}`.
+    #[test]
+    fn user_facing_text_spells_enums_as_serde_does() {
+        use crate::analysis::{analyze_builtin, fixtures, render_map_compact};
+        let map = fixtures::boutique();
+        for picture in [map.to_dot(), map.to_mermaid()] {
+            assert!(!picture.contains("Redis"), "{picture}");
+        }
+        assert!(render_map_compact(&map).contains("dataStore=redis"));
+        let result = analyze_builtin(&map, &Default::default()).unwrap();
+        assert!(
+            result
+                .dependencies
+                .findings
+                .iter()
+                .any(|f| f.message.contains("redis-cart (redis) runs 1 replica")),
+            "{:#?}",
+            result.dependencies.findings
+        );
+        let via = crate::servicemap::EntryVia::ServiceType {
+            service_type: ServiceType::LoadBalancer,
+        };
+        assert_eq!(via.to_string(), "LoadBalancer Service");
+    }
+
     #[test]
     fn anything_but_a_unit_variant_has_no_name() {
         assert_eq!(serde_name("text"), NO_SERDE_NAME);
