@@ -17,7 +17,7 @@ type Script = VecDeque<Result<Completion, LlmError>>;
 /// Answers each call from, in this order: the queue of the output the request asks for (a stage
 /// name), the shared script, the standing answer for that output, the fallback. When none
 /// answers, the call fails with [`LlmError::Config`] ("script exhausted").
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ScriptedClient {
     script: Mutex<Script>,
     by_output: Mutex<BTreeMap<String, Script>>,
@@ -36,8 +36,14 @@ impl ScriptedClient {
     pub fn new(script: impl IntoIterator<Item = Result<Completion, LlmError>>) -> Self {
         ScriptedClient {
             script: Mutex::new(script.into_iter().collect()),
+            by_output: Mutex::default(),
+            standing: BTreeMap::new(),
+            fallback: None,
             output_usage: Self::completion("").usage,
-            ..ScriptedClient::default()
+            delay: Duration::ZERO,
+            requests: Mutex::default(),
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: AtomicUsize::new(0),
         }
     }
 
