@@ -15,6 +15,7 @@ pub mod llm;
 pub mod metrics;
 pub mod remediate;
 pub mod report;
+pub mod serde_name;
 pub mod servicemap;
 pub mod snapshot;
 pub mod telemetry;

@@ -125,7 +125,7 @@ fn discovery(
         marked
     });
     for tier in &mut output.tiers {
-        let item = format!("tier {:?}", tier.name);
+        let item = format!("tier {}", tier.name);
         g.keep_known(&mut tier.members, stage, &item, "members", log);
     }
     output.data_stores.retain_mut(|store| {

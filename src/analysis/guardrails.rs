@@ -394,8 +394,8 @@ impl Checker<'_, '_, '_> {
             return Err("the selection touches no pod".to_string());
         }
         let describe = |mode: SelectorMode, value: &Option<String>| match value {
-            Some(v) => format!("{mode:?} {v}"),
-            None => format!("{mode:?}"),
+            Some(v) => format!("{mode} {v}"),
+            None => mode.to_string(),
         };
         match replicas {
             Some(n) => {

@@ -24,13 +24,7 @@ pub enum Severity {
 impl Severity {
     /// The name as status and reports spell it.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Low => "low",
-            Severity::Medium => "medium",
-            Severity::High => "high",
-            Severity::Critical => "critical",
-        }
+        crate::serde_name::serde_name(&self)
     }
 }
 

@@ -53,7 +53,7 @@ fn render_evidence(evidence: &Evidence) -> String {
             host,
         } => format!("istio {} host={}", quote(virtual_service), quote(host)),
         Evidence::NetworkPolicy { policy } => format!("networkPolicy {}", quote(policy)),
-        Evidence::Exposure { service_type } => format!("exposure {service_type:?}"),
+        Evidence::Exposure { service_type } => format!("exposure {service_type}"),
         Evidence::Traffic(traffic) => {
             let mut text = format!(
                 "traffic {} requests={} errors={}",
@@ -105,7 +105,7 @@ pub(crate) fn render_node(out: &mut String, node: &Node) {
             );
         }
         if let Some(store) = w.data_store {
-            let _ = write!(out, " dataStore={store:?}");
+            let _ = write!(out, " dataStore={store}");
         }
         if !w.persistent_mounts.is_empty() {
             let mounts: Vec<String> = w.persistent_mounts.iter().map(|m| quote(m)).collect();
@@ -121,12 +121,7 @@ pub(crate) fn render_node(out: &mut String, node: &Node) {
     }
     if let Some(s) = &node.service {
         let ports: Vec<String> = s.ports.iter().map(i32::to_string).collect();
-        let _ = write!(
-            out,
-            " type={:?} ports=[{}]",
-            s.service_type,
-            ports.join(",")
-        );
+        let _ = write!(out, " type={} ports=[{}]", s.service_type, ports.join(","));
         let selector: Vec<String> = s
             .selector
             .iter()

@@ -52,15 +52,7 @@ impl StageId {
 
     /// The stage's name as `stageModels` keys spell it.
     pub fn as_str(self) -> &'static str {
-        match self {
-            StageId::Discovery => "discovery",
-            StageId::Dependencies => "dependencies",
-            StageId::SteadyState => "steadyState",
-            StageId::Hypotheses => "hypotheses",
-            StageId::Experiments => "experiments",
-            StageId::BlastRadius => "blastRadius",
-            StageId::Rumsfeld => "rumsfeld",
-        }
+        crate::serde_name::serde_name(&self)
     }
 
     /// The earlier stages whose (grounded) outputs this stage reads. Stages whose inputs are all

@@ -634,3 +634,21 @@ fn the_operators_own_namespace_is_never_targeted() {
     };
     assert!(!analyze_builtin(&map, &allowed).unwrap().planned.is_empty());
 }
+
+#[test]
+fn a_missing_selection_value_names_the_mode_as_chaos_mesh_spells_it() {
+    use crate::chaosmesh::{ChaosSpec, PodChaosAction, PodChaosSpec, PodSelector, SelectorMode};
+    let spec = ChaosSpec::PodChaos(PodChaosSpec {
+        action: PodChaosAction::PodKill,
+        selector: PodSelector::default(),
+        mode: SelectorMode::FixedPercent,
+        value: None,
+        duration: None,
+        container_names: Vec::new(),
+    });
+    let problems = super::validate::chaos_spec("experiment", &spec);
+    assert!(
+        problems.contains(&"experiment.spec.value: required by mode fixed-percent".to_string()),
+        "{problems:?}"
+    );
+}

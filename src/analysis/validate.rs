@@ -165,7 +165,7 @@ pub(crate) fn chaos_spec(at: &str, spec: &ChaosSpec) -> Vec<String> {
     );
     let parsed = value.map(str::parse::<u32>);
     match (needs_value, parsed) {
-        (true, None) => problems.push(format!("{at}.spec.value: required by mode {mode:?}")),
+        (true, None) => problems.push(format!("{at}.spec.value: required by mode {mode}")),
         (true, Some(Err(_))) => problems.push(format!("{at}.spec.value: must be a whole number")),
         _ => {}
     }

@@ -43,7 +43,7 @@ pub fn what_if_prompt(map: &ServiceMap, question: &str) -> WhatIfPrompt {
     for node in map.nodes.iter().filter(|n| {
         n.kind.is_workload() || matches!(n.kind, NodeKind::Service | NodeKind::External)
     }) {
-        let _ = writeln!(data, "- {} ({:?})", node.id, node.kind);
+        let _ = writeln!(data, "- {} ({})", node.id, node.kind.as_str());
     }
     let _ = writeln!(data, "## the user's question\n{question}");
     let context = format!("{DATA_OPEN}\n{}{DATA_CLOSE}\n", seal(&data));

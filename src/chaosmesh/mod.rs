@@ -48,15 +48,7 @@ impl ChaosKind {
 
     /// The kind's name as Kubernetes spells it.
     pub fn as_str(self) -> &'static str {
-        match self {
-            ChaosKind::PodChaos => "PodChaos",
-            ChaosKind::NetworkChaos => "NetworkChaos",
-            ChaosKind::StressChaos => "StressChaos",
-            ChaosKind::IOChaos => "IOChaos",
-            ChaosKind::DNSChaos => "DNSChaos",
-            ChaosKind::HTTPChaos => "HTTPChaos",
-            ChaosKind::TimeChaos => "TimeChaos",
-        }
+        crate::serde_name::serde_name(&self)
     }
 
     /// The resource's plural name, for dynamic API access.

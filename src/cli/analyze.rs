@@ -215,7 +215,7 @@ fn print_summary(out: &Path, result: &AnalysisResult) -> anyhow::Result<()> {
         )?;
     }
     for note in &result.notes {
-        writeln!(stdout, "warning: stage {:?}: {}", note.stage, note.message)?;
+        writeln!(stdout, "warning: stage {}: {}", note.stage, note.message)?;
     }
     write!(
         stdout,

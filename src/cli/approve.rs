@@ -54,7 +54,7 @@ pub enum DecideError {
     #[error("ExperimentProposal {namespace}/{name} not found")]
     NotFound { namespace: String, name: String },
     #[error(
-        "ExperimentProposal {namespace}/{name} was already {state:?} by {by}; a decision is final, so create a new proposal to decide again"
+        "ExperimentProposal {namespace}/{name} was already {state} by {by}; a decision is final, so create a new proposal to decide again"
     )]
     AlreadyDecided {
         namespace: String,

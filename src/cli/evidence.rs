@@ -42,7 +42,7 @@ pub fn attach_traces(map: &mut ServiceMap, paths: &[PathBuf]) -> anyhow::Result<
     for name in &map.unmatched {
         writeln!(
             stderr,
-            "unmatched {:?} {}: {} ({} calls, {})",
+            "unmatched {} {}: {} ({} calls, {})",
             name.end, name.name, name.reason, name.calls, name.origin
         )
         .context("writing to stderr")?;

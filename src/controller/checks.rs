@@ -303,7 +303,7 @@ async fn evaluate_kubernetes(
             )
         }
         (kind, other) => CheckOutcome::NotEvaluated {
-            reason: format!("a {kind:?} check cannot read a {other}"),
+            reason: format!("a {kind} check cannot read a {other}"),
         },
     };
     Ok(outcome)

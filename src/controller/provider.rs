@@ -43,7 +43,7 @@ pub async fn engine_for(ctx: &Context, spec: &ProviderSpec, ns: &str) -> Result<
         EngineOptions::default(),
     )
     .await
-    .map_err(|e| format!("provider {:?}: {e}", spec.name))
+    .map_err(|e| format!("provider {}: {e}", spec.name))
 }
 
 /// The configuration `spec` asks for, with the credentials from `secret` (the one named in the

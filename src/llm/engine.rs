@@ -430,58 +430,20 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::VecDeque;
-
     use super::*;
     use crate::analysis::{AnalysisConfig, AnalysisResult, analyze, analyze_builtin, fixtures};
     use crate::api::ProviderName;
-    use crate::llm::{LlmSettings, MemoryCache, TokenUsage};
+    use crate::llm::{LlmSettings, MemoryCache, ScriptedClient, TokenUsage};
 
-    /// Answers by the output name a request asks for: queued answers first, then a sticky one.
-    #[derive(Default)]
-    struct ByStage {
-        queued: Mutex<BTreeMap<String, VecDeque<String>>>,
-        sticky: BTreeMap<String, String>,
-        requests: Mutex<Vec<CompletionRequest>>,
-    }
-
-    impl ByStage {
-        fn requests(&self) -> Vec<CompletionRequest> {
-            lock(&self.requests).clone()
-        }
-        fn calls_for(&self, stage: StageId) -> usize {
-            self.requests()
-                .iter()
-                .filter(|r| r.output.name == stage.as_str())
-                .count()
-        }
-    }
-
-    #[async_trait]
-    impl LlmClient for ByStage {
-        fn provider(&self) -> &'static str {
-            "fake"
-        }
-        async fn complete(&self, req: &CompletionRequest) -> Result<Completion, LlmError> {
-            lock(&self.requests).push(req.clone());
-            let name = &req.output.name;
-            let queued = lock(&self.queued)
-                .get_mut(name)
-                .and_then(VecDeque::pop_front);
-            let text = queued
-                .or_else(|| self.sticky.get(name).cloned())
-                .ok_or_else(|| LlmError::Config(format!("no answer for {name}")))?;
-            Ok(Completion {
-                text,
-                usage: TokenUsage {
-                    input_tokens: 1000,
-                    output_tokens: 100,
-                    ..TokenUsage::default()
-                },
-                model: req.model.clone(),
-                stop_reason: Some("tool_use".into()),
-            })
-        }
+    /// A model that gives these answers by stage, reporting 1000 input and 100 output tokens.
+    fn answering(answers: BTreeMap<String, String>) -> Arc<ScriptedClient> {
+        Arc::new(
+            ScriptedClient::answering_by_output(answers).with_output_usage(TokenUsage {
+                input_tokens: 1000,
+                output_tokens: 100,
+                ..TokenUsage::default()
+            }),
+        )
     }
 
     /// The built-in outputs as a model's answers, hypotheses marked so tests can tell them apart.
@@ -533,7 +495,7 @@ mod tests {
         }
     }
 
-    fn engine(client: Arc<ByStage>, options: EngineOptions) -> LlmStageEngine {
+    fn engine(client: Arc<ScriptedClient>, options: EngineOptions) -> LlmStageEngine {
         LlmStageEngine::new(config(), client, PriceTable::builtin(), None, options)
     }
 
@@ -542,10 +504,7 @@ mod tests {
         let map = fixtures::boutique();
         let config = AnalysisConfig::default();
         let builtin = analyze_builtin(&map, &config).unwrap();
-        let client = Arc::new(ByStage {
-            sticky: model_answers(&builtin),
-            ..ByStage::default()
-        });
+        let client = answering(model_answers(&builtin));
         let engine = engine(client.clone(), EngineOptions::default());
         let result = analyze(&map, &config, &engine).await;
         assert!(result.notes.is_empty(), "{:?}", result.notes);
@@ -587,14 +546,8 @@ mod tests {
         let map = fixtures::boutique();
         let config = AnalysisConfig::default();
         let builtin = analyze_builtin(&map, &config).unwrap();
-        let client = Arc::new(ByStage {
-            sticky: model_answers(&builtin),
-            ..ByStage::default()
-        });
-        lock(&client.queued).insert(
-            "hypotheses".into(),
-            VecDeque::from(["{\"hypotheses\": [".to_string()]),
-        );
+        let client = answering(model_answers(&builtin));
+        client.push_for_output("hypotheses", "{\"hypotheses\": [");
         let engine = engine(client.clone(), EngineOptions::default());
         let result = analyze(&map, &config, &engine).await;
         assert!(result.notes.is_empty(), "{:?}", result.notes);
@@ -603,7 +556,7 @@ mod tests {
                 .statement
                 .starts_with("[model] ")
         );
-        assert_eq!(client.calls_for(StageId::Hypotheses), 2);
+        assert_eq!(client.calls_for_output(StageId::Hypotheses.as_str()), 2);
         let repair = client
             .requests()
             .into_iter()
@@ -634,10 +587,7 @@ mod tests {
         let builtin = analyze_builtin(&map, &config).unwrap();
         let mut sticky = model_answers(&builtin);
         sticky.insert("rumsfeld".into(), "I cannot answer in JSON, sorry.".into());
-        let client = Arc::new(ByStage {
-            sticky,
-            ..ByStage::default()
-        });
+        let client = answering(sticky);
         let engine = engine(client.clone(), EngineOptions::default());
         let result = analyze(&map, &config, &engine).await;
         assert_eq!(result.notes.len(), 1, "{:?}", result.notes);
@@ -660,7 +610,7 @@ mod tests {
                 .iter()
                 .any(|item| item.statement.starts_with("Untested: [model] "))
         );
-        assert_eq!(client.calls_for(StageId::Rumsfeld), 2);
+        assert_eq!(client.calls_for_output(StageId::Rumsfeld.as_str()), 2);
         let report = engine.usage_report();
         let row = report
             .stages
@@ -676,11 +626,8 @@ mod tests {
         let config = AnalysisConfig::default();
         let builtin = analyze_builtin(&map, &config).unwrap();
         let cache: Arc<dyn CompletionCache> = Arc::new(MemoryCache::new());
-        let client = Arc::new(ByStage {
-            sticky: model_answers(&builtin),
-            ..ByStage::default()
-        });
-        lock(&client.queued).insert("discovery".into(), VecDeque::from(["{".to_string()]));
+        let client = answering(model_answers(&builtin));
+        client.push_for_output("discovery", "{");
         let first = LlmStageEngine::new(
             config_with(&client),
             client.clone(),
@@ -704,7 +651,7 @@ mod tests {
         assert_eq!(second.usage_report().total.calls, 0);
     }
 
-    fn config_with(_client: &Arc<ByStage>) -> ProviderConfig {
+    fn config_with(_client: &Arc<ScriptedClient>) -> ProviderConfig {
         config()
     }
 
@@ -727,10 +674,7 @@ mod tests {
         assert!(crate::analysis::render_map_compact(&map).contains("AKIAZZZCANARY1234567"));
         let config = AnalysisConfig::default();
         let builtin = analyze_builtin(&map, &config).unwrap();
-        let client = Arc::new(ByStage {
-            sticky: model_answers(&builtin),
-            ..ByStage::default()
-        });
+        let client = answering(model_answers(&builtin));
         let engine = engine(client.clone(), EngineOptions::default());
         analyze(&map, &config, &engine).await;
         assert_eq!(client.requests().len(), 7);
@@ -786,10 +730,7 @@ mod tests {
             .into_iter()
             .map(|(stage, json)| (stage, anonymizer.anonymize(&json)))
             .collect();
-        let client = Arc::new(ByStage {
-            sticky,
-            ..ByStage::default()
-        });
+        let client = answering(sticky);
         let options = EngineOptions {
             anonymize: true,
             ..EngineOptions::default()
@@ -826,7 +767,7 @@ mod tests {
     async fn stages_without_a_model_or_room_fall_back_with_a_note() {
         let map = fixtures::boutique();
         let config = AnalysisConfig::default();
-        let client = Arc::new(ByStage::default());
+        let client = answering(BTreeMap::new());
         let no_model = LlmStageEngine::new(
             ProviderConfig {
                 provider: ProviderName::Openai,

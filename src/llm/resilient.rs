@@ -186,57 +186,14 @@ impl<C: LlmClient> LlmClient for Resilient<C> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::VecDeque;
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    use super::super::{OutputSpec, TokenUsage};
+    use super::super::{OutputSpec, ScriptedClient};
     use super::*;
 
-    /// A client that plays a script of results, optionally after a delay, and counts calls.
-    struct Scripted {
-        script: Mutex<VecDeque<Result<Completion, LlmError>>>,
-        delay: Duration,
-        calls: AtomicUsize,
-        in_flight: AtomicUsize,
-        max_in_flight: AtomicUsize,
-    }
-
-    impl Scripted {
-        fn new(script: Vec<Result<Completion, LlmError>>, delay: Duration) -> Self {
-            Scripted {
-                script: Mutex::new(script.into()),
-                delay,
-                calls: AtomicUsize::new(0),
-                in_flight: AtomicUsize::new(0),
-                max_in_flight: AtomicUsize::new(0),
-            }
-        }
-    }
-
-    #[async_trait]
-    impl LlmClient for Scripted {
-        fn provider(&self) -> &'static str {
-            "scripted"
-        }
-        async fn complete(&self, _req: &CompletionRequest) -> Result<Completion, LlmError> {
-            self.calls.fetch_add(1, Ordering::SeqCst);
-            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-            self.max_in_flight.fetch_max(now, Ordering::SeqCst);
-            tokio::time::sleep(self.delay).await;
-            self.in_flight.fetch_sub(1, Ordering::SeqCst);
-            let next = self.script.lock().unwrap().pop_front();
-            next.unwrap_or_else(|| Ok(answer()))
-        }
-    }
-
-    fn answer() -> Completion {
-        Completion {
-            text: "{}".into(),
-            usage: TokenUsage::default(),
-            model: "m".into(),
-            stop_reason: None,
-        }
+    /// A client that plays `script`, each call after `delay`, then answers `{}`.
+    fn scripted(script: Vec<Result<Completion, LlmError>>, delay: Duration) -> ScriptedClient {
+        ScriptedClient::new(script)
+            .with_delay(delay)
+            .with_fallback(ScriptedClient::completion("{}"))
     }
 
     fn request() -> CompletionRequest {
@@ -298,18 +255,18 @@ mod tests {
     #[tokio::test]
     async fn retries_retryable_errors_then_succeeds() {
         let client = Resilient::new(
-            Scripted::new(vec![Err(throttled()), Err(throttled())], Duration::ZERO),
+            scripted(vec![Err(throttled()), Err(throttled())], Duration::ZERO),
             fast_settings(),
         );
         let result = client.complete(&request()).await;
         assert!(result.is_ok(), "{result:?}");
-        assert_eq!(client.inner.calls.load(Ordering::SeqCst), 3);
+        assert_eq!(client.inner.calls(), 3);
     }
 
     #[tokio::test]
     async fn gives_up_after_max_attempts_with_last_error() {
         let client = Resilient::new(
-            Scripted::new(
+            scripted(
                 vec![Err(throttled()), Err(throttled()), Err(throttled())],
                 Duration::ZERO,
             ),
@@ -321,7 +278,7 @@ mod tests {
             "{error}"
         );
         assert_eq!(error.category().as_str(), "Throttled");
-        assert_eq!(client.inner.calls.load(Ordering::SeqCst), 3);
+        assert_eq!(client.inner.calls(), 3);
     }
 
     #[tokio::test]
@@ -330,13 +287,10 @@ mod tests {
             provider: "scripted",
             message: "no".into(),
         };
-        let client = Resilient::new(
-            Scripted::new(vec![Err(auth)], Duration::ZERO),
-            fast_settings(),
-        );
+        let client = Resilient::new(scripted(vec![Err(auth)], Duration::ZERO), fast_settings());
         let error = client.complete(&request()).await.unwrap_err();
         assert_eq!(error.category().as_str(), "Auth");
-        assert_eq!(client.inner.calls.load(Ordering::SeqCst), 1);
+        assert_eq!(client.inner.calls(), 1);
     }
 
     #[tokio::test]
@@ -346,12 +300,12 @@ mod tests {
             max_attempts: 2,
             ..fast_settings()
         };
-        let client = Resilient::new(Scripted::new(vec![], Duration::from_secs(5)), settings);
+        let client = Resilient::new(scripted(vec![], Duration::from_secs(5)), settings);
         let started = std::time::Instant::now();
         let error = client.complete(&request()).await.unwrap_err();
         assert_eq!(error.category().as_str(), "Timeout");
         assert!(started.elapsed() < Duration::from_secs(1));
-        assert_eq!(client.inner.calls.load(Ordering::SeqCst), 2);
+        assert_eq!(client.inner.calls(), 2);
     }
 
     #[tokio::test]
@@ -362,23 +316,20 @@ mod tests {
             max_attempts: 10,
             ..fast_settings()
         };
-        let client = Resilient::new(Scripted::new(vec![], Duration::from_secs(5)), settings);
+        let client = Resilient::new(scripted(vec![], Duration::from_secs(5)), settings);
         let started = std::time::Instant::now();
         let error = client.complete(&request()).await.unwrap_err();
         assert_eq!(error.category().as_str(), "Timeout");
         assert!(started.elapsed() < Duration::from_millis(600));
-        assert!(client.inner.calls.load(Ordering::SeqCst) <= 3);
+        assert!(client.inner.calls() <= 3);
     }
 
     #[tokio::test]
     async fn cancellation_ends_a_call_in_flight() {
         let cancel = CancellationToken::new();
         let client = Arc::new(
-            Resilient::new(
-                Scripted::new(vec![], Duration::from_secs(5)),
-                fast_settings(),
-            )
-            .with_cancellation(cancel.clone()),
+            Resilient::new(scripted(vec![], Duration::from_secs(5)), fast_settings())
+                .with_cancellation(cancel.clone()),
         );
         let task = {
             let client = client.clone();
@@ -398,7 +349,7 @@ mod tests {
     #[tokio::test]
     async fn concurrency_is_bounded() {
         let client = Arc::new(Resilient::new(
-            Scripted::new(vec![], Duration::from_millis(30)),
+            scripted(vec![], Duration::from_millis(30)),
             fast_settings(),
         ));
         let mut tasks = Vec::new();
@@ -411,7 +362,7 @@ mod tests {
         for task in tasks {
             assert!(task.await.unwrap().is_ok());
         }
-        assert_eq!(client.inner.calls.load(Ordering::SeqCst), 6);
-        assert_eq!(client.inner.max_in_flight.load(Ordering::SeqCst), 2);
+        assert_eq!(client.inner.calls(), 6);
+        assert_eq!(client.inner.max_in_flight(), 2);
     }
 }

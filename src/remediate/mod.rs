@@ -73,11 +73,7 @@ pub enum PatchedKind {
 impl PatchedKind {
     /// The kind's name.
     pub fn as_str(self) -> &'static str {
-        match self {
-            PatchedKind::Deployment => "Deployment",
-            PatchedKind::StatefulSet => "StatefulSet",
-            PatchedKind::DaemonSet => "DaemonSet",
-        }
+        crate::serde_name::serde_name(&self)
     }
 }
 

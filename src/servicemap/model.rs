@@ -60,20 +60,7 @@ pub enum NodeKind {
 impl NodeKind {
     /// The kind as it appears in ids.
     pub fn as_str(self) -> &'static str {
-        match self {
-            NodeKind::Deployment => "Deployment",
-            NodeKind::StatefulSet => "StatefulSet",
-            NodeKind::DaemonSet => "DaemonSet",
-            NodeKind::Job => "Job",
-            NodeKind::CronJob => "CronJob",
-            NodeKind::Pod => "Pod",
-            NodeKind::Service => "Service",
-            NodeKind::Ingress => "Ingress",
-            NodeKind::HTTPRoute => "HTTPRoute",
-            NodeKind::VirtualService => "VirtualService",
-            NodeKind::External => "External",
-            NodeKind::Unresolved => "Unresolved",
-        }
+        crate::serde_name::serde_name(&self)
     }
 
     /// Whether the node runs pods (a workload chaos can target).
@@ -282,7 +269,7 @@ impl fmt::Display for EntryVia {
             EntryVia::IstioGateway { gateways } => {
                 write!(f, "Istio VirtualService on Gateway {}", gateways.join(", "))
             }
-            EntryVia::ServiceType { service_type } => write!(f, "{service_type:?} Service"),
+            EntryVia::ServiceType { service_type } => write!(f, "{service_type} Service"),
             EntryVia::CallGraphRoot { workload } => write!(
                 f,
                 "root of the call graph: nothing in the input calls {workload} (load generators aside), it calls others and this Service exposes it"
@@ -377,11 +364,7 @@ pub enum EvidenceKind {
 impl EvidenceKind {
     /// The kind as JSON spells it.
     pub fn as_str(self) -> &'static str {
-        match self {
-            EvidenceKind::Config => "config",
-            EvidenceKind::Traffic => "traffic",
-            EvidenceKind::Declared => "declared",
-        }
+        crate::serde_name::serde_name(&self)
     }
 }
 

@@ -116,7 +116,7 @@ fn node_label(node: &Node, line_break: &str) -> String {
         let _ = write!(label, " ({})", node.namespace);
     }
     if let Some(store) = node.workload.as_ref().and_then(|w| w.data_store) {
-        let _ = write!(label, "{line_break}{store:?}");
+        let _ = write!(label, "{line_break}{store}");
     }
     label
 }

@@ -22,14 +22,7 @@ pub enum WorkloadKind {
 impl WorkloadKind {
     /// The Kubernetes kind name.
     pub fn as_str(self) -> &'static str {
-        match self {
-            WorkloadKind::Deployment => "Deployment",
-            WorkloadKind::StatefulSet => "StatefulSet",
-            WorkloadKind::DaemonSet => "DaemonSet",
-            WorkloadKind::Job => "Job",
-            WorkloadKind::CronJob => "CronJob",
-            WorkloadKind::Pod => "Pod",
-        }
+        crate::serde_name::serde_name(&self)
     }
 }
 

@@ -82,7 +82,7 @@ fn workload_findings(index: &MapIndex<'_>, findings: &mut Findings<'_, '_>, i: u
                 if reached { Severity::Critical } else { Severity::High },
                 i,
                 format!(
-                    "{name} ({store:?}) runs {replicas} replica: losing its pod loses the data store for {} caller(s)",
+                    "{name} ({store}) runs {replicas} replica: losing its pod loses the data store for {} caller(s)",
                     callers.len()
                 ),
                 callers.to_vec(),

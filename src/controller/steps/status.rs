@@ -338,7 +338,7 @@ fn ready_status(
         let stages: Vec<String> = result
             .notes
             .iter()
-            .map(|n| format!("{:?}: {}", n.stage, n.message))
+            .map(|n| format!("{}: {}", n.stage, n.message))
             .collect();
         (
             true,
@@ -408,7 +408,7 @@ fn ready_status(
             .take(STATUS_ITEMS)
             .map(|f| FindingStatus {
                 id: f.id.clone(),
-                severity: format!("{:?}", f.severity).to_lowercase(),
+                severity: f.severity.to_string(),
                 subject: f.subject.to_string(),
                 message: f.message.clone(),
             })
