@@ -9,9 +9,9 @@ use std::fmt::Write;
 
 use super::html::esc;
 use super::markdown::md;
-use super::sections::serde_name;
 use crate::analysis::memory::day;
 use crate::api::{Knowledge, RevisitReason, RunEvent};
+use crate::serde_name::serde_name;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 fn when(time: Option<&Time>) -> String {
@@ -40,7 +40,7 @@ fn event_line(event: &RunEvent) -> (String, String, String, String) {
         .collect();
     (
         event.time.0.to_string(),
-        serde_name(&event.kind),
+        serde_name(&event.kind).to_string(),
         event.message.clone().unwrap_or_default(),
         samples.join("; "),
     )
@@ -147,9 +147,9 @@ pub fn markdown(out: &mut String, knowledge: &Knowledge) {
             md(run.approved_by.as_deref().unwrap_or("—")),
             when(run.approved_at.as_ref()),
             run.phase
-                .map_or_else(|| "—".to_string(), |p| serde_name(&p)),
+                .map_or_else(|| "—".to_string(), |p| serde_name(&p).to_string()),
             run.verdict
-                .map_or_else(|| "none yet".to_string(), |v| serde_name(&v)),
+                .map_or_else(|| "none yet".to_string(), |v| serde_name(&v).to_string()),
         );
         if run.timeline.is_empty() {
             let _ = writeln!(out, "No timeline recorded.");
@@ -264,9 +264,9 @@ pub fn html(out: &mut String, knowledge: &Knowledge) {
             esc(run.approved_by.as_deref().unwrap_or("—")),
             when(run.approved_at.as_ref()),
             run.phase
-                .map_or_else(|| "—".to_string(), |p| serde_name(&p)),
+                .map_or_else(|| "—".to_string(), |p| serde_name(&p).to_string()),
             run.verdict
-                .map_or_else(|| "none yet".to_string(), |v| serde_name(&v)),
+                .map_or_else(|| "none yet".to_string(), |v| serde_name(&v).to_string()),
         );
         if run.timeline.is_empty() {
             out.push_str("<p>No timeline recorded.</p>\n");

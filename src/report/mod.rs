@@ -17,8 +17,8 @@ use std::path::PathBuf;
 use crate::analysis::AnalysisResult;
 use crate::api::ExperimentProposal;
 use crate::chaosmesh::{ChaosManifest, ChaosSpec, PodChaosAction};
+use crate::serde_name::serde_name;
 use crate::servicemap::ServiceMap;
-use sections::serde_name;
 
 /// Items listed per section before "and N more" (the full lists are in analysis.json).
 pub const MAX_LISTED: usize = 50;
@@ -96,7 +96,7 @@ pub fn describe_spec(spec: &ChaosSpec) -> String {
             }
         },
         ChaosSpec::NetworkChaos(s) => {
-            let mut text = serde_name(&s.action);
+            let mut text = serde_name(&s.action).to_string();
             if let Some(delay) = &s.delay {
                 text.push_str(&format!(" {}", delay.latency));
                 if let Some(jitter) = &delay.jitter {

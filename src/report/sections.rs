@@ -12,14 +12,7 @@ use crate::api::{AnalysisSummary, SteadyStateCheck};
 use crate::servicemap::{CallEnd, NodeId, ServiceMap, UnmatchedName};
 
 use super::{describe_spec, listed};
-
-/// The unit-variant name serde writes for `value` (`atRisk`, `loadGenerator`, `redis`), for text
-/// meant to be read: never the Rust `Debug` name.
-pub fn serde_name<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string(value)
-        .map(|quoted| quoted.trim_matches('"').to_string())
-        .unwrap_or_default()
-}
+use crate::serde_name::serde_name;
 
 /// Which end of a call an unmatched name was, for the reports.
 pub fn unmatched_end(end: CallEnd) -> &'static str {
@@ -151,7 +144,7 @@ impl<'a> Discovery<'a> {
                 .tiers
                 .iter()
                 .map(|tier| TierRow {
-                    name: serde_name(&tier.name),
+                    name: serde_name(&tier.name).to_string(),
                     size: tier.members.len(),
                     members: Listed::of(&tier.members),
                 })
@@ -161,7 +154,7 @@ impl<'a> Discovery<'a> {
                 .iter()
                 .map(|store| DataStoreRow {
                     id: &store.id,
-                    kind: serde_name(&store.kind),
+                    kind: serde_name(&store.kind).to_string(),
                     replicas: store.replicas,
                     persistent: store.persistent,
                     callers: Listed::of(&store.callers),
@@ -275,7 +268,7 @@ fn hypotheses(result: &AnalysisResult) -> Vec<HypothesisRow<'_>> {
             id: &h.id,
             risk_score: h.risk_score,
             statement: &h.statement,
-            expectation: serde_name(&h.expectation),
+            expectation: serde_name(&h.expectation).to_string(),
         })
         .collect()
 }
