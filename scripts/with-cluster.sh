@@ -36,9 +36,20 @@ server_pid=$!
 exec 3>"$state/stdin"
 pids=()
 cleanup() {
-  local pid
+  local pid alive
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # Chaos Mesh's manager can hang in its graceful shutdown (seen once, for 12 min); a test cluster
+  # gives its parts 10 s, then kills them.
+  for _ in $(seq 1 50); do
+    alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.2
+  done
+  for pid in "${pids[@]}"; do
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
   exec 3>&- || true
   kill "$server_pid" 2>/dev/null || true
   wait "$server_pid" 2>/dev/null || true
