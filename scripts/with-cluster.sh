@@ -24,6 +24,8 @@ shared=$PWD/../shared
 
 bin=$(bash scripts/build-cluster.sh | tail -n 1)
 started=$(date +%s.%N)
+# Seconds since `started`, to one decimal: the start-up figures printed below.
+since_start() { awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
 
 state=$(mktemp -d "${TMPDIR:-/tmp}/smart-chaos-cluster.XXXXXX")
 mkfifo "$state/stdin"
@@ -34,9 +36,20 @@ server_pid=$!
 exec 3>"$state/stdin"
 pids=()
 cleanup() {
-  local pid
+  local pid alive
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # Chaos Mesh's manager can hang in its graceful shutdown (seen once, for 12 min); a test cluster
+  # gives its parts 10 s, then kills them.
+  for _ in $(seq 1 50); do
+    alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.2
+  done
+  for pid in "${pids[@]}"; do
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
   exec 3>&- || true
   kill "$server_pid" 2>/dev/null || true
   wait "$server_pid" 2>/dev/null || true
@@ -62,17 +75,22 @@ for _ in $(seq 1 900); do
   sleep 0.2
 done
 grep -q '^READY ' "$state/stdout" || fail "the harness was not ready after 180 s" "$state/stderr"
+harness_ready=$(since_start)
 export KUBECONFIG=$state/admin.kubeconfig
+
+kubectl apply -f tests/kwok/nodes.yaml >/dev/null
+
+# KWOK's options as flags (see tests/kwok/stages.yaml for why not a KwokConfiguration document).
+"$bin/kwok" --kubeconfig="$KUBECONFIG" --config=tests/kwok/stages.yaml \
+  --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
+  --cidr=10.244.0.0/16 --node-lease-duration-seconds=40 --server-address=127.0.0.1:0 >"$state/kwok.log" 2>&1 &
+pids+=($!)
+kubectl wait --for=condition=Ready node -l type=kwok --timeout=60s >/dev/null \
+  || fail "the KWOK nodes did not become Ready" "$state/kwok.log"
+nodes_ready=$(since_start)
 
 kubectl apply --server-side --force-conflicts -f "$shared/chaos-mesh/crd.yaml" >/dev/null
 kubectl create namespace chaos-mesh >/dev/null
-kubectl apply -f tests/kwok/nodes.yaml >/dev/null
-
-"$bin/kwok" --kubeconfig="$KUBECONFIG" --config=tests/kwok/stages.yaml \
-  --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
-  --server-address=127.0.0.1:0 >"$state/kwok.log" 2>&1 &
-pids+=($!)
-
 kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
 webhook_port=$(cat "$state/chaos-mesh/webhook-port")
 env KUBECONFIG="$KUBECONFIG" NAMESPACE=chaos-mesh ENABLE_LEADER_ELECTION=false \
@@ -81,8 +99,6 @@ env KUBECONFIG="$KUBECONFIG" NAMESPACE=chaos-mesh ENABLE_LEADER_ELECTION=false \
   "$bin/chaos-controller-manager" >"$state/chaos-mesh.log" 2>&1 &
 pids+=($!)
 
-kubectl wait --for=condition=Ready node -l type=kwok --timeout=60s >/dev/null \
-  || fail "the KWOK nodes did not become Ready" "$state/kwok.log"
 for _ in $(seq 1 300); do
   # Any HTTP answer over TLS verified with the harness CA means the webhook server is up.
   code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$state/pki/ca.crt" \
@@ -93,7 +109,7 @@ for _ in $(seq 1 300); do
 done
 [ "$code" != "000" ] || fail "the Chaos Mesh webhook server did not answer within 60 s" "$state/chaos-mesh.log"
 
-elapsed=$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
-echo "with-cluster: ready in $elapsed s ($(grep '^READY ' "$state/stdout"))" >&2
+echo "with-cluster: ready in $(since_start) s (harness READY at $harness_ready s, KWOK nodes Ready at" \
+  "$nodes_ready s, Chaos Mesh webhooks answering at $(since_start) s)" >&2
 export SMART_CHAOS_TEST_APISERVER=$state SMART_CHAOS_TEST_CLUSTER=$state
 "$@"

@@ -268,13 +268,11 @@ fn assert_in_order(timeline: &[RunEventKind], wanted: &[RunEventKind]) {
 }
 
 /// The runs themselves, against the fuller cluster of `scripts/with-cluster.sh`
-/// (`scripts/with-cluster.sh cargo test --test real_runs -- --ignored`). Ignored until that
-/// cluster starts: they have not passed yet, and the suite says so rather than skipping quietly.
+/// (`scripts/with-cluster.sh cargo test --test real_runs`).
 mod fuller_cluster {
     use super::*;
 
     #[tokio::test]
-    #[ignore = "needs scripts/with-cluster.sh (controller-manager, scheduler, KWOK, Chaos Mesh); its KWOK stage configuration does not start yet, see tests/apiserver/README.md"]
     async fn killing_the_only_redis_cart_pod_breaks_availability_and_the_pause_is_chaos_meshs() {
         let admin = cluster_admin().await;
         let ns = support::test_namespace(&admin, "real-refuted").await;
@@ -450,7 +448,6 @@ mod fuller_cluster {
     }
 
     #[tokio::test]
-    #[ignore = "needs scripts/with-cluster.sh (controller-manager, scheduler, KWOK, Chaos Mesh); its KWOK stage configuration does not start yet, see tests/apiserver/README.md"]
     async fn killing_one_of_three_frontend_pods_holds() {
         let admin = cluster_admin().await;
         let ns = support::test_namespace(&admin, "real-held").await;
@@ -525,7 +522,6 @@ mod fuller_cluster {
     }
 
     #[tokio::test]
-    #[ignore = "needs scripts/with-cluster.sh (controller-manager, scheduler, KWOK, Chaos Mesh); its KWOK stage configuration does not start yet, see tests/apiserver/README.md"]
     async fn a_network_delay_without_chaos_daemon_is_injection_failed_in_chaos_meshs_words() {
         let admin = cluster_admin().await;
         let ns = support::test_namespace(&admin, "real-netfail").await;
@@ -573,7 +569,6 @@ mod fuller_cluster {
     }
 
     #[tokio::test]
-    #[ignore = "needs scripts/with-cluster.sh (controller-manager, scheduler, KWOK, Chaos Mesh); its KWOK stage configuration does not start yet, see tests/apiserver/README.md"]
     async fn deleting_an_analysis_removes_its_proposals_and_chaos_objects_by_garbage_collection() {
         let admin = cluster_admin().await;
         let ns = support::test_namespace(&admin, "real-gc").await;
