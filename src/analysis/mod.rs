@@ -8,6 +8,7 @@
 
 pub mod builtin;
 pub mod chat;
+pub mod check_target;
 pub mod config;
 pub mod duration;
 pub mod grounding;
