@@ -60,6 +60,21 @@ pub fn holdings_summary(holdings: &[CheckHolding]) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(", "))
 }
 
+/// Who holds each check in words, e.g. `front by Chaos Mesh (Workflow), web by the operator`,
+/// for the CLI and the reports.
+pub fn holdings_line(holdings: &[CheckHolding]) -> Option<String> {
+    (!holdings.is_empty()).then(|| {
+        holdings
+            .iter()
+            .map(|h| match h.held_by {
+                CheckHolder::ChaosMesh => format!("{} by Chaos Mesh (Workflow)", h.check),
+                CheckHolder::Operator => format!("{} by the operator", h.check),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,6 +98,10 @@ mod tests {
         assert_eq!(
             holdings_summary(&holdings).as_deref(),
             Some("ChaosMesh 1, Operator 2")
+        );
+        assert_eq!(
+            holdings_line(&holdings[..2]).as_deref(),
+            Some("web by the operator, front by Chaos Mesh (Workflow)")
         );
     }
 }
