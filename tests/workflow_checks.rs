@@ -20,6 +20,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleRef, Subject};
 use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, ObjectMeta, Patch, PatchParams, PostParams};
 use operator_support::{
@@ -42,6 +43,9 @@ use support::User;
 
 /// The proposal's name, and so the Workflow's.
 const NAME: &str = "kill-web";
+
+/// The ChaosHalt is a cluster singleton: the tests that set it take turns.
+static HALT_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A running proposal whose Http check Chaos Mesh holds.
 struct Run {
@@ -287,6 +291,7 @@ async fn a_breach_pauses_the_chaos_objects_the_workflow_made_and_refutes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_halt_pauses_a_running_workflow_and_refuses_a_new_one_from_the_operator() {
+    let _turn = HALT_TURN.lock().await;
     let run = start_run("wf-halt").await;
     let (admin, ns) = (&run.admin, run.ns.as_str());
     let fault = create_fault_object(admin, ns).await;
@@ -375,7 +380,12 @@ async fn a_halt_pauses_a_running_workflow_and_refuses_a_new_one_from_the_operato
         other => panic!("un-pausing a Workflow while halted was not refused: {other:?}"),
     }
 
-    // Lift this namespace's halt for whoever comes next.
+    resume(admin).await;
+    run.operator.stop().await;
+}
+
+/// Lifts the halt for whoever comes next.
+async fn resume(admin: &Client) {
     let resumed = ChaosHalt::new(
         HALT_NAME,
         ChaosHaltSpec {
@@ -393,7 +403,67 @@ async fn a_halt_pauses_a_running_workflow_and_refuses_a_new_one_from_the_operato
         )
         .await
         .expect("resuming");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smart_chaos_halt_pauses_a_workflows_chaos_with_the_callers_rights_and_no_operator() {
+    let _turn = HALT_TURN.lock().await;
+    let run = start_run("wf-cli-halt").await;
+    let (admin, ns) = (&run.admin, run.ns.as_str());
+    let fault = create_fault_object(admin, ns).await;
+    // The operator is down from here.
     run.operator.stop().await;
+    // The approvers may halt (the shipped smart-chaos-halter ClusterRole).
+    let binding = ClusterRoleBinding {
+        metadata: ObjectMeta {
+            name: Some("test-smart-chaos-halter".into()),
+            ..ObjectMeta::default()
+        },
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "ClusterRole".into(),
+            name: "smart-chaos-halter".into(),
+        },
+        subjects: Some(vec![Subject {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "Group".into(),
+            name: "smartchaos:approvers".into(),
+            namespace: None,
+        }]),
+    };
+    Api::<ClusterRoleBinding>::all(admin.clone())
+        .patch(
+            "test-smart-chaos-halter",
+            &PatchParams::apply(TEST_MANAGER).force(),
+            &Patch::Apply(&binding),
+        )
+        .await
+        .expect("binding the approvers to the halter role");
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_smart-chaos"))
+        .args([
+            "halt",
+            "--reason",
+            "cli halt",
+            "--namespace",
+            ns,
+            "--kubeconfig",
+        ])
+        .arg(support::server().kubeconfig_path(User::Approver))
+        .env_remove("KUBECONFIG")
+        .output()
+        .expect("running smart-chaos halt");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Done by the time the command returns: nothing else runs that could have done it.
+    assert!(paused(&pod_chaos(admin, ns).get(&fault).await.unwrap()));
+    assert!(paused(&workflows(admin, ns).get(NAME).await.unwrap()));
+    assert!(stdout.contains("1 experiments paused now"), "{stdout}");
+    resume(admin).await;
 }
 
 /// The proposal's analysis, made its controller owner as the operator does for the proposals it
