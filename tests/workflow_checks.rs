@@ -474,11 +474,10 @@ async fn owned_by_an_analysis(admin: &Client, ns: &str) -> ChaosAnalysis {
         "shop",
         serde_json::json!({"scope": {"namespaces": [ns]}}),
     );
-    let a = Api::<ChaosAnalysis>::namespaced(admin.clone(), ns)
+    Api::<ChaosAnalysis>::namespaced(admin.clone(), ns)
         .create(&PostParams::default(), &a)
         .await
-        .expect("creating the analysis");
-    a
+        .expect("creating the analysis")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

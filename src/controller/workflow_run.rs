@@ -44,8 +44,9 @@ pub enum RunObject {
 #[derive(Serialize, Clone, Debug, PartialEq)]
 #[serde(untagged)]
 pub enum RunManifest {
-    Chaos(ChaosManifest),
-    Workflow(WorkflowManifest),
+    // Both boxed: the manifests differ in size, and the value only lives until it is sent.
+    Chaos(Box<ChaosManifest>),
+    Workflow(Box<WorkflowManifest>),
 }
 
 /// The dynamic API of Chaos Mesh Workflows.
@@ -152,8 +153,10 @@ impl RunObject {
     ) -> Result<RunManifest, Error> {
         let chaos = chaos_manifest(proposal, fault, paused)?;
         Ok(match self {
-            RunObject::Chaos(_) => RunManifest::Chaos(chaos),
-            RunObject::Workflow(spec) => RunManifest::Workflow(spec.to_manifest(chaos.metadata)),
+            RunObject::Chaos(_) => RunManifest::Chaos(Box::new(chaos)),
+            RunObject::Workflow(spec) => {
+                RunManifest::Workflow(Box::new(spec.to_manifest(chaos.metadata)))
+            }
         })
     }
 }
