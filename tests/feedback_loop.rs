@@ -117,6 +117,7 @@ fn held_run(proposal: &ExperimentProposal) -> ExperimentProposalStatus {
             event(RunEventKind::Completed, "ran its duration", Vec::new()),
             event(RunEventKind::Verdict, "Held", Vec::new()),
         ],
+        ..ExperimentProposalStatus::default()
     }
 }
 

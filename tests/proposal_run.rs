@@ -21,7 +21,8 @@ use k8s_openapi::api::events::v1::Event;
 use kube::Client;
 use kube::api::{Api, DynamicObject, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use operator_support::{
-    admin_with_operator_manifests, create_proposal, deployment, eventually, proposal, set_available,
+    admin_with_operator_manifests, create_proposal, deployment, eventually, proposal,
+    record_injected, set_available,
 };
 use smart_chaos::api::{
     ApprovalState, CheckKind, ExperimentProposal, PROPOSAL_LABEL, RunPhase, SteadyStateCheck,
@@ -108,29 +109,6 @@ async fn chaos_object(client: &Client, ns: &str, name: &str) -> Option<DynamicOb
     let api: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), ns, &chaos_resource(ChaosKind::PodChaos));
     api.get_opt(name).await.expect("reading the PodChaos")
-}
-
-/// Writes the PodChaos status Chaos Mesh writes once it has applied the fault to a pod.
-async fn record_injected(client: &Client, ns: &str, name: &str) {
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), ns, &chaos_resource(ChaosKind::PodChaos));
-    let status = serde_json::json!({
-        "status": {
-            "experiment": {
-                "containerRecords": [{
-                    "id": format!("{ns}/web-0"),
-                    "selectorKey": ".",
-                    "phase": "Injected",
-                    "injectedCount": 1,
-                    "recoveredCount": 0,
-                }],
-            },
-        },
-    });
-    // Chaos Mesh's CRDs have no status subresource: the status is written with the object.
-    api.patch(name, &PatchParams::default(), &Patch::Merge(&status))
-        .await
-        .expect("recording the injection in the PodChaos status");
 }
 
 async fn proposal_now(client: &Client, ns: &str, name: &str) -> ExperimentProposal {
@@ -596,7 +574,7 @@ async fn a_window_that_passes_with_checks_holding_completes_with_verdict_held() 
         async move { chaos_object(&admin, &ns, "kill-web").await }
     })
     .await;
-    record_injected(&admin, &ns, "kill-web").await;
+    record_injected(&admin, &ns, ChaosKind::PodChaos, "kill-web").await;
     let status = eventually("verdict Held", Duration::from_secs(30), || async {
         let p = proposal_now(&admin, &ns, "kill-web").await;
         p.status.filter(|s| s.verdict.is_some())

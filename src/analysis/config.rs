@@ -198,6 +198,7 @@ mod tests {
             max_pod_share_percent: 34,
             allow_system_namespaces: false,
             chaos_mesh_namespace_filter: false,
+            checks_held_by: Default::default(),
         };
         let config = AnalysisConfig::from_guardrails(&guardrails, Some("smart-chaos")).unwrap();
         assert_eq!(config.max_duration_ms, 150_000);

@@ -60,6 +60,8 @@ pub struct PastProposal {
     pub message: Option<String>,
     /// The run's timeline: the evidence of the verdict.
     pub timeline: Vec<RunEvent>,
+    /// Who held each check: the operator, or Chaos Mesh in a Workflow.
+    pub held_by: Vec<crate::api::CheckHolding>,
 }
 
 impl PastProposal {
@@ -94,6 +96,7 @@ impl PastProposal {
             phase: status.phase,
             message: status.message,
             timeline: status.timeline,
+            held_by: status.held_by,
         }
     }
 
@@ -287,6 +290,7 @@ pub fn remember(result: &mut AnalysisResult, map: &ServiceMap, recall: &Recall) 
             verdict: p.verdict,
             message: p.message.clone(),
             timeline: p.timeline.clone(),
+            held_by: p.held_by.clone(),
         })
         .collect();
     knowledge.runs.sort_by(|a, b| a.proposal.cmp(&b.proposal));

@@ -8,6 +8,7 @@
 
 pub mod builtin;
 pub mod chat;
+pub mod check_target;
 mod compact_rows;
 pub mod config;
 pub mod duration;

@@ -274,6 +274,12 @@ pub struct Guardrails {
     /// why. The operator's `--chaos-mesh-namespace-filter` turns this on for every analysis.
     #[serde(default)]
     pub chaos_mesh_namespace_filter: bool,
+    /// Who holds the proposals' Http steady-state checks: `Operator` (the default) or
+    /// `ChaosMesh` (each proposal runs its fault in a Chaos Mesh Workflow whose StatusCheck nodes
+    /// abort it on failure, even while the operator is down). Copied to every new proposal's
+    /// `experiment.checksHeldBy`.
+    #[serde(default)]
+    pub checks_held_by: super::CheckHolder,
 }
 
 impl Guardrails {
@@ -297,6 +303,7 @@ impl Default for Guardrails {
             max_pod_share_percent: Self::default_max_pod_share(),
             allow_system_namespaces: false,
             chaos_mesh_namespace_filter: false,
+            checks_held_by: super::CheckHolder::default(),
         }
     }
 }

@@ -183,6 +183,9 @@ pub struct RunReport {
     /// What happened, in order (the proposal's `status.timeline`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub timeline: Vec<RunEvent>,
+    /// Who held each steady-state check (the proposal's `status.heldBy`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held_by: Vec<super::CheckHolding>,
 }
 
 /// What earlier verdicts and decisions changed in this analysis.

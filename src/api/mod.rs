@@ -5,6 +5,7 @@
 
 mod analysis;
 pub mod halt;
+mod holder;
 mod knowledge;
 pub mod policy;
 mod proposal;
@@ -13,6 +14,7 @@ mod telemetry;
 
 pub use analysis::*;
 pub use halt::{ChaosHalt, ChaosHaltSpec, ChaosHaltStatus, HALT_NAME, HaltTransition};
+pub use holder::*;
 pub use knowledge::*;
 pub use proposal::*;
 pub use score::*;

@@ -551,7 +551,8 @@ mod tests {
             assert!(properties.contains_key(field), "{field}");
             assert!(touched_namespaces().contains(&format!("experiment.{field}.selector")));
         }
-        assert_eq!(properties.len(), EXPERIMENT_SPEC_FIELDS.len() + 1);
+        // Besides the specs: `kind` and `checksHeldBy`, which select no pods.
+        assert_eq!(properties.len(), EXPERIMENT_SPEC_FIELDS.len() + 2);
     }
 
     #[test]

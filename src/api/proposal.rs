@@ -3,6 +3,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::{CheckHolder, CheckHolding};
 use crate::chaosmesh::{
     ChaosKind, ChaosSpec, DnsChaosSpec, HttpChaosSpec, IoChaosSpec, NetworkChaosSpec, PodChaosSpec,
     StressChaosSpec, TimeChaosSpec,
@@ -28,6 +29,7 @@ use crate::chaosmesh::{
     printcolumn = r#"{"name":"Kind","type":"string","jsonPath":".spec.experiment.kind"}"#,
     printcolumn = r#"{"name":"Target","type":"string","jsonPath":".spec.target"}"#,
     printcolumn = r#"{"name":"Run","type":"string","jsonPath":".status.phase"}"#,
+    printcolumn = r#"{"name":"Checks","type":"string","jsonPath":".status.checksHeldBy"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -157,6 +159,12 @@ pub struct ExperimentTemplate {
     /// Spec of a TimeChaos.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_chaos: Option<TimeChaosSpec>,
+    /// Who holds the steady-state checks Chaos Mesh can evaluate (Http checks to an allowed
+    /// in-cluster URL): `Operator` (the default), or `ChaosMesh`, which runs the fault in a Chaos
+    /// Mesh Workflow whose StatusCheck nodes abort it on failure, even while the operator is down.
+    /// Other checks always stay with the operator. Fixed once approved, with the experiment.
+    #[serde(default, skip_serializing_if = "CheckHolder::is_operator")]
+    pub checks_held_by: CheckHolder,
 }
 
 impl From<ChaosSpec> for ExperimentTemplate {
@@ -170,6 +178,7 @@ impl From<ChaosSpec> for ExperimentTemplate {
             dns_chaos: None,
             http_chaos: None,
             time_chaos: None,
+            checks_held_by: CheckHolder::default(),
         };
         match spec {
             ChaosSpec::PodChaos(s) => template.pod_chaos = Some(s),
@@ -373,6 +382,14 @@ pub struct ExperimentProposalStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 60))]
     pub timeline: Vec<RunEvent>,
+    /// Who holds each steady-state check: the operator, or Chaos Mesh in the Workflow.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub held_by: Vec<CheckHolding>,
+    /// `heldBy` in one line, e.g. `ChaosMesh 1, Operator 2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub checks_held_by: Option<String>,
 }
 
 impl ExperimentProposal {

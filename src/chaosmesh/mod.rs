@@ -6,6 +6,7 @@
 //! an experiment of a shape we know.
 
 pub mod status;
+pub mod workflow;
 
 use std::collections::BTreeMap;
 

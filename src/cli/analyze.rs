@@ -68,6 +68,7 @@ impl AnalyzeArgs {
             allow_system_namespaces: self.allow_system_namespaces,
             // Offline there are no Namespace objects to read the opt-in from.
             chaos_mesh_namespace_filter: false,
+            checks_held_by: Default::default(),
         }
     }
 }

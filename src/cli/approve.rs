@@ -266,6 +266,14 @@ pub async fn run(args: DecideArgs, state: ApprovalState) -> Result<(), DecideErr
         "experimentproposal {}/{} {verb} by {by}",
         proposal.namespace, proposal.name
     );
+    // Who will stop the run when a check breaks: the operator, or Chaos Mesh in a Workflow.
+    if let Some(held) = stored
+        .status
+        .as_ref()
+        .and_then(|s| crate::api::holdings_line(&s.held_by))
+    {
+        println!("checks held: {held}");
+    }
     Ok(())
 }
 

@@ -47,6 +47,14 @@ pub struct OperatorArgs {
     /// no analysis proposes experiments for a namespace without `chaos-mesh.org/inject=enabled`.
     #[arg(long, env = "SMART_CHAOS_CHAOS_MESH_NAMESPACE_FILTER")]
     chaos_mesh_namespace_filter: bool,
+    /// A host outside the cluster that Http checks may probe (e.g. an Ingress host); repeatable.
+    /// In-cluster Service names of the namespaces a proposal targets are always allowed.
+    #[arg(long = "http-check-allowed-host", value_name = "HOST")]
+    http_check_allowed_hosts: Vec<String>,
+    /// Let Http checks probe loopback (127.0.0.1, ::1, localhost). For tests that run their HTTP
+    /// server beside the operator; in a cluster it would reach the operator's own pod.
+    #[arg(long)]
+    http_checks_allow_loopback: bool,
     /// Log format.
     #[arg(
         long,
@@ -79,6 +87,10 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
             operator_namespace: Some(args.lease_namespace.clone()),
             chaos_mesh_namespace_filter: args.chaos_mesh_namespace_filter,
             llm_settings: crate::llm::LlmSettings::default(),
+            check_targets: crate::analysis::check_target::CheckTargetSettings {
+                allowed_hosts: args.http_check_allowed_hosts.into_iter().collect(),
+                allow_loopback: args.http_checks_allow_loopback,
+            },
         },
         lease,
         watch_namespace: args.watch_namespace,

@@ -219,10 +219,11 @@ pub async fn evaluate(
     client: &Client,
     prometheus: &PrometheusAccess,
     http: &super::http_check::HttpProber,
+    targets: &crate::analysis::check_target::CheckTargets<'_>,
     check: &SteadyStateCheck,
 ) -> Result<CheckResult, CheckError> {
     let outcome = match check.kind {
-        CheckKind::Http => http.probe(check).await,
+        CheckKind::Http => http.probe(check, targets).await,
         CheckKind::Prometheus => evaluate_prometheus(check, prometheus).await,
         CheckKind::AvailableReplicas | CheckKind::ReadyEndpoints => {
             match check.subject.as_deref().and_then(Subject::parse) {

@@ -29,6 +29,9 @@ pub struct ControllerSettings {
     pub chaos_mesh_namespace_filter: bool,
     /// Timeouts, retries and concurrency of model calls.
     pub llm_settings: crate::llm::LlmSettings,
+    /// Where Http checks may point beyond in-cluster Services (see
+    /// [`crate::analysis::check_target`]).
+    pub check_targets: crate::analysis::check_target::CheckTargetSettings,
 }
 
 impl Default for ControllerSettings {
@@ -41,6 +44,7 @@ impl Default for ControllerSettings {
             operator_namespace: None,
             chaos_mesh_namespace_filter: false,
             llm_settings: crate::llm::LlmSettings::default(),
+            check_targets: Default::default(),
         }
     }
 }

@@ -154,6 +154,31 @@ pub enum PauseError {
         #[source]
         source: kube::Error,
     },
+    #[error("marking Workflow {namespace}/{name} paused: {source}")]
+    PauseWorkflow {
+        namespace: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("listing Workflows labelled {PROPOSAL_LABEL} in {where_}: {source}")]
+    ListWorkflows {
+        where_: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+impl PauseError {
+    /// The API server's error underneath.
+    pub fn into_source(self) -> kube::Error {
+        match self {
+            PauseError::List { source, .. }
+            | PauseError::Pause { source, .. }
+            | PauseError::PauseWorkflow { source, .. }
+            | PauseError::ListWorkflows { source, .. } => source,
+        }
+    }
 }
 
 /// What a pass over the experiments did.
@@ -258,6 +283,11 @@ pub async fn pause_proposal_experiments(client: &Client, reach: &Reach) -> Pause
     let paused = pause_all(client, to_pause).await;
     outcome.paused = paused.paused;
     outcome.failures.extend(paused.failures);
+    // Workflows carry the proposal label; the chaos objects they create carry Chaos Mesh's.
+    let workflows = super::workflow_run::pause_proposal_workflows(client, reach).await;
+    outcome.paused.extend(workflows.paused);
+    outcome.already_paused += workflows.already_paused;
+    outcome.failures.extend(workflows.failures);
     outcome
 }
 
@@ -513,6 +543,7 @@ pub async fn hold(
     halt: &ChaosHaltSpec,
     chaos: Option<&DynamicObject>,
     kind: ChaosKind,
+    workflow: bool,
 ) -> Result<Action, Error> {
     let previous = proposal.status.clone().unwrap_or_default();
     let reason = halt.reason.as_deref().unwrap_or("no reason given");
@@ -522,26 +553,30 @@ pub async fn hold(
         return Ok(Action::requeue(ctx.config.check_interval));
     }
     let name = proposal.name_any();
-    if let (Some(object), Some(namespace)) = (chaos, proposal.namespace())
-        && !is_paused(object)
-    {
-        pause_one(
-            &ctx.client,
-            PausedExperiment {
-                kind,
-                namespace,
-                name: name.clone(),
-            },
-        )
-        .await
-        .map_err(|e| match e {
-            PauseError::Pause { source, .. } | PauseError::List { source, .. } => {
-                Error::ApplyChaos {
-                    name: name.clone(),
-                    source,
-                }
+    let into_error = |e: PauseError| Error::ApplyChaos {
+        name: name.clone(),
+        source: e.into_source(),
+    };
+    if let (Some(object), Some(namespace)) = (chaos, proposal.namespace()) {
+        if workflow {
+            // A Workflow's own annotation is not what Chaos Mesh honours: its chaos objects are.
+            let outcome =
+                super::workflow_run::pause_workflow(&ctx.client, &namespace, &name, kind).await;
+            if let Some(failure) = outcome.failures.into_iter().next() {
+                return Err(into_error(failure));
             }
-        })?;
+        } else if !is_paused(object) {
+            pause_one(
+                &ctx.client,
+                PausedExperiment {
+                    kind,
+                    namespace,
+                    name: name.clone(),
+                },
+            )
+            .await
+            .map_err(into_error)?;
+        }
     }
     let message = format!("paused by a halt: {reason}");
     // Whole seconds, as the run loop stores times (an unchanged status then compares equal).

@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use super::checks::CheckOutcome;
+use crate::analysis::check_target::{CheckTargets, check_url};
 use crate::api::SteadyStateCheck;
 
 /// How long one probe may take.
@@ -37,16 +38,21 @@ impl HttpProber {
             .map_err(String::as_str)
     }
 
-    /// Evaluates one `Http` check.
-    pub async fn probe(&self, check: &SteadyStateCheck) -> CheckOutcome {
+    /// Evaluates one `Http` check. A URL the target guard refuses is never fetched: the check
+    /// is unavailable, which keeps the run from starting (see [`check_url`]).
+    pub async fn probe(
+        &self,
+        check: &SteadyStateCheck,
+        targets: &CheckTargets<'_>,
+    ) -> CheckOutcome {
         let Some(url) = check.url.as_deref().map(str::trim) else {
             return CheckOutcome::NotEvaluated {
                 reason: "an Http check needs url".into(),
             };
         };
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return CheckOutcome::NotEvaluated {
-                reason: format!("{url:?} is not an http(s) URL"),
+        if let Err(why) = check_url(url, targets) {
+            return CheckOutcome::Unavailable {
+                reason: format!("refused to probe: {why}"),
             };
         }
         let client = match self.client() {
@@ -97,8 +103,24 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::check_target::CheckTargetSettings;
     use crate::api::CheckKind;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// The tests' servers listen on loopback, which only the operator's explicit setting allows.
+    fn loopback() -> CheckTargetSettings {
+        CheckTargetSettings {
+            allow_loopback: true,
+            ..CheckTargetSettings::default()
+        }
+    }
+
+    fn targets(settings: &CheckTargetSettings) -> CheckTargets<'_> {
+        CheckTargets {
+            namespaces: Default::default(),
+            settings,
+        }
+    }
 
     fn check(url: &str) -> SteadyStateCheck {
         SteadyStateCheck {
@@ -132,19 +154,44 @@ mod tests {
     #[tokio::test]
     async fn a_live_endpoint_holds_and_a_failing_one_breaks() {
         let prober = HttpProber::default();
+        let settings = loopback();
+        let targets = targets(&settings);
         let ok = server(200).await;
         assert_eq!(
-            prober.probe(&check(&format!("http://{ok}/healthz"))).await,
+            prober
+                .probe(&check(&format!("http://{ok}/healthz")), &targets)
+                .await,
             CheckOutcome::Holds { value: 200 }
         );
         let moved = server(302).await;
         assert_eq!(
-            prober.probe(&check(&format!("http://{moved}/"))).await,
+            prober
+                .probe(&check(&format!("http://{moved}/")), &targets)
+                .await,
             CheckOutcome::Holds { value: 302 }
         );
         let failing = server(503).await;
-        match prober.probe(&check(&format!("http://{failing}/"))).await {
+        match prober
+            .probe(&check(&format!("http://{failing}/")), &targets)
+            .await
+        {
             CheckOutcome::Broken { reason } => assert!(reason.contains("503"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_target_is_never_fetched_and_keeps_the_run_from_starting() {
+        let prober = HttpProber::default();
+        let ok = server(200).await;
+        let settings = CheckTargetSettings::default();
+        match prober
+            .probe(&check(&format!("http://{ok}/")), &targets(&settings))
+            .await
+        {
+            CheckOutcome::Unavailable { reason } => {
+                assert!(reason.contains("refused to probe"), "{reason}")
+            }
             other => panic!("{other:?}"),
         }
     }
@@ -152,17 +199,22 @@ mod tests {
     #[tokio::test]
     async fn nothing_listening_is_a_breach_and_a_bad_url_is_not_evaluated() {
         let prober = HttpProber::default();
+        let settings = loopback();
+        let targets = targets(&settings);
         let closed = {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             listener.local_addr().unwrap()
         };
-        match prober.probe(&check(&format!("http://{closed}/"))).await {
+        match prober
+            .probe(&check(&format!("http://{closed}/")), &targets)
+            .await
+        {
             CheckOutcome::Broken { reason } => assert!(reason.contains("failed"), "{reason}"),
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            prober.probe(&check("ftp://example/")).await,
-            CheckOutcome::NotEvaluated { .. }
+            prober.probe(&check("ftp://example/"), &targets).await,
+            CheckOutcome::Unavailable { .. }
         ));
     }
 }

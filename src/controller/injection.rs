@@ -80,6 +80,8 @@ pub fn failed_status(
             now,
         )],
         timeline: previous.timeline.clone(),
+        held_by: previous.held_by.clone(),
+        checks_held_by: previous.checks_held_by.clone(),
     }
 }
 

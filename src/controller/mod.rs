@@ -29,6 +29,7 @@ pub mod steps;
 pub mod telemetry;
 pub mod tenancy;
 pub mod timeline;
+pub mod workflow_run;
 
 pub(crate) use context::publish_event;
 pub use context::{Backoff, Context, ControllerSettings};

@@ -21,8 +21,10 @@ use tracing::{debug, info, instrument, warn};
 
 use super::checks::{self, CheckResult, PrometheusAccess};
 use super::run::{self, RunInputs, RunStep};
+use super::workflow_run::{self, RunObject};
 use super::{Context, Error, reasons};
 use super::{injection, telemetry, timeline};
+use crate::analysis::check_target::CheckTargets;
 use crate::api::{
     ANALYSIS_LABEL, ApprovalState, ChaosAnalysis, CheckKind, ExperimentProposal,
     ExperimentProposalStatus, FIELD_MANAGER, PROPOSAL_LABEL, RunPhase,
@@ -187,8 +189,10 @@ async fn approved(proposal: &ExperimentProposal, ctx: &Context) -> Result<Action
             return Ok(Action::await_change());
         }
     };
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(ctx.client.clone(), &ns, &chaos_resource(spec.kind()));
+    // A bare chaos object, or a Workflow when Chaos Mesh holds some of the checks.
+    let (run, _) = workflow_run::plan(proposal, &spec, &ctx.config);
+    let workflow = matches!(run, RunObject::Workflow(_));
+    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &ns, &run.resource());
     let existing = api
         .get_opt(&name)
         .await
@@ -201,22 +205,35 @@ async fn approved(proposal: &ExperimentProposal, ctx: &Context) -> Result<Action
     {
         let message = format!(
             "a {} named {name} already exists and is not owned by this proposal; it was left alone",
-            spec.kind()
+            run.kind_name()
         );
         fail(proposal, ctx, &previous, message).await?;
         return Ok(Action::await_change());
     }
 
     if let Some(halt) = ctx.halt.covering(&ns) {
-        return super::halt::hold(proposal, ctx, &halt, existing.as_ref(), spec.kind()).await;
+        return super::halt::hold(
+            proposal,
+            ctx,
+            &halt,
+            existing.as_ref(),
+            spec.kind(),
+            workflow,
+        )
+        .await;
     }
-    let chaos_status = existing.as_ref().map(|object| {
-        injection::chaos_status(object).unwrap_or_else(|error| {
+    let chaos_status = match &existing {
+        // Chaos Mesh records the injection on the chaos object the Workflow's fault node made.
+        Some(_) if workflow => {
+            Some(workflow_run::fault_status(&ctx.client, &ns, &name, spec.kind()).await?)
+        }
+        Some(object) => Some(injection::chaos_status(object).unwrap_or_else(|error| {
             warn!(%error, "the Chaos Mesh status is not in the expected shape; read as empty");
             Default::default()
-        })
-    });
-    let chaos_object = format!("{}/{name}", spec.kind());
+        })),
+        None => None,
+    };
+    let chaos_object = format!("{}/{name}", run.kind_name());
     // Whole seconds: status times are stored at that precision, so an unchanged status compares
     // equal to what was read back and is not written again.
     let now = Timestamp::from_second(Timestamp::now().as_second()).unwrap_or(Timestamp::UNIX_EPOCH);
@@ -226,8 +243,9 @@ async fn approved(proposal: &ExperimentProposal, ctx: &Context) -> Result<Action
         let paused = existing.as_ref().is_some_and(|o| {
             o.annotations().get(PAUSE_ANNOTATION).map(String::as_str) == Some("true")
         });
-        if existing.is_some() && !paused {
-            apply_chaos(&api, proposal, &spec, true).await?;
+        // A Workflow's chaos objects are looked at every time: its fault node may have made one.
+        if existing.is_some() && (!paused || workflow) {
+            apply_run(ctx, &api, proposal, &spec, &run, true).await?;
         }
         // Until Chaos Mesh records the pause, look again: its status does not wake this controller.
         let Some(chaos) = &chaos_status else {
@@ -248,9 +266,12 @@ async fn approved(proposal: &ExperimentProposal, ctx: &Context) -> Result<Action
     }
 
     let prometheus = prometheus_access(ctx, proposal, &ns).await;
+    let targets = CheckTargets::of(&ns, &spec, &ctx.config.check_targets);
     let mut results: Vec<CheckResult> = Vec::with_capacity(proposal.spec.steady_state.len());
     for check in &proposal.spec.steady_state {
-        results.push(checks::evaluate(&ctx.client, &prometheus, &ctx.http_prober, check).await?);
+        results.push(
+            checks::evaluate(&ctx.client, &prometheus, &ctx.http_prober, &targets, check).await?,
+        );
     }
     let window = run::experiment_window(spec.duration(), ctx.config.default_window);
     let inputs = RunInputs {
@@ -267,7 +288,7 @@ async fn approved(proposal: &ExperimentProposal, ctx: &Context) -> Result<Action
     debug!(?step, "next step");
     if let Some(message) = injection::failure(&previous, chaos_status.as_ref(), &step) {
         // Stop Chaos Mesh retrying; the run ends here without a verdict.
-        apply_chaos(&api, proposal, &spec, true).await?;
+        apply_run(ctx, &api, proposal, &spec, &run, true).await?;
         let mut desired = injection::failed_status(
             &previous,
             &message,
@@ -288,9 +309,9 @@ async fn approved(proposal: &ExperimentProposal, ctx: &Context) -> Result<Action
         return Ok(Action::await_change());
     }
     match &step {
-        RunStep::Start => apply_chaos(&api, proposal, &spec, false).await?,
+        RunStep::Start => apply_run(ctx, &api, proposal, &spec, &run, false).await?,
         RunStep::Pause { .. } | RunStep::Blind { .. } if existing.is_some() => {
-            apply_chaos(&api, proposal, &spec, true).await?
+            apply_run(ctx, &api, proposal, &spec, &run, true).await?
         }
         _ => {}
     }
@@ -405,14 +426,17 @@ async fn fail(
     Ok(())
 }
 
-/// Server-side applies the Chaos Mesh object.
-async fn apply_chaos(
+/// Server-side applies the Chaos Mesh object (the chaos object or the Workflow). Pausing a
+/// Workflow also pauses the chaos objects it made, which is what Chaos Mesh honours.
+async fn apply_run(
+    ctx: &Context,
     api: &Api<DynamicObject>,
     proposal: &ExperimentProposal,
     spec: &ChaosSpec,
+    run: &RunObject,
     paused: bool,
 ) -> Result<(), Error> {
-    let manifest = chaos_manifest(proposal, spec, paused)?;
+    let manifest = run.manifest(proposal, spec, paused)?;
     let name = proposal.name_any();
     api.patch(
         &name,
@@ -420,7 +444,19 @@ async fn apply_chaos(
         &Patch::Apply(&manifest),
     )
     .await
-    .map_err(|source| Error::ApplyChaos { name, source })?;
+    .map_err(|source| Error::ApplyChaos {
+        name: name.clone(),
+        source,
+    })?;
+    if paused && let (RunObject::Workflow(_), Some(ns)) = (run, proposal.namespace()) {
+        let outcome = workflow_run::pause_workflow(&ctx.client, &ns, &name, spec.kind()).await;
+        if let Some(failure) = outcome.failures.into_iter().next() {
+            return Err(Error::ApplyChaos {
+                name,
+                source: failure.into_source(),
+            });
+        }
+    }
     Ok(())
 }
 
@@ -431,6 +467,8 @@ pub(super) async fn write_status(
     ctx: &Context,
     desired: &ExperimentProposalStatus,
 ) -> Result<bool, Error> {
+    // Every status says who holds each check, whichever step wrote it.
+    let desired = &workflow_run::with_holdings(proposal, &ctx.config, desired);
     if proposal.status.as_ref() == Some(desired) {
         return Ok(false);
     }

@@ -10,7 +10,7 @@ use std::fmt::Write;
 use super::html::esc;
 use super::markdown::md;
 use crate::analysis::memory::day;
-use crate::api::{Knowledge, RevisitReason, RunEvent};
+use crate::api::{Knowledge, RevisitReason, RunEvent, holdings_line};
 use crate::serde_name::serde_name;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
@@ -151,6 +151,9 @@ pub fn markdown(out: &mut String, knowledge: &Knowledge) {
             run.verdict
                 .map_or_else(|| "none yet".to_string(), |v| serde_name(&v).to_string()),
         );
+        if let Some(held) = holdings_line(&run.held_by) {
+            let _ = writeln!(out, "Checks held: {}\n", md(&held));
+        }
         if run.timeline.is_empty() {
             let _ = writeln!(out, "No timeline recorded.");
             continue;
@@ -268,6 +271,9 @@ pub fn html(out: &mut String, knowledge: &Knowledge) {
             run.verdict
                 .map_or_else(|| "none yet".to_string(), |v| serde_name(&v).to_string()),
         );
+        if let Some(held) = holdings_line(&run.held_by) {
+            let _ = writeln!(out, "<p class=\"held-by\">Checks held: {}</p>", esc(&held));
+        }
         if run.timeline.is_empty() {
             out.push_str("<p>No timeline recorded.</p>\n");
             continue;
@@ -335,6 +341,11 @@ mod tests {
                 phase: Some(RunPhase::Completed),
                 verdict: Some(Verdict::Held),
                 message: None,
+                held_by: vec![crate::api::CheckHolding {
+                    check: "front".into(),
+                    held_by: crate::api::CheckHolder::ChaosMesh,
+                    reason: None,
+                }],
                 timeline: vec![RunEvent {
                     time,
                     kind: RunEventKind::Sampled,
@@ -371,6 +382,7 @@ mod tests {
             "approved by bob on 2023-11-14",
             "verdict Held",
             "cart available = 2 (steady)",
+            "Checks held: front by Chaos Mesh (Workflow)",
         ] {
             assert!(
                 md_out.contains(expected),
@@ -384,6 +396,7 @@ mod tests {
             "{html_out}"
         );
         assert!(html_out.contains("<h3 id=\"run-pod-cart-1\">"));
+        assert!(html_out.contains("Checks held: front by Chaos Mesh (Workflow)"));
         assert!(html_out.contains("<tr class=\"suppressed\">"));
     }
 }

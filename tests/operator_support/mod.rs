@@ -19,7 +19,10 @@ use smart_chaos::api::{
     Approval, ApprovalState, BlastRadius, CheckKind, ExperimentProposal, ExperimentProposalSpec,
     ProposalHypothesis, SteadyStateCheck,
 };
-use smart_chaos::chaosmesh::{ChaosSpec, PodChaosAction, PodChaosSpec, PodSelector, SelectorMode};
+use smart_chaos::chaosmesh::{
+    ChaosKind, ChaosSpec, PodChaosAction, PodChaosSpec, PodSelector, SelectorMode,
+};
+use smart_chaos::controller::proposals::chaos_resource;
 
 use smart_chaos::controller::leader::LeaseSettings;
 use smart_chaos::controller::{ControllerSettings, Operator, OperatorConfig};
@@ -434,11 +437,23 @@ pub async fn start_operator_with(
     identity: &str,
     map_check_interval: Duration,
 ) -> Running {
+    start_operator_adjusted(client, ns, identity, map_check_interval, |_| {}).await
+}
+
+/// The operator for `ns` with `adjust` applied to the tests' settings (e.g. letting Http checks
+/// probe a server on loopback, which the operator never allows by default).
+pub async fn start_operator_adjusted(
+    client: kube::Client,
+    ns: &str,
+    identity: &str,
+    map_check_interval: Duration,
+    adjust: impl FnOnce(&mut ControllerSettings),
+) -> Running {
     let mut lease = LeaseSettings::new("smart-chaos-system", &lease_name(ns), identity);
     lease.lease_duration = Duration::from_secs(3);
     lease.renew_deadline = Duration::from_secs(2);
     lease.retry_period = Duration::from_millis(300);
-    let config = OperatorConfig {
+    let mut config = OperatorConfig {
         controller: ControllerSettings {
             check_interval: Duration::from_millis(500),
             map_check_interval,
@@ -458,6 +473,7 @@ pub async fn start_operator_with(
         watch_namespace: Some(ns.into()),
         http_addr: "127.0.0.1:0".parse().unwrap(),
     };
+    adjust(&mut config.controller);
     let operator = Operator::bind(client, config)
         .await
         .expect("binding the operator");
@@ -509,4 +525,27 @@ pub async fn metrics_text(addr: std::net::SocketAddr) -> String {
         .await
         .expect("reading the response");
     response
+}
+
+/// Writes the status Chaos Mesh writes on a chaos object once it has applied the fault to a pod
+/// (the plain test server runs no Chaos Mesh controller; without it no verdict is ever claimed).
+pub async fn record_injected(client: &Client, ns: &str, kind: ChaosKind, name: &str) {
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &chaos_resource(kind));
+    let status = serde_json::json!({
+        "status": {
+            "experiment": {
+                "containerRecords": [{
+                    "id": format!("{ns}/web-0"),
+                    "selectorKey": ".",
+                    "phase": "Injected",
+                    "injectedCount": 1,
+                    "recoveredCount": 0,
+                }],
+            },
+        },
+    });
+    // Chaos Mesh's CRDs have no status subresource: the status is written with the object.
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .expect("recording the injection in the chaos object's status");
 }

@@ -86,6 +86,7 @@ pub async fn apply(
         // the experiment's selectors still name the target's namespace.
         proposal.metadata.namespace = Some(ns.to_string());
         proposal.metadata.owner_references = Some(vec![owner.clone()]);
+        proposal.spec.experiment.checks_held_by = analysis.spec.guardrails.checks_held_by;
         let body = ProposalApply::without_approval(&proposal)?;
         api.patch(
             &proposal_name,
