@@ -53,10 +53,8 @@ pub(super) fn block_items(document: &str) -> Option<Vec<BlockItem>> {
             // The first line after `items:` sets the items' indentation.
             let indent = *indent.get_or_insert(line_indent);
             if line_indent > indent {
-                // Inside the current item.
-                if current.is_none() {
-                    return None;
-                }
+                // Inside the current item; deeper lines before any item are not YAML we know.
+                current?;
                 continue;
             }
             if line_indent == indent && is_sequence_entry(trimmed) {
