@@ -6,6 +6,8 @@ use std::path::Path;
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, DeserializeSeed};
 
+use super::block_items::{BlockItem, block_items};
+
 /// Why one document could not be read: a line within the document (1-based) when known.
 pub(super) struct DocError {
     pub(super) line: Option<usize>,
@@ -34,6 +36,10 @@ pub(super) trait Format {
     fn from_value<T: DeserializeOwned>(value: Self::Value) -> Result<T, DocError>;
     fn str_field<'v>(value: &'v Self::Value, key: &str) -> Option<&'v str>;
     fn remove_field(value: &mut Self::Value, key: &str);
+    /// A List's items as parts to parse one by one, when the format and layout allow it.
+    fn block_items(_text: &str) -> Option<Vec<BlockItem>> {
+        None
+    }
 }
 
 pub(super) struct Yaml;
@@ -73,6 +79,10 @@ impl Format for Yaml {
         if let Some(map) = value.as_mapping_mut() {
             map.remove(key);
         }
+    }
+
+    fn block_items(text: &str) -> Option<Vec<BlockItem>> {
+        block_items(text)
     }
 }
 

@@ -11,6 +11,7 @@
 //!
 //! The parts: [`format`] (YAML or JSON, and what is read before the kind is known), [`documents`]
 //! (splitting multi-document YAML, lines of the file), [`list`] (a `kind: List` item by item),
+//! [`block_items`] and [`list_parts`] (a block-style YAML List parsed a part at a time),
 //! [`limits`] (bounds against hostile input) and [`reader`] (documents into the snapshot).
 
 use std::collections::BTreeSet;
@@ -19,10 +20,12 @@ use std::path::{Path, PathBuf};
 
 use super::{DEFAULT_NAMESPACE, ReadWarning, Snapshot, SnapshotError};
 
+mod block_items;
 mod documents;
 mod format;
 mod limits;
 mod list;
+mod list_parts;
 mod reader;
 
 use reader::Reader;

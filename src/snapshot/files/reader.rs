@@ -245,6 +245,9 @@ impl<'o> Reader<'o> {
         text: &str,
         kind: &str,
     ) -> Result<(), SnapshotError> {
+        if let Some(items) = F::block_items(text) {
+            return self.read_list_parts::<F>(file, start_line, text, &items, kind);
+        }
         // `DeploymentList` items may omit their kind.
         let item_kind = kind.strip_suffix("List").filter(|k| !k.is_empty());
         let mut index = 0;

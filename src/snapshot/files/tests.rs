@@ -1,3 +1,4 @@
+use super::block_items::block_items;
 use super::documents::{rebase_lines, split_documents};
 use super::format::probe_type_meta;
 use super::limits::excessive_flow_nesting;
@@ -258,4 +259,96 @@ fn yaml_list_with_null_items_is_empty() {
     let outcome = read("apiVersion: v1\nkind: List\nitems:\n");
     assert!(outcome.warnings.is_empty(), "{:?}", outcome.warnings);
     assert_eq!(outcome.documents, 1);
+}
+
+#[test]
+fn block_items_are_found_with_their_lines_and_other_layouts_are_left_to_the_parser() {
+    let text = "apiVersion: v1\nkind: List\nitems:\n- a: 1\n  b: 2\n# between\n- x\nmetadata: {}\n";
+    let items = block_items(text).expect("block style");
+    let found: Vec<(usize, &str)> = items
+        .iter()
+        .map(|i| (i.line, &text[i.range.clone()]))
+        .collect();
+    assert_eq!(
+        found,
+        vec![(4, "- a: 1\n  b: 2\n# between\n"), (7, "- x\n")]
+    );
+
+    let indented = "items:\n  - a: 1\n    b: 2\n  -\n    c: 3\nkind: List\n";
+    let lines: Vec<usize> = block_items(indented)
+        .expect("indented")
+        .iter()
+        .map(|i| i.line)
+        .collect();
+    assert_eq!(lines, vec![2, 4]);
+
+    for other in [
+        "kind: List\nitems: [a, b]\n",
+        "kind: List\nitems:\n- &a x\n- *a\n",
+        "kind: List\nitems:\n  a: b\n",
+        "kind: List\nitems:\n- a\nitems:\n- b\n",
+        "kind: List\nmetadata: {}\n",
+    ] {
+        assert!(block_items(other).is_none(), "{other}");
+    }
+}
+
+#[test]
+fn yaml_list_read_in_parts_equals_the_same_objects_as_documents() {
+    // Enough items for several parts.
+    let names: Vec<String> = (0..4_000).map(|i| format!("svc-{i}")).collect();
+    let mut list = String::from("apiVersion: v1\nkind: List\nitems:\n");
+    let mut documents = String::new();
+    for name in &names {
+        let object = format!(
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  namespace: n\nspec:\n  ports:\n  - port: 80\n"
+        );
+        for (at, line) in object.lines().enumerate() {
+            list.push_str(if at == 0 { "- " } else { "  " });
+            list.push_str(line);
+            list.push('\n');
+        }
+        documents.push_str("---\n");
+        documents.push_str(&object);
+    }
+    assert!(block_items(&list).is_some_and(|items| items.len() == names.len()));
+    let from_list = read(&list);
+    let from_documents = read(&documents);
+    assert!(from_list.warnings.is_empty(), "{:?}", from_list.warnings);
+    assert_eq!(from_list.snapshot.services.len(), names.len());
+    assert_eq!(from_list.snapshot, from_documents.snapshot);
+    assert_eq!(
+        from_list.documents,
+        names.len() + 1,
+        "the List and its items"
+    );
+}
+
+#[test]
+fn yaml_list_item_that_cannot_be_parsed_loses_only_itself() {
+    let text = "apiVersion: v1\nkind: List\nitems:\n\
+                - {apiVersion: v1, kind: Service, metadata: {name: a}}\n\
+                - apiVersion: v1\n  kind: Service\n  metadata: {name: [broken}\n\
+                - {apiVersion: v1, kind: Service, metadata: {name: b}}\n";
+    let outcome = read(text);
+    let names: Vec<&str> = outcome
+        .snapshot
+        .services
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(names, vec!["a", "b"]);
+    assert_eq!(outcome.warnings.len(), 1, "{:?}", outcome.warnings);
+    let warning = &outcome.warnings[0];
+    assert!(
+        warning.message.starts_with("item 1 of the List: "),
+        "{warning}"
+    );
+    assert!((5..=7).contains(&warning.line), "{warning}");
+
+    let strict = ReadOptions {
+        strict: true,
+        ..ReadOptions::default()
+    };
+    assert!(read_str(text, Path::new("t.yaml"), &strict).is_err());
 }
