@@ -299,3 +299,129 @@ async fn two_operators_at_once_one_acts() {
         let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
     }
 }
+
+/// A TCP relay to the API server that can be cut, as a network partition would: every open
+/// connection is dropped and new ones are refused.
+struct Partition {
+    url: String,
+    relay: tokio::task::JoinHandle<()>,
+    connections: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Partition {
+    async fn open(upstream: String) -> Partition {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("https://{}", listener.local_addr().unwrap());
+        let connections = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let tracked = connections.clone();
+        let relay = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                tracked.lock().unwrap().push(task);
+            }
+        });
+        Partition {
+            url,
+            relay,
+            connections,
+        }
+    }
+
+    fn cut(&self) {
+        self.relay.abort();
+        for task in self.connections.lock().unwrap().drain(..) {
+            task.abort();
+        }
+    }
+}
+
+/// What a hand-written elector has over `kube-lease-manager` 0.13 (docs/leader-election.md):
+/// a leader that cannot renew steps down within its renew deadline, before its Lease expires
+/// and another replica may take over. (That crate keeps reporting leadership while its API
+/// calls fail, and renews only `grace` seconds before the expiry it computes from wall clocks.)
+#[tokio::test]
+async fn a_leader_cut_off_from_the_api_server_steps_down_before_anyone_takes_over() {
+    admin_with_operator_manifests().await;
+    let lease = unique("lease-partition");
+    let direct = support::server().config(User::Operator).await;
+    let upstream = direct
+        .cluster_url
+        .authority()
+        .expect("the API server's address")
+        .to_string();
+    let partition = Partition::open(upstream).await;
+    let mut through_partition = direct.clone();
+    through_partition.cluster_url = partition.url.parse().unwrap();
+    let a_client = kube::Client::try_from(through_partition).unwrap();
+    let b_client = kube::Client::try_from(direct).unwrap();
+
+    let (a_tx, a_rx) = watch::channel(false);
+    let (b_tx, b_rx) = watch::channel(false);
+    let (stop_a_tx, stop_a_rx) = tokio::sync::oneshot::channel::<()>();
+    let (stop_b_tx, stop_b_rx) = tokio::sync::oneshot::channel::<()>();
+    let a_settings = settings(&lease, "a");
+    let a = tokio::spawn(
+        LeaderElector::new(a_client, a_settings.clone()).run(a_tx, async {
+            let _ = stop_a_rx.await;
+        }),
+    );
+    eventually("a to lead", Duration::from_secs(5), || {
+        let rx = a_rx.clone();
+        async move { (*rx.borrow()).then_some(()) }
+    })
+    .await;
+    let b = tokio::spawn(
+        LeaderElector::new(b_client, settings(&lease, "b")).run(b_tx, async {
+            let _ = stop_b_rx.await;
+        }),
+    );
+    // b follows a valid holder.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(*a_rx.borrow() && !*b_rx.borrow());
+
+    partition.cut();
+    let cut_at = Instant::now();
+    let mut a_stepped_down = None;
+    let b_led = loop {
+        let (la, lb) = (*a_rx.borrow(), *b_rx.borrow());
+        assert!(!(la && lb), "both replicas lead at once");
+        if !la && a_stepped_down.is_none() {
+            a_stepped_down = Some(cut_at.elapsed());
+        }
+        if lb {
+            break cut_at.elapsed();
+        }
+        assert!(
+            cut_at.elapsed() < Duration::from_secs(10),
+            "b never took over"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let a_stepped_down = a_stepped_down.expect("a stepped down before b led");
+    eprintln!("after the cut: a stepped down at {a_stepped_down:?}, b led at {b_led:?}");
+    // a's last renewal was at most one retry period before the cut; it steps down once its renew
+    // deadline has passed, which is before its lease duration has.
+    assert!(
+        a_stepped_down <= a_settings.renew_deadline + a_settings.retry_period * 2,
+        "a stepped down only after {a_stepped_down:?}"
+    );
+    assert!(
+        a_stepped_down < a_settings.lease_duration,
+        "a still led when its Lease expired"
+    );
+    // b takes over only once it has seen a's record unchanged for a whole lease duration.
+    assert!(
+        b_led >= a_settings.lease_duration - a_settings.retry_period * 2,
+        "b took over after only {b_led:?}"
+    );
+    assert_eq!(holder(&lease).await.as_deref(), Some("b"));
+    let _ = stop_b_tx.send(());
+    let _ = stop_a_tx.send(());
+    b.await.expect("b's loop ends");
+    a.await.expect("a's loop ends");
+}

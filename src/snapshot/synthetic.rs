@@ -26,6 +26,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::KubeObject;
 
+pub mod production;
+
 /// Applications per namespace.
 const APPS_PER_NAMESPACE: usize = 150;
 

@@ -2,7 +2,7 @@
 
 use kube::ResourceExt;
 use kube::api::Api;
-use kube::core::DeserializeGuard;
+use kube::core::{DeserializeGuard, PartialObjectMeta};
 
 use crate::api::{ChaosAnalysis, ExperimentProposal};
 
@@ -12,8 +12,11 @@ const SCOPE_DEBOUNCE: std::time::Duration = std::time::Duration::from_secs(1);
 /// Adds the triggers of re-analysis to the analyses controller: the proposals it owns, and every
 /// change of an object kind the map reads most (workloads, Services, ConfigMaps), mapped to the
 /// analyses whose scope holds the object's namespace. The reconciler then compares map hashes, so
-/// a change that does not alter the map costs one read of the scope and no stage run. These
-/// watches keep no cache: events are mapped and dropped.
+/// a change that does not alter the map costs one read of the scope and no stage run.
+///
+/// A trigger needs only a namespace or an owner reference, so these are metadata-only watches
+/// (`PartialObjectMetadata`): the API server sends no spec or status, a list page costs a
+/// fraction of the full objects, and events are mapped and dropped, with no cache kept.
 pub fn watch_scopes(
     controller: kube::runtime::Controller<DeserializeGuard<ChaosAnalysis>>,
     client: &kube::Client,
@@ -27,26 +30,35 @@ pub fn watch_scopes(
     let config = || watcher::Config::default().any_semantic();
     controller
         .with_config(controller::Config::default().debounce(SCOPE_DEBOUNCE))
-        .owns(Api::<ExperimentProposal>::all(client.clone()), config())
-        .watches(Api::<Deployment>::all(client.clone()), config(), {
+        .owns(metadata_of::<ExperimentProposal>(client), config())
+        .watches(metadata_of::<Deployment>(client), config(), {
             let in_scope = in_scope.clone();
             move |o| in_scope(o.namespace())
         })
-        .watches(Api::<StatefulSet>::all(client.clone()), config(), {
+        .watches(metadata_of::<StatefulSet>(client), config(), {
             let in_scope = in_scope.clone();
             move |o| in_scope(o.namespace())
         })
-        .watches(Api::<DaemonSet>::all(client.clone()), config(), {
+        .watches(metadata_of::<DaemonSet>(client), config(), {
             let in_scope = in_scope.clone();
             move |o| in_scope(o.namespace())
         })
-        .watches(Api::<Service>::all(client.clone()), config(), {
+        .watches(metadata_of::<Service>(client), config(), {
             let in_scope = in_scope.clone();
             move |o| in_scope(o.namespace())
         })
-        .watches(Api::<ConfigMap>::all(client.clone()), config(), move |o| {
+        .watches(metadata_of::<ConfigMap>(client), config(), move |o| {
             in_scope(o.namespace())
         })
+}
+
+/// Every `K` in the cluster, as its metadata only: `Api<PartialObjectMeta<K>>` makes
+/// metadata-only requests.
+fn metadata_of<K>(client: &kube::Client) -> Api<PartialObjectMeta<K>>
+where
+    K: kube::Resource<DynamicType = ()>,
+{
+    Api::all(client.clone())
 }
 
 /// The analyses whose scope covers `namespace` (an analysis scoped by labels only covers all).
