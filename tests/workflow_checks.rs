@@ -522,6 +522,8 @@ async fn deleting_the_analysis_deletes_the_workflow_by_garbage_collection() {
     let admin = admin_with_operator_manifests().await;
     let ns = support::test_namespace(&admin, "wf-gc").await;
     let analysis = owned_by_an_analysis(&admin, &ns).await;
+    // The pre-check needs its target: here real pods on KWOK nodes make it available.
+    deployment(&admin, &ns, "web", 3).await;
     let server = StatusServer::start(200).await;
     let mut p = held_proposal(&ns, &server.url("/"));
     p.metadata.owner_references = Some(vec![
