@@ -19,9 +19,17 @@ pub enum RenderError {
 impl ServiceMap {
     /// The map as pretty JSON, ending with a newline.
     pub fn to_json(&self) -> Result<String, RenderError> {
-        let mut json = serde_json::to_string_pretty(self)?;
-        json.push('\n');
-        Ok(json)
+        let mut json = Vec::new();
+        self.write_json(&mut json)?;
+        String::from_utf8(json).map_err(|e| RenderError::Json(serde::ser::Error::custom(e)))
+    }
+
+    /// [`Self::to_json`] written as it is serialised, so that a large map's text is never held
+    /// whole.
+    pub fn write_json(&self, mut out: impl std::io::Write) -> Result<(), RenderError> {
+        serde_json::to_writer_pretty(&mut out, self)?;
+        out.write_all(b"\n").map_err(serde_json::Error::io)?;
+        Ok(())
     }
 
     /// SHA-256 (hex) of the map's compact JSON: equal maps have equal hashes, and any change

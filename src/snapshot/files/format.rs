@@ -34,7 +34,14 @@ pub(super) trait Format {
     where
         S: for<'de> DeserializeSeed<'de, Value = ()>;
     fn from_value<T: DeserializeOwned>(value: Self::Value) -> Result<T, DocError>;
-    fn str_field<'v>(value: &'v Self::Value, key: &str) -> Option<&'v str>;
+    /// One item of a List's `items`, as the item-by-item walk hands it over.
+    type ListItem: DeserializeOwned;
+    /// Calls `read` with the item's `apiVersion` and `kind` and the input its object is decoded
+    /// from.
+    fn open_list_item<R>(
+        item: Self::ListItem,
+        read: impl FnOnce(TypeMeta, Input<'_, Self::Value>) -> R,
+    ) -> R;
     fn remove_field(value: &mut Self::Value, key: &str);
     /// A List's items as parts to parse one by one, when the format and layout allow it.
     fn block_items(_text: &str) -> Option<Vec<BlockItem>> {
@@ -71,8 +78,22 @@ impl Format for Yaml {
         serde_yaml::from_value(value).map_err(|e| DocError::new(e.to_string()))
     }
 
-    fn str_field<'v>(value: &'v Self::Value, key: &str) -> Option<&'v str> {
-        value.get(key).and_then(serde_yaml::Value::as_str)
+    type ListItem = serde_yaml::Value;
+
+    fn open_list_item<R>(
+        item: Self::ListItem,
+        read: impl FnOnce(TypeMeta, Input<'_, Self::Value>) -> R,
+    ) -> R {
+        let field = |key: &str| {
+            item.get(key)
+                .and_then(serde_yaml::Value::as_str)
+                .map(str::to_owned)
+        };
+        let meta = TypeMeta {
+            api_version: field("apiVersion"),
+            kind: field("kind"),
+        };
+        read(meta, Input::Value(item))
     }
 
     fn remove_field(value: &mut Self::Value, key: &str) {
@@ -114,8 +135,17 @@ impl Format for Json {
         serde_json::from_value(value).map_err(|e| DocError::new(e.to_string()))
     }
 
-    fn str_field<'v>(value: &'v Self::Value, key: &str) -> Option<&'v str> {
-        value.get(key).and_then(serde_json::Value::as_str)
+    // An item stays text until its kind is known, then is decoded straight into its type: no
+    // value tree in between, whose allocations were much of a large List's read time.
+    type ListItem = Box<serde_json::value::RawValue>;
+
+    fn open_list_item<R>(
+        item: Self::ListItem,
+        read: impl FnOnce(TypeMeta, Input<'_, Self::Value>) -> R,
+    ) -> R {
+        // An item that is not an object has no kind, which the reader reports.
+        let meta = serde_json::from_str(item.get()).unwrap_or_default();
+        read(meta, Input::Text(item.get()))
     }
 
     fn remove_field(value: &mut Self::Value, key: &str) {
@@ -132,7 +162,7 @@ pub(super) enum Input<'t, V> {
 }
 
 /// `apiVersion` and `kind`, the only fields read before the kind is known.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct TypeMeta {
     #[serde(default)]

@@ -86,7 +86,7 @@ impl Reader<'_> {
         };
         let mut handed = 0;
         let mut stopped = None;
-        let mut on_item = |item: F::Value| {
+        let mut on_item = |item: F::ListItem| {
             let index = first_index + handed;
             handed += 1;
             self.read_list_item::<F>(file, start_line, index, item, item_kind)

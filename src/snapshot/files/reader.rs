@@ -252,7 +252,7 @@ impl<'o> Reader<'o> {
         let item_kind = kind.strip_suffix("List").filter(|k| !k.is_empty());
         let mut index = 0;
         let mut stopped = None;
-        let mut on_item = |item: F::Value| {
+        let mut on_item = |item: F::ListItem| {
             let result = self.read_list_item::<F>(file, start_line, index, item, item_kind);
             index += 1;
             result
@@ -283,27 +283,27 @@ impl<'o> Reader<'o> {
         file: &Path,
         start_line: usize,
         index: usize,
-        item: F::Value,
+        item: F::ListItem,
         item_kind: Option<&str>,
     ) -> Result<(), SnapshotError> {
         self.outcome.documents += 1;
-        let kind = F::str_field(&item, "kind").or(item_kind).map(str::to_owned);
-        let Some(kind) = kind else {
-            return self.warn(
-                file,
-                start_line,
-                format!("item {index} of the List has no `kind`"),
-            );
-        };
-        let api_version = F::str_field(&item, "apiVersion").map(str::to_owned);
-        match self.decode_kind::<F>(&kind, api_version.as_deref(), Input::Value(item)) {
-            Ok(decoded) => self.note_decoded(file, start_line, &kind, decoded),
-            Err(e) => self.warn(
-                file,
-                start_line,
-                format!("item {index} of the List ({kind}): {}", e.message),
-            ),
-        }
+        F::open_list_item(item, |meta, input| {
+            let Some(kind) = meta.kind.or_else(|| item_kind.map(str::to_owned)) else {
+                return self.warn(
+                    file,
+                    start_line,
+                    format!("item {index} of the List has no `kind`"),
+                );
+            };
+            match self.decode_kind::<F>(&kind, meta.api_version.as_deref(), input) {
+                Ok(decoded) => self.note_decoded(file, start_line, &kind, decoded),
+                Err(e) => self.warn(
+                    file,
+                    start_line,
+                    format!("item {index} of the List ({kind}): {}", e.message),
+                ),
+            }
+        })
     }
 
     pub(super) fn note_decoded(

@@ -232,6 +232,33 @@ fn json_list_is_read_item_by_item_and_a_bad_item_loses_only_itself() {
 }
 
 #[test]
+fn json_list_items_without_a_kind_or_of_an_older_version_are_reported_and_the_rest_kept() {
+    // Items stay text until their kind is known: a number, an object without a kind and an
+    // extensions/v1beta1 Ingress each take the path a value tree took before.
+    let ingress = r#"{"apiVersion":"extensions/v1beta1","kind":"Ingress","metadata":{"name":"old","namespace":"n"},"spec":{}}"#;
+    let text = format!(
+        r#"{{"kind":"List","items":[42,{{"metadata":{{"name":"x"}}}},{ingress},{}]}}"#,
+        service("a")
+    );
+    let outcome = read_str(&text, Path::new("l.json"), &ReadOptions::default()).expect("reads");
+    assert_eq!(outcome.snapshot.services.len(), 1);
+    assert_eq!(outcome.snapshot.ingresses.len(), 1);
+    let messages: Vec<&str> = outcome
+        .warnings
+        .iter()
+        .map(|w| w.message.as_str())
+        .collect();
+    assert_eq!(messages.len(), 3, "{messages:?}");
+    assert_eq!(messages[0], "item 0 of the List has no `kind`");
+    assert_eq!(messages[1], "item 1 of the List has no `kind`");
+    assert!(
+        messages[2].starts_with("Ingress extensions/v1beta1 was read as networking.k8s.io/v1"),
+        "{}",
+        messages[2]
+    );
+}
+
+#[test]
 fn truncated_list_is_one_warning_with_its_cause() {
     let text = format!(
         r#"{{"kind":"List","items":[{},{},{{"kind":"Serv"#,
