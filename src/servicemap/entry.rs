@@ -7,7 +7,9 @@
 //! consumer, is no entry point). Load generators call the application's front door, so their calls
 //! must not hide it; they are recognised by name and image and marked instead.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::{HashMap, HashSet, HashSetExt};
 
 use super::model::{EntryVia, Node, NodeKind, ServiceMap};
 use crate::snapshot::Snapshot;

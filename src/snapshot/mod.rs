@@ -175,6 +175,25 @@ impl Snapshot {
         self.namespaces.push(name);
     }
 
+    /// Adds `later`'s objects after this snapshot's, as if they had been added after them.
+    pub fn append(&mut self, mut later: Snapshot) {
+        self.workloads.append(&mut later.workloads);
+        self.services.append(&mut later.services);
+        self.endpoint_slices.append(&mut later.endpoint_slices);
+        self.ingresses.append(&mut later.ingresses);
+        self.config_maps.append(&mut later.config_maps);
+        self.network_policies.append(&mut later.network_policies);
+        self.hpas.append(&mut later.hpas);
+        self.pdbs.append(&mut later.pdbs);
+        self.virtual_services.append(&mut later.virtual_services);
+        self.destination_rules.append(&mut later.destination_rules);
+        self.http_routes.append(&mut later.http_routes);
+        self.namespaces.append(&mut later.namespaces);
+        for (kind, count) in later.skipped {
+            *self.skipped.entry(kind).or_default() += count;
+        }
+    }
+
     /// Number of objects kept.
     pub fn len(&self) -> usize {
         self.workloads.len()

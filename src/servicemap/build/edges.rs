@@ -63,7 +63,8 @@ impl EdgeAccumulator {
         let edge = self.edges.entry((from, to)).or_insert_with(|| {
             new = true;
             PendingEdge {
-                evidence: Vec::new(),
+                // Most edges have one piece of evidence; a first push would reserve four.
+                evidence: Vec::with_capacity(1),
                 confidence: 0.0,
                 ports: BTreeSet::new(),
                 protocol: None,
@@ -124,16 +125,12 @@ impl EdgeAccumulator {
         self.edges.get_mut(key)
     }
 
-    pub fn extra_node_count(&self) -> usize {
-        self.extra_nodes.len()
-    }
-
     /// The finished edges, sorted by (from, to) with normalized evidence; `protocol_of` names
     /// the protocol of an edge whose evidence named none. Then the nodes the edges reach.
     pub fn finish(
         self,
         protocol_of: impl Fn(&NodeId, Option<i32>) -> Option<String>,
-    ) -> (Vec<Edge>, impl Iterator<Item = Node>) {
+    ) -> (Vec<Edge>, Vec<Node>) {
         let mut edges = Vec::with_capacity(self.edges.len());
         for ((from, to), pending) in self.edges {
             let port = pending.ports.first().copied();
@@ -150,7 +147,7 @@ impl EdgeAccumulator {
             edge.normalize();
             edges.push(edge);
         }
-        (edges, self.extra_nodes.into_values())
+        (edges, self.extra_nodes.into_values().collect())
     }
 }
 

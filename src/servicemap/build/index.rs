@@ -1,7 +1,9 @@
 //! Lookups over the snapshot: Services and ConfigMaps by name, workloads by the labels of their
 //! pods, and which workloads each Service selects.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use foldhash::{HashMap, HashMapExt, HashSet};
 
 use super::super::model::{NodeId, NodeKind};
 use super::nodes::workload_node_kind;
@@ -169,6 +171,25 @@ impl<'s> Index<'s> {
                 backends
             }
         }
+    }
+
+    /// Frees the lookups by name and label; what remains are the ids and the backends.
+    pub(super) fn free_lookups(&mut self) {
+        self.services = HashMap::default();
+        self.config_maps = HashMap::default();
+        self.namespaces = HashSet::default();
+        self.label_postings = HashMap::default();
+        self.workloads_by_namespace = HashMap::default();
+        self.workloads_by_name = HashMap::default();
+    }
+
+    /// Services by node id, for looking up the target of an edge.
+    pub(super) fn services_by_id(&self) -> HashMap<&NodeId, usize> {
+        self.service_ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id, i))
+            .collect()
     }
 
     pub(super) fn service(&self, namespace: &str, name: &str) -> Option<usize> {

@@ -6,7 +6,7 @@
 //! (NetworkPolicy evidence on existing edges) and [`nodes`] (the finished nodes and edges). Edges
 //! gather in [`edges::EdgeAccumulator`], which [`super::attach`] shares.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use super::model::*;
 use crate::snapshot::Snapshot;

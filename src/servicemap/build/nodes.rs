@@ -1,6 +1,6 @@
 //! The finished map: workload and Service nodes with what is known about them, and the edges.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::HashSet;
 
 use super::super::datastore;
 use super::super::model::*;
@@ -138,6 +138,17 @@ impl Builder<'_> {
 
     pub(super) fn finish(mut self) -> ServiceMap {
         let snapshot = self.snapshot();
+        // Edges first: the accumulator's tree is freed as they are finished, before the nodes
+        // take their room (on a large cluster, a peak of both otherwise).
+        let service_by_id = self.index.services_by_id();
+        let accumulated = std::mem::take(&mut self.edges);
+        let (edges, extra_nodes) = accumulated.finish(|to, port| {
+            service_by_id
+                .get(to)
+                .and_then(|&s| self.service_protocol(s, port))
+        });
+        drop(service_by_id);
+        let extra_node_count = extra_nodes.len();
         let mut has_pdb = vec![false; snapshot.workloads.len()];
         for pdb in &snapshot.pdbs {
             if let Some(selector) = &pdb.selector {
@@ -157,8 +168,10 @@ impl Builder<'_> {
                 autoscaling[w] = Some((hpa.min_replicas, hpa.max_replicas));
             }
         }
+        // The lookups by name and label are done with; freed before the nodes take their room.
+        self.index.free_lookups();
         let mut nodes = Vec::with_capacity(
-            snapshot.workloads.len() + snapshot.services.len() + self.edges.extra_node_count(),
+            snapshot.workloads.len() + snapshot.services.len() + extra_node_count,
         );
         for (w, workload) in snapshot.workloads.iter().enumerate() {
             nodes.push(Node {
@@ -208,21 +221,14 @@ impl Builder<'_> {
                 host: None,
             });
         }
-        let service_by_id: HashMap<NodeId, usize> = self
-            .index
-            .service_ids
-            .iter()
-            .enumerate()
-            .map(|(i, id)| (id.clone(), i))
-            .collect();
-        let accumulated = std::mem::take(&mut self.edges);
-        let (edges, extra_nodes) = accumulated.finish(|to, port| {
-            service_by_id
-                .get(to)
-                .and_then(|&s| self.service_protocol(s, port))
-        });
         nodes.extend(extra_nodes);
-        nodes.sort_by(|a, b| a.id.cmp(&b.id));
+        // Of two nodes with one id, the one the input defines comes first and is kept. (A stable
+        // sort would allocate a copy of half the nodes.)
+        let added_by_edges = |node: &Node| node.workload.is_none() && node.service.is_none();
+        nodes.sort_unstable_by(|a, b| {
+            a.id.cmp(&b.id)
+                .then_with(|| added_by_edges(a).cmp(&added_by_edges(b)))
+        });
         nodes.dedup_by(|a, b| a.id == b.id);
         ServiceMap {
             nodes,

@@ -1,6 +1,6 @@
 //! NetworkPolicy evidence on edges that already exist.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use super::super::model::*;
 use super::Builder;
@@ -12,13 +12,7 @@ impl Builder<'_> {
     /// created from a policy alone: allowing a call does not show that it happens.
     pub(super) fn network_policy_evidence(&mut self) {
         let snapshot = self.snapshot();
-        let service_by_id: HashMap<&NodeId, usize> = self
-            .index
-            .service_ids
-            .iter()
-            .enumerate()
-            .map(|(i, id)| (id, i))
-            .collect();
+        let service_by_id = self.index.services_by_id();
         let mut additions: Vec<((NodeId, NodeId), Evidence)> = Vec::new();
         for policy in &snapshot.network_policies {
             if !policy.policy_types.iter().any(|t| t == "Egress") || policy.egress.is_empty() {

@@ -1,7 +1,7 @@
 //! Edges from routes: Ingress rules, Gateway API HTTPRoutes and Istio VirtualServices (with the
 //! mesh policies DestinationRules and VirtualServices put on Services).
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use super::super::address::{self, HostForm};
 use super::super::model::*;

@@ -35,7 +35,7 @@ pub(super) trait Format {
         S: for<'de> DeserializeSeed<'de, Value = ()>;
     fn from_value<T: DeserializeOwned>(value: Self::Value) -> Result<T, DocError>;
     /// One item of a List's `items`, as the item-by-item walk hands it over.
-    type ListItem: DeserializeOwned;
+    type ListItem: DeserializeOwned + Send;
     /// Calls `read` with the item's `apiVersion` and `kind` and the input its object is decoded
     /// from.
     fn open_list_item<R>(

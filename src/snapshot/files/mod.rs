@@ -12,7 +12,8 @@
 //! The parts: [`format`] (YAML or JSON, and what is read before the kind is known), [`documents`]
 //! (splitting multi-document YAML, lines of the file), [`list`] (a `kind: List` item by item),
 //! [`block_items`] and [`list_parts`] (a block-style YAML List parsed a part at a time),
-//! [`limits`] (bounds against hostile input) and [`reader`] (documents into the snapshot).
+//! [`limits`] (bounds against hostile input), [`parallel`] (a large List's parts read on all
+//! cores, joined in order) and [`reader`] (documents into the snapshot).
 
 use std::collections::BTreeSet;
 use std::io::Read;
@@ -26,6 +27,7 @@ mod format;
 mod limits;
 mod list;
 mod list_parts;
+mod parallel;
 mod reader;
 
 use reader::Reader;

@@ -17,8 +17,12 @@ use serde::de::DeserializeOwned;
 
 use super::super::mesh::{DestinationRule, HttpRoute, VirtualService};
 use super::super::{KubeObject, ReadWarning, SnapshotError};
+use super::list_parts::PART_BYTES;
 use super::{ReadOptions, ReadOutcome};
 use super::{documents::*, format::*, limits::*, list::*};
+
+/// Items of a List decoded together, on one core.
+const ITEMS_PER_PART: usize = 256;
 
 #[derive(Deserialize)]
 pub(super) struct NamespaceDocument {
@@ -58,6 +62,19 @@ impl<'o> Reader<'o> {
     pub(super) fn finish(mut self) -> ReadOutcome {
         self.outcome.snapshot.normalize();
         self.outcome
+    }
+
+    pub(super) fn options(&self) -> &'o ReadOptions {
+        self.options
+    }
+
+    /// Adds what `part`, a reader of a later part of the input, read.
+    pub(super) fn join(&mut self, part: Reader<'_>) {
+        let part = part.outcome;
+        self.outcome.snapshot.append(part.snapshot);
+        self.outcome.warnings.extend(part.warnings);
+        self.outcome.files += part.files;
+        self.outcome.documents += part.documents;
     }
 
     pub(super) fn warn(
@@ -250,24 +267,43 @@ impl<'o> Reader<'o> {
         }
         // `DeploymentList` items may omit their kind.
         let item_kind = kind.strip_suffix("List").filter(|k| !k.is_empty());
-        let mut index = 0;
-        let mut stopped = None;
-        let mut on_item = |item: F::ListItem| {
-            let result = self.read_list_item::<F>(file, start_line, index, item, item_kind);
-            index += 1;
-            result
+        // The parse finds the items; parts of them are decoded on the other cores meanwhile.
+        let find_parts = |hand_over: &mut dyn FnMut(Vec<(usize, F::ListItem)>)| {
+            let mut part = Vec::with_capacity(ITEMS_PER_PART);
+            let mut index = 0;
+            // Handing an item over cannot fail; the parts' readers report the items' problems.
+            let mut stopped = None;
+            let mut on_item = |item: F::ListItem| {
+                part.push((index, item));
+                index += 1;
+                if part.len() == ITEMS_PER_PART {
+                    hand_over(std::mem::replace(
+                        &mut part,
+                        Vec::with_capacity(ITEMS_PER_PART),
+                    ));
+                }
+                Ok(())
+            };
+            let parsed = F::from_text_seed(
+                text,
+                ListItems {
+                    on_item: &mut on_item,
+                    stopped: &mut stopped,
+                    item: PhantomData,
+                },
+            );
+            if !part.is_empty() {
+                hand_over(part);
+            }
+            parsed
         };
-        let parsed = F::from_text_seed(
-            text,
-            ListItems {
-                on_item: &mut on_item,
-                stopped: &mut stopped,
-                item: PhantomData,
-            },
-        );
-        if let Some(error) = stopped {
-            return Err(error);
-        }
+        let read_part = |reader: &mut Reader<'_>, part: Vec<(usize, F::ListItem)>| {
+            for (index, item) in part {
+                reader.read_list_item::<F>(file, start_line, index, item, item_kind)?;
+            }
+            Ok(())
+        };
+        let parsed = self.read_parts(text.len(), PART_BYTES, find_parts, read_part)?;
         match parsed {
             Ok(()) => Ok(()),
             Err(e) => {

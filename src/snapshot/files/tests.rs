@@ -379,3 +379,91 @@ fn yaml_list_item_that_cannot_be_parsed_loses_only_itself() {
     };
     assert!(read_str(text, Path::new("t.yaml"), &strict).is_err());
 }
+
+#[test]
+fn large_lists_read_on_all_cores_give_what_reading_one_by_one_gives() {
+    // Several parts of items, with two bad items in different parts and one Service defined twice
+    // (the later definition wins), as JSON and as block YAML; the same objects as separate
+    // documents are read one by one.
+    let count = 8_000;
+    let bad = [700, 2_100];
+    let port = |i: usize| if i == count - 1 { 81 } else { 80 };
+    let name = |i: usize| {
+        if i == count - 1 {
+            "svc-10".to_owned()
+        } else {
+            format!("svc-{i}")
+        }
+    };
+    let mut json_items = Vec::new();
+    let mut yaml = String::from("apiVersion: v1\nkind: List\nitems:\n");
+    let mut documents = String::new();
+    for i in 0..count {
+        let (name, port) = (name(i), port(i));
+        if bad.contains(&i) {
+            json_items.push(r#"{"apiVersion":"v1","kind":"Service","spec":"oops"}"#.to_owned());
+            yaml.push_str("- apiVersion: v1\n  kind: Service\n  spec: oops\n");
+            continue;
+        }
+        json_items.push(format!(
+            r#"{{"apiVersion":"v1","kind":"Service","metadata":{{"name":"{name}","namespace":"n"}},"spec":{{"ports":[{{"port":{port}}}]}}}}"#
+        ));
+        let object = format!(
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  namespace: n\nspec:\n  ports:\n  - port: {port}\n"
+        );
+        for (at, line) in object.lines().enumerate() {
+            yaml.push_str(if at == 0 { "- " } else { "  " });
+            yaml.push_str(line);
+            yaml.push('\n');
+        }
+        documents.push_str("---\n");
+        documents.push_str(&object);
+    }
+    let json = format!(r#"{{"kind":"List","items":[{}]}}"#, json_items.join(","));
+    assert!(json.len() > 2 * list_parts::PART_BYTES && yaml.len() > 2 * list_parts::PART_BYTES);
+    let one_by_one = read(&documents);
+    assert_eq!(one_by_one.snapshot.services.len(), count - 3);
+    let svc_10 = |outcome: &ReadOutcome| {
+        let service = outcome
+            .snapshot
+            .services
+            .iter()
+            .find(|s| s.name == "svc-10");
+        service.map(|s| s.ports.iter().map(|p| p.port).collect::<Vec<_>>())
+    };
+    assert_eq!(svc_10(&one_by_one), Some(vec![81]), "the later definition");
+    for (text, origin) in [(&json, "l.json"), (&yaml, "l.yaml")] {
+        let outcome = read_str(text, Path::new(origin), &ReadOptions::default()).expect("reads");
+        assert_eq!(outcome.snapshot, one_by_one.snapshot, "{origin}");
+        assert_eq!(
+            outcome.documents,
+            count + 1,
+            "{origin}: the List and its items"
+        );
+        let messages: Vec<&str> = outcome
+            .warnings
+            .iter()
+            .map(|w| w.message.as_str())
+            .collect();
+        assert_eq!(messages.len(), 2, "{origin}: {messages:?}");
+        assert!(
+            messages[0].starts_with("item 700 of the List"),
+            "{origin}: {messages:?}"
+        );
+        assert!(
+            messages[1].starts_with("item 2100 of the List"),
+            "{origin}: {messages:?}"
+        );
+        let strict = ReadOptions {
+            strict: true,
+            ..ReadOptions::default()
+        };
+        match read_str(text, Path::new(origin), &strict) {
+            Err(SnapshotError::Strict(warning)) => assert!(
+                warning.message.starts_with("item 700 of the List"),
+                "{origin}: the first bad item in the file's order, not {warning}"
+            ),
+            other => panic!("{origin}: strict reading must stop at item 700, got {other:?}"),
+        }
+    }
+}
