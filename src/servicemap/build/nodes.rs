@@ -148,7 +148,6 @@ impl Builder<'_> {
                 .and_then(|&s| self.service_protocol(s, port))
         });
         drop(service_by_id);
-        let extra_node_count = extra_nodes.len();
         let mut has_pdb = vec![false; snapshot.workloads.len()];
         for pdb in &snapshot.pdbs {
             if let Some(selector) = &pdb.selector {
@@ -171,7 +170,7 @@ impl Builder<'_> {
         // The lookups by name and label are done with; freed before the nodes take their room.
         self.index.free_lookups();
         let mut nodes = Vec::with_capacity(
-            snapshot.workloads.len() + snapshot.services.len() + extra_node_count,
+            snapshot.workloads.len() + snapshot.services.len() + extra_nodes.len(),
         );
         for (w, workload) in snapshot.workloads.iter().enumerate() {
             nodes.push(Node {

@@ -47,7 +47,7 @@ impl Reader<'_> {
         let read_part = |reader: &mut Reader<'_>, (first, part): (usize, &'i [BlockItem])| {
             reader.read_list_part::<F>(file, start_line, text, part, first, item_kind)
         };
-        self.read_parts(text.len(), PART_BYTES, find_parts, read_part)
+        self.read_parts(text.len(), find_parts, read_part)
     }
 
     /// Reads one part, whose first item is item `first` of the List.

@@ -7,6 +7,7 @@ use std::sync::{Mutex, mpsc};
 use std::thread;
 
 use super::super::SnapshotError;
+use super::list_parts::PART_BYTES;
 use super::reader::Reader;
 
 /// Parts waiting for a worker, per worker: enough to keep the workers busy while the parts are
@@ -14,9 +15,9 @@ use super::reader::Reader;
 const QUEUED_PER_WORKER: usize = 2;
 
 /// How many workers read parts: one per core, or none (the parts read as they are found) when
-/// the whole text is one part.
-fn workers_for(text_bytes: usize, part_bytes: usize) -> usize {
-    if text_bytes <= part_bytes {
+/// the whole text is about one part.
+fn workers_for(text_bytes: usize) -> usize {
+    if text_bytes <= PART_BYTES {
         return 0;
     }
     thread::available_parallelism().map_or(1, |cores| cores.get())
@@ -25,11 +26,11 @@ fn workers_for(text_bytes: usize, part_bytes: usize) -> usize {
 impl Reader<'_> {
     /// Reads the parts `find_parts` hands over, in order, each with `read_part`, and joins what
     /// they read into this reader. `find_parts` may be a parse that finds the parts as it goes;
-    /// what it returns is returned. `text_bytes` and `part_bytes` decide whether threads pay off.
+    /// what it returns is returned. `text_bytes`, the size of the text, decides whether threads
+    /// pay off.
     pub(super) fn read_parts<P, T>(
         &mut self,
         text_bytes: usize,
-        part_bytes: usize,
         find_parts: impl FnOnce(&mut dyn FnMut(P)) -> T,
         read_part: impl Fn(&mut Reader<'_>, P) -> Result<(), SnapshotError> + Sync,
     ) -> Result<T, SnapshotError>
@@ -41,7 +42,7 @@ impl Reader<'_> {
             let mut reader = Reader::new(options);
             read_part(&mut reader, part).map(|()| reader)
         };
-        let workers = workers_for(text_bytes, part_bytes);
+        let workers = workers_for(text_bytes);
         let (found, parts) = if workers == 0 {
             let mut parts = Vec::new();
             let found = find_parts(&mut |part| parts.push(read_one(part)));

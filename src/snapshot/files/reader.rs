@@ -17,7 +17,6 @@ use serde::de::DeserializeOwned;
 
 use super::super::mesh::{DestinationRule, HttpRoute, VirtualService};
 use super::super::{KubeObject, ReadWarning, SnapshotError};
-use super::list_parts::PART_BYTES;
 use super::{ReadOptions, ReadOutcome};
 use super::{documents::*, format::*, limits::*, list::*};
 
@@ -303,7 +302,7 @@ impl<'o> Reader<'o> {
             }
             Ok(())
         };
-        let parsed = self.read_parts(text.len(), PART_BYTES, find_parts, read_part)?;
+        let parsed = self.read_parts(text.len(), find_parts, read_part)?;
         match parsed {
             Ok(()) => Ok(()),
             Err(e) => {

@@ -320,6 +320,15 @@ fn block_items_are_found_with_their_lines_and_other_layouts_are_left_to_the_pars
     }
 }
 
+/// Appends `object` to a block-style YAML List as its next item.
+fn push_block_item(list: &mut String, object: &str) {
+    for (at, line) in object.lines().enumerate() {
+        list.push_str(if at == 0 { "- " } else { "  " });
+        list.push_str(line);
+        list.push('\n');
+    }
+}
+
 #[test]
 fn yaml_list_read_in_parts_equals_the_same_objects_as_documents() {
     // Enough items for several parts.
@@ -330,11 +339,7 @@ fn yaml_list_read_in_parts_equals_the_same_objects_as_documents() {
         let object = format!(
             "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  namespace: n\nspec:\n  ports:\n  - port: 80\n"
         );
-        for (at, line) in object.lines().enumerate() {
-            list.push_str(if at == 0 { "- " } else { "  " });
-            list.push_str(line);
-            list.push('\n');
-        }
+        push_block_item(&mut list, &object);
         documents.push_str("---\n");
         documents.push_str(&object);
     }
@@ -411,11 +416,7 @@ fn large_lists_read_on_all_cores_give_what_reading_one_by_one_gives() {
         let object = format!(
             "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  namespace: n\nspec:\n  ports:\n  - port: {port}\n"
         );
-        for (at, line) in object.lines().enumerate() {
-            yaml.push_str(if at == 0 { "- " } else { "  " });
-            yaml.push_str(line);
-            yaml.push('\n');
-        }
+        push_block_item(&mut yaml, &object);
         documents.push_str("---\n");
         documents.push_str(&object);
     }
